@@ -1,0 +1,170 @@
+//! Applying and rolling back the migrations through the library functions.
+
+use crate::scratch::Scratch;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+
+/// Every table column, index, constraint, trigger and function of the schema, one line each.
+async fn schema_of(db: &DatabaseConnection) -> Vec<String> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            r#"
+            SELECT line FROM (
+                SELECT format('column %s.%s %s null=%s default=%s generated=%s', table_name,
+                    column_name, data_type, is_nullable, column_default, generation_expression)
+                    AS line, table_name::text AS tbl
+                FROM information_schema.columns WHERE table_schema = 'public'
+                UNION ALL
+                SELECT 'index ' || indexdef, tablename::text FROM pg_indexes
+                WHERE schemaname = 'public'
+                UNION ALL
+                SELECT format('constraint %s %s %s', conrelid::regclass, conname,
+                    pg_get_constraintdef(oid)), conrelid::regclass::text
+                FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+                UNION ALL
+                SELECT format('trigger %s %s', tgrelid::regclass, tgname), tgrelid::regclass::text
+                FROM pg_trigger WHERE NOT tgisinternal
+                UNION ALL
+                SELECT 'function ' || oid::regprocedure, '' FROM pg_proc
+                WHERE pronamespace = 'public'::regnamespace
+            ) s
+            WHERE tbl <> 'seaql_migrations'
+            ORDER BY line
+            "#,
+        ))
+        .await
+        .expect("read the schema");
+    rows.iter()
+        .map(|row| row.try_get::<String>("", "line").expect("text"))
+        .collect()
+}
+
+fn tables(schema: &[String]) -> Vec<String> {
+    let mut tables: Vec<String> = schema
+        .iter()
+        .filter_map(|line| line.strip_prefix("column "))
+        .filter_map(|rest| rest.split('.').next())
+        .map(str::to_owned)
+        .collect();
+    tables.dedup();
+    tables
+}
+
+#[tokio::test]
+async fn up_down_and_up_again_on_an_empty_database_leave_the_same_schema() {
+    let scratch = Scratch::empty().await;
+    let db = scratch.connect().await;
+
+    let applied = migrations::migrate_up(&db).await.expect("up");
+    assert_eq!(applied.len(), 6);
+    let first = schema_of(&db).await;
+    assert_eq!(
+        tables(&first),
+        [
+            "api_tokens",
+            "audit_chain_head",
+            "audit_log",
+            "circuit_breakers",
+            "idempotency_keys",
+            "mentions",
+            "posts",
+            "replies",
+            "tasks",
+            "users"
+        ]
+    );
+    assert!(first.iter().any(|l| l.contains("replies_one_live_per_mention_key")));
+    assert!(first.iter().any(|l| l.contains("tasks_active_dedup_key")));
+    assert!(first.iter().any(|l| l == "trigger audit_log audit_log_append"));
+
+    let rolled_back = migrations::migrate_down(&db, None).await.expect("down");
+    assert_eq!(rolled_back.len(), 6);
+    assert_eq!(rolled_back[0], "m20261129_000006_create_audit_log");
+    assert_eq!(schema_of(&db).await, Vec::<String>::new(), "down removes everything");
+    assert!(
+        migrations::status(&db)
+            .await
+            .expect("status")
+            .iter()
+            .all(|m| !m.applied)
+    );
+
+    migrations::migrate_up(&db).await.expect("up again");
+    assert_eq!(schema_of(&db).await, first);
+    assert!(
+        migrations::migrate_up(&db)
+            .await
+            .expect("up once more")
+            .is_empty(),
+        "nothing left to apply"
+    );
+    db.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn down_rolls_back_one_step_at_a_time() {
+    let scratch = Scratch::empty().await;
+    let db = scratch.connect().await;
+    migrations::migrate_up(&db).await.expect("up");
+    let rolled_back = migrations::migrate_down(&db, Some(1)).await.expect("down 1");
+    assert_eq!(rolled_back, ["m20261129_000006_create_audit_log"]);
+    let status = migrations::status(&db).await.expect("status");
+    assert_eq!(status.iter().filter(|m| m.applied).count(), 5);
+    assert!(!status[5].applied);
+    db.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn concurrent_migrate_up_applies_each_migration_once() {
+    let scratch = Scratch::empty().await;
+    let runs = (0..4).map(|_| {
+        let url = scratch.url.clone();
+        tokio::spawn(async move {
+            let scratch_db = sea_orm_migration::sea_orm::Database::connect(url)
+                .await
+                .expect("connect");
+            let applied = migrations::migrate_up(&scratch_db).await.expect("up");
+            scratch_db.close().await.expect("close");
+            applied
+        })
+    });
+    let mut applied = Vec::new();
+    for run in runs.collect::<Vec<_>>() {
+        applied.extend(run.await.expect("task"));
+    }
+    applied.sort();
+    assert_eq!(applied.len(), 6, "{applied:?}");
+    applied.dedup();
+    assert_eq!(applied.len(), 6);
+}
+
+#[tokio::test]
+async fn fresh_drops_everything_and_applies_every_migration() {
+    let scratch = Scratch::empty().await;
+    let db = scratch.connect().await;
+    migrations::migrate_up(&db).await.expect("up");
+    let before = schema_of(&db).await;
+    db.execute_unprepared(
+        "INSERT INTO users (email, name, role, password_hash) VALUES ('a@b.c', 'A', 'admin', 'h');
+         INSERT INTO audit_log (actor, action, entity_type, entity_id) VALUES ('system:t', 'a', 'b', 'c');
+         CREATE FUNCTION leftover() RETURNS int LANGUAGE sql AS 'SELECT 1';",
+    )
+    .await
+    .expect("data");
+
+    let applied = migrations::fresh(&db).await.expect("fresh");
+    assert_eq!(applied.len(), 6);
+    assert_eq!(schema_of(&db).await, before);
+    let users = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) AS n FROM users",
+        ))
+        .await
+        .expect("count")
+        .expect("row")
+        .try_get::<i64>("", "n")
+        .expect("bigint");
+    assert_eq!(users, 0);
+    db.close().await.expect("close");
+}

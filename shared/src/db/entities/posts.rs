@@ -1,0 +1,37 @@
+//! `posts`: one row per social post being watched for comments.
+
+use crate::domain::{Platform, PostId};
+use sea_orm::entity::prelude::*;
+
+/// A row of `posts`. Unique on (`platform`, `platform_post_id`).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "posts")]
+pub struct Model {
+    /// Primary key.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: PostId,
+    /// Where the post lives.
+    pub platform: Platform,
+    /// Ayrshare's id of the post.
+    pub ayrshare_post_id: String,
+    /// The social network's id of the post.
+    pub platform_post_id: String,
+    /// When the post was published, if the provider said.
+    pub post_created_at: Option<DateTimeWithTimeZone>,
+    /// When its comments may be fetched next (from the provider's `nextUpdate`).
+    pub next_fetch_at: DateTimeWithTimeZone,
+    /// When its comments were last fetched.
+    pub last_fetched_at: Option<DateTimeWithTimeZone>,
+    /// When a fetch last found a new comment (quiet posts can be polled less often).
+    pub last_new_comment_at: Option<DateTimeWithTimeZone>,
+    /// When the row was created.
+    pub created_at: DateTimeWithTimeZone,
+    /// Last change.
+    pub updated_at: DateTimeWithTimeZone,
+}
+
+/// `posts` has no relation mapped.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,45 @@
+//! The database side of the shared library: sea-orm entities for every table (see
+//! `migrations` for the schema itself) and small helpers for reading database errors.
+//!
+//! Invariants live in the database (unique and partial unique indexes, the audit triggers);
+//! code relies on them instead of checking first, and reads the outcome from the error.
+
+pub mod entities;
+mod values;
+
+use sea_orm::{DbErr, RuntimeErr};
+
+/// SQLSTATE of a unique violation.
+pub const UNIQUE_VIOLATION: &str = "23505";
+/// SQLSTATE raised by the audit log's append-only triggers (`insufficient_privilege`).
+pub const APPEND_ONLY_VIOLATION: &str = "42501";
+/// SQLSTATE of a serialization failure (retry the transaction).
+pub const SERIALIZATION_FAILURE: &str = "40001";
+
+/// The SQLSTATE code of an error the database raised, if it is one.
+pub fn sqlstate(err: &DbErr) -> Option<String> {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e
+            .as_database_error()
+            .and_then(|db| db.code())
+            .map(|code| code.into_owned()),
+        _ => None,
+    }
+}
+
+/// Whether `err` is a unique (or partial unique index) violation.
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    sqlstate(err).as_deref() == Some(UNIQUE_VIOLATION)
+}
+
+/// The name of the constraint or index `err` violated, if the database named one (e.g.
+/// `replies_one_live_per_mention_key`).
+pub fn violated_constraint(err: &DbErr) -> Option<String> {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e
+            .as_database_error()
+            .and_then(|db| db.constraint())
+            .map(str::to_owned),
+        _ => None,
+    }
+}

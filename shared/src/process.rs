@@ -1,0 +1,160 @@
+//! What every process does around its work: listen for SIGINT/SIGTERM, and connect to
+//! PostgreSQL and RabbitMQ, retrying with capped backoff (and saying why) while either is down.
+//!
+//! Waiting for a dependency is never a crash: a process started before its database or broker
+//! keeps trying until it can connect or is told to stop.
+
+use crate::bus;
+use crate::config::{Settings, redact_url};
+use backon::{ExponentialBuilder, Retryable};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use secrecy::ExposeSecret;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A token cancelled on the first SIGINT or SIGTERM.
+pub fn shutdown_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested");
+        cancel.cancel();
+    });
+    token
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops this process");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The backoff used while waiting for a dependency: 200 ms doubling to 10 s, jittered, forever.
+pub fn dependency_backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(10))
+        .with_jitter()
+        .without_max_times()
+}
+
+/// A pool that connects on demand, so a process can start while PostgreSQL is down; queries
+/// fail until it is back.
+pub async fn database_pool(settings: &Settings) -> Result<DatabaseConnection, sea_orm::DbErr> {
+    let mut options = ConnectOptions::new(settings.database_url.expose_secret().to_owned());
+    options
+        .max_connections(settings.database_max_connections)
+        .min_connections(0)
+        .connect_timeout(Duration::from_secs(3))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false)
+        .connect_lazy(true);
+    Database::connect(options).await
+}
+
+/// Waits until the database answers `SELECT 1`, retrying with backoff; `None` if cancelled first.
+pub async fn wait_for_database(
+    settings: &Settings,
+    cancel: &CancellationToken,
+) -> Option<DatabaseConnection> {
+    let shown = redact_url(settings.database_url.expose_secret());
+    let attempt = || async {
+        let db = database_pool(settings).await?;
+        db.execute_unprepared("SELECT 1").await?;
+        Ok::<_, sea_orm::DbErr>(db)
+    };
+    let retry = attempt.retry(dependency_backoff()).notify(|e, delay| {
+        tracing::warn!(database = %shown, error = %e, retry_in = ?delay, "database unreachable");
+    });
+    tokio::select! {
+        db = retry => db.ok(),
+        _ = cancel.cancelled() => None,
+    }
+}
+
+/// Connects to RabbitMQ and declares the topology, retrying with backoff; `None` if cancelled
+/// first.
+pub async fn wait_for_broker(
+    settings: &Settings,
+    connection_name: &str,
+    cancel: &CancellationToken,
+) -> Option<lapin::Connection> {
+    let shown = redact_url(settings.amqp_url.expose_secret());
+    let attempt = || async {
+        let conn = bus::connect(settings.amqp_url.expose_secret(), connection_name).await?;
+        bus::declare_topology(&conn).await?;
+        Ok::<_, lapin::Error>(conn)
+    };
+    let retry = attempt.retry(dependency_backoff()).notify(|e, delay| {
+        tracing::warn!(broker = %shown, error = %e, retry_in = ?delay, "broker unreachable");
+    });
+    tokio::select! {
+        conn = retry => conn.ok(),
+        _ = cancel.cancelled() => None,
+    }
+}
+
+/// Flags every long-running binary accepts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Apply pending database migrations before starting (convenience for development;
+    /// in production run the `migrations` binary).
+    #[arg(long)]
+    pub migrate: bool,
+}
+
+/// Waits for PostgreSQL (and migrates it when asked) and for RabbitMQ (declaring the topology).
+/// `None` if shutdown was requested before both were reached.
+pub async fn connect_worker(
+    settings: &Settings,
+    process_name: &str,
+    args: &CommonArgs,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Option<(DatabaseConnection, lapin::Connection)>> {
+    let Some(db) = wait_for_database(settings, cancel).await else {
+        return Ok(None);
+    };
+    if args.migrate {
+        migrate(&db).await?;
+    }
+    let Some(broker) = wait_for_broker(settings, process_name, cancel).await else {
+        return Ok(None);
+    };
+    tracing::info!(process = process_name, "connected to database and broker");
+    Ok(Some((db, broker)))
+}
+
+/// Applies pending migrations, logging how many ran.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    migrations::migrate_up(db).await?;
+    tracing::info!("database migrated");
+    Ok(())
+}
+
+/// Closes the broker connection and the pool after a worker's loops have stopped.
+pub async fn close_worker(db: DatabaseConnection, broker: lapin::Connection, process_name: &str) {
+    if let Err(e) = broker.close(200, "shutting down".into()).await {
+        tracing::debug!(error = %e, "broker connection already closed");
+    }
+    if let Err(e) = db.close().await {
+        tracing::debug!(error = %e, "database pool already closed");
+    }
+    tracing::info!(process = process_name, "stopped");
+}

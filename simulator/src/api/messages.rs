@@ -1,0 +1,181 @@
+//! `GET /messages/:platform` and `POST /messages/:platform`: direct messages on facebook,
+//! instagram and twitter (other platforms: 400; `messagingDisabled`: 403, code 361).
+//!
+//! GET lists every visible message of the platform's conversations, oldest first; query
+//! `conversationId` narrows to one conversation, `conversationsOnly=true` answers
+//! `conversationIds` instead, `status=archived` finds nothing (every conversation is active),
+//! `limit` keeps the newest messages. POST sends our message to a customer who has a
+//! conversation with us (unknown recipient: 400, code 184) and records it in the ledger.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::faults::Endpoint;
+use crate::platform::Platform;
+use crate::query::Query;
+use crate::render;
+use crate::serve::ConnControl;
+use crate::sim::{ApiCall, Sim};
+use crate::stats::Method;
+use crate::time::iso_millis;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SendIn {
+    recipient_id: Option<String>,
+    message: Option<String>,
+    media_urls: Option<Vec<String>>,
+}
+
+/// The platform of a messages request, if messaging exists and is enabled there.
+fn messaging_platform(sim: &Sim, name: &str) -> Result<Platform, ApiError> {
+    let platform = name
+        .parse::<Platform>()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if !platform.has_messaging() {
+        return Err(ApiError::bad_request(format!(
+            "Messaging is not available for {platform}: use facebook, instagram or twitter."
+        )));
+    }
+    if sim.faults().messaging_disabled(platform) {
+        return Err(ApiError::messaging_disabled(platform));
+    }
+    Ok(platform)
+}
+
+pub(super) async fn list_messages(
+    State(sim): State<Arc<Sim>>,
+    Extension(conn): Extension<ConnControl>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let query = Query::parse(raw.as_deref());
+    let scope: Vec<Platform> = name.parse().into_iter().collect();
+    let call = ApiCall {
+        endpoint: Endpoint::Messages,
+        method: Method::Get,
+        platforms: &scope,
+        headers: &headers,
+        conn: &conn,
+    };
+    sim.serve_api(call, |sim| {
+        let platform = messaging_platform(sim, &name)?;
+        list(sim, platform, &query)
+    })
+    .await
+}
+
+fn list(sim: &Sim, platform: Platform, query: &Query) -> Result<Value, ApiError> {
+    let archived = match query.get("status").unwrap_or("active") {
+        "active" => false,
+        "archived" => true,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "status must be active or archived, not `{other}`"
+            )));
+        }
+    };
+    let only = query.get("conversationId");
+    let conversations_only = query.flag("conversationsOnly")?;
+    let limit: Option<usize> = query.number("limit")?;
+    let now = Utc::now();
+    let world = sim.world();
+    let ours = world.our_account(platform);
+    let ours: &crate::world::Account = &ours;
+    let conversations = world
+        .conversations
+        .iter()
+        .filter(|c| !archived && c.platform == platform && only.is_none_or(|id| c.id == id));
+
+    let mut body = if conversations_only {
+        let ids: Vec<&str> = conversations
+            .filter(|c| c.messages.iter().any(|m| m.visible_at <= now))
+            .map(|c| c.id.as_str())
+            .collect();
+        json!({ "status": "success", "conversationIds": ids })
+    } else {
+        let mut messages: Vec<(chrono::DateTime<Utc>, Value)> = conversations
+            .flat_map(|c| {
+                c.messages
+                    .iter()
+                    .filter(|m| m.visible_at <= now)
+                    .map(move |m| (m.created, render::message(c, m, ours)))
+            })
+            .collect();
+        messages.sort_by_key(|(created, _)| *created);
+        if let Some(limit) = limit {
+            messages.drain(..messages.len().saturating_sub(limit));
+        }
+        let messages: Vec<Value> = messages.into_iter().map(|(_, m)| m).collect();
+        json!({ "status": "success", "messages": messages })
+    };
+    body["lastUpdated"] = json!(iso_millis(now));
+    body["nextUpdate"] = json!(iso_millis(sim.next_update(now)));
+    Ok(body)
+}
+
+pub(super) async fn send_message(
+    State(sim): State<Arc<Sim>>,
+    Extension(conn): Extension<ConnControl>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let scope: Vec<Platform> = name.parse().into_iter().collect();
+    let call = ApiCall {
+        endpoint: Endpoint::Messages,
+        method: Method::Post,
+        platforms: &scope,
+        headers: &headers,
+        conn: &conn,
+    };
+    sim.serve_api(call, |sim| {
+        let platform = messaging_platform(sim, &name)?;
+        send(sim, platform, &body)
+    })
+    .await
+}
+
+fn send(sim: &Sim, platform: Platform, body: &[u8]) -> Result<Value, ApiError> {
+    let body: SendIn = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let recipient = body
+        .recipient_id
+        .filter(|r| !r.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("recipientId is required"))?;
+    let text = body
+        .message
+        .filter(|m| !m.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("message is required"))?;
+    let now = Utc::now();
+    let visible_at = sim.visible_from(now);
+    let n = sim.next_n();
+    let mut world = sim.world_mut();
+    let conversation = world
+        .conversation_by_customer(platform, &recipient)
+        .ok_or_else(|| ApiError::unknown_recipient(&recipient))?;
+    let message_id = world.send_message(
+        conversation,
+        text.clone(),
+        body.media_urls.unwrap_or_default(),
+        now,
+        visible_at,
+        n,
+    );
+    Ok(json!({
+        "status": "success",
+        "recipientId": recipient,
+        "messageId": message_id,
+        "message": text,
+    }))
+}

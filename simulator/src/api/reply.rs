@@ -1,0 +1,160 @@
+//! `POST /comments/reply/:commentId` and `POST /comments/reply` (`commentId` in the body):
+//! our reply to a comment.
+//!
+//! Body `{"comment": "text", "platforms": ["<p>"], "searchPlatformId": true}`. With
+//! `searchPlatformId` the id is a Social Comment ID and exactly one platform is allowed;
+//! without it, an Ayrshare Comment ID (only comments made through Ayrshare — our replies —
+//! have one). An unknown id answers 404 (code 182). The reply joins the thread as a comment by
+//! our account (see [`crate::our_account`]), visible to GET after the cache delay, and is
+//! recorded in the ledger. There is no duplicate check: a repeated request posts twice, as
+//! at the provider.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+use crate::faults::Endpoint;
+use crate::platform::Platform;
+use crate::serve::ConnControl;
+use crate::sim::{ApiCall, Sim};
+use crate::stats::Method;
+
+/// The request body; unknown fields (`videoId`, `commentUrn`, …) are accepted and ignored.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplyIn {
+    comment: Option<String>,
+    platforms: Option<Vec<String>>,
+    search_platform_id: Option<bool>,
+    comment_id: Option<String>,
+}
+
+/// A reply request that passed validation.
+#[derive(Debug)]
+struct ReplyRequest {
+    id: String,
+    text: String,
+    platforms: Vec<Platform>,
+    by_social_id: bool,
+}
+
+pub(super) async fn create_reply(
+    State(sim): State<Arc<Sim>>,
+    Extension(conn): Extension<ConnControl>,
+    headers: HeaderMap,
+    Path(comment_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    reply(&sim, &conn, &headers, Some(comment_id), &body).await
+}
+
+pub(super) async fn create_reply_in_body(
+    State(sim): State<Arc<Sim>>,
+    Extension(conn): Extension<ConnControl>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    reply(&sim, &conn, &headers, None, &body).await
+}
+
+async fn reply(
+    sim: &Sim,
+    conn: &ConnControl,
+    headers: &HeaderMap,
+    path_id: Option<String>,
+    body: &[u8],
+) -> Response {
+    let request = parse(path_id, body);
+    let scope = request
+        .as_ref()
+        .map(|r| r.platforms.clone())
+        .unwrap_or_default();
+    let call = ApiCall {
+        endpoint: Endpoint::Reply,
+        method: Method::Post,
+        platforms: &scope,
+        headers,
+        conn,
+    };
+    sim.serve_api(call, |sim| apply(sim, request?)).await
+}
+
+fn parse(path_id: Option<String>, body: &[u8]) -> Result<ReplyRequest, ApiError> {
+    let body: ReplyIn = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let id = path_id
+        .or(body.comment_id)
+        .filter(|id| !id.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("commentId is required"))?;
+    let text = body
+        .comment
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("comment is required"))?;
+    let platforms = body
+        .platforms
+        .unwrap_or_default()
+        .iter()
+        .map(|p| p.parse::<Platform>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let by_social_id = body.search_platform_id.unwrap_or(false);
+    if platforms.is_empty() {
+        return Err(ApiError::bad_request("platforms is required"));
+    }
+    if by_social_id && platforms.len() != 1 {
+        return Err(ApiError::bad_request(
+            "searchPlatformId allows exactly one platform in platforms",
+        ));
+    }
+    Ok(ReplyRequest {
+        id,
+        text,
+        platforms,
+        by_social_id,
+    })
+}
+
+fn apply(sim: &Sim, request: ReplyRequest) -> Result<Value, ApiError> {
+    let now = Utc::now();
+    let visible_at = sim.visible_from(now);
+    let n = sim.next_n();
+    let mut world = sim.world_mut();
+    let parent = if request.by_social_id {
+        world.comment_by_social(request.platforms[0], &request.id)
+    } else {
+        world.comment_by_ayr(&request.id)
+    }
+    .ok_or_else(|| ApiError::comment_not_found(&request.id))?;
+    let platform = world.comments[parent].platform;
+    if !request.platforms.contains(&platform) {
+        return Err(ApiError::bad_request(format!(
+            "comment {} is on {platform}, which is not in platforms",
+            request.id
+        )));
+    }
+    let idx = world.add_reply(parent, request.text, now, visible_at, n);
+    let reply = &world.comments[idx];
+    let mut body = Map::new();
+    body.insert("status".into(), json!("success"));
+    body.insert("id".into(), json!(world.posts[reply.post].ayr_id));
+    body.insert("commentId".into(), json!(reply.ayr_id));
+    body.insert(
+        platform.as_str().into(),
+        json!({
+            "status": "success",
+            "commentId": reply.social_id,
+            "sourceCommentId": world.comments[parent].social_id,
+            "comment": reply.text,
+            "platform": platform,
+        }),
+    );
+    Ok(Value::Object(body))
+}

@@ -1,0 +1,213 @@
+//! The control surface under `/_sim` (no auth; bind to loopback unless others must reach it).
+//! Its JSON shapes are a contract (DESIGN.md §11) that tests and tools script against:
+//!
+//! - `GET|POST|DELETE /faults`: read, replace or clear the fault set ([`crate::FaultSet`]).
+//! - `GET /comments` → `{"comments": [{"platform", "postId", "commentId", "parentId",
+//!   "content", "fromUs"}]}`: every comment the world holds, hidden ones included (`postId`
+//!   is the Ayrshare Post ID, `commentId`/`parentId` Social Comment IDs, `parentId` null for
+//!   top-level comments).
+//! - `POST /comments` `{"platform", "postId", "parentId"?, "content", "author"?}` → 201 with
+//!   the new comment in the same shape (a customer comment, subject to the cache delay).
+//! - `GET /ledger` → `{"replies": [{"platform", "parentId", "commentId", "content", "at"}],
+//!   "messages": [{"platform", "recipientId", "messageId", "message", "at"}]}`.
+//! - `GET /stats[?windowSeconds=N]` → `{"total", "requests": [{"endpoint", "method",
+//!   "platform", "status", "count"}], "maxConcurrentCommentFetchesPerPost", "windowSeconds",
+//!   "maxRequestsInWindow"}` (window default: the rate window).
+//! - `POST /reset`: back to the seeded world, empty ledger and stats, start-up faults.
+//!
+//! Errors answer `{"error": "…"}` with 400 or 404.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::faults::FaultSet;
+use crate::ids;
+use crate::platform::Platform;
+use crate::query::Query;
+use crate::sim::Sim;
+use crate::world::{Account, NewComment, World};
+
+/// Routes of the control surface, relative to `/_sim`.
+pub(crate) fn router() -> Router<Arc<Sim>> {
+    Router::new()
+        .route(
+            "/faults",
+            get(get_faults).post(set_faults).delete(clear_faults),
+        )
+        .route("/comments", get(list_comments).post(create_comment))
+        .route("/ledger", get(get_ledger))
+        .route("/stats", get(get_stats))
+        .route("/reset", post(reset))
+}
+
+fn fail(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn get_faults(State(sim): State<Arc<Sim>>) -> Json<FaultSet> {
+    Json(sim.faults().snapshot())
+}
+
+async fn set_faults(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    let parsed = std::str::from_utf8(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|json| FaultSet::from_json(json).map_err(|e| e.to_string()));
+    match parsed {
+        Ok(set) => {
+            tracing::info!(rules = set.rules.len(), "fault set replaced");
+            sim.set_faults(set);
+            Json(sim.faults().snapshot()).into_response()
+        }
+        Err(message) => fail(StatusCode::BAD_REQUEST, message),
+    }
+}
+
+async fn clear_faults(State(sim): State<Arc<Sim>>) -> Json<FaultSet> {
+    tracing::info!("fault set cleared");
+    sim.set_faults(FaultSet::default());
+    Json(sim.faults().snapshot())
+}
+
+fn comment_item(world: &World, idx: usize) -> Value {
+    let c = &world.comments[idx];
+    json!({
+        "platform": c.platform,
+        "postId": world.posts[c.post].ayr_id,
+        "commentId": c.social_id,
+        "parentId": c.parent.map(|p| &world.comments[p].social_id),
+        "content": c.text,
+        "fromUs": c.from_us,
+    })
+}
+
+async fn list_comments(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    let world = sim.world();
+    let comments: Vec<Value> = (0..world.comments.len())
+        .map(|i| comment_item(&world, i))
+        .collect();
+    Json(json!({ "comments": comments }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewCommentIn {
+    platform: Platform,
+    post_id: String,
+    parent_id: Option<String>,
+    content: String,
+    author: Option<String>,
+}
+
+async fn create_comment(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    let input: NewCommentIn = match serde_json::from_slice(&body) {
+        Ok(input) => input,
+        Err(e) => return fail(StatusCode::BAD_REQUEST, format!("invalid comment: {e}")),
+    };
+    if input.content.trim().is_empty() {
+        return fail(StatusCode::BAD_REQUEST, "content must not be empty");
+    }
+    let now = Utc::now();
+    let visible_at = sim.visible_from(now);
+    let n = sim.next_n();
+    let mut world = sim.world_mut();
+    let Some(post) = world.post_by_ayr(&input.post_id) else {
+        return fail(
+            StatusCode::NOT_FOUND,
+            format!("no post {}", input.post_id),
+        );
+    };
+    let platform = world.posts[post].platform;
+    if platform != input.platform {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            format!("post {} is on {platform}", input.post_id),
+        );
+    }
+    let parent = match &input.parent_id {
+        None => None,
+        Some(id) => match world
+            .comment_by_social(platform, id)
+            .filter(|&c| world.comments[c].post == post)
+        {
+            Some(c) => Some(c),
+            None => {
+                return fail(
+                    StatusCode::NOT_FOUND,
+                    format!("no comment {id} on post {}", input.post_id),
+                );
+            }
+        },
+    };
+    let author = match input.author {
+        Some(name) => Arc::new(named_account(platform, n, name)),
+        None => {
+            let pool = world.authors.get(&platform).cloned().unwrap_or_default();
+            match pool.get((n % pool.len().max(1) as u64) as usize) {
+                Some(author) => author.clone(),
+                None => Arc::new(named_account(platform, n, "Sam Guest".to_owned())),
+            }
+        }
+    };
+    let idx = world.insert_comment(NewComment {
+        post,
+        parent,
+        text: input.content,
+        author,
+        from_us: false,
+        created: now,
+        visible_at,
+        n,
+    });
+    (StatusCode::CREATED, Json(comment_item(&world, idx))).into_response()
+}
+
+/// A customer account with a given display name (handle derived from it).
+fn named_account(platform: Platform, n: u64, name: String) -> Account {
+    let slug: String = name
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .collect();
+    let handle = if platform == Platform::Bluesky {
+        format!("{}@example.com", slug.replace('_', "."))
+    } else {
+        slug
+    };
+    Account {
+        id: ids::account_id(platform, n),
+        name,
+        handle,
+    }
+}
+
+async fn get_ledger(State(sim): State<Arc<Sim>>) -> Response {
+    Json(&sim.world().ledger).into_response()
+}
+
+async fn get_stats(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> Response {
+    let query = Query::parse(raw.as_deref());
+    let seconds = match query.number::<f64>("windowSeconds") {
+        Ok(Some(s)) => s,
+        Ok(None) => sim.cfg.rate_window_seconds.max(1) as f64,
+        Err(_) => return fail(StatusCode::BAD_REQUEST, "windowSeconds must be a number"),
+    };
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(window) if !window.is_zero() => Json(sim.stats.snapshot(window)).into_response(),
+        _ => fail(StatusCode::BAD_REQUEST, "windowSeconds must be positive"),
+    }
+}
+
+async fn reset(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    sim.reset();
+    tracing::info!("world reset to its seed");
+    Json(json!({ "status": "reset" }))
+}

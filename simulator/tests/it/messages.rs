@@ -1,0 +1,140 @@
+//! `GET /messages/:platform` and `POST /messages/:platform`.
+
+use serde_json::{Value, json};
+
+use crate::support::{assert_update_times, small, spawn, time};
+
+fn received(body: &Value) -> Vec<Value> {
+    body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["action"] == "received")
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn messages_list_received_and_sent_with_the_documented_fields() {
+    let t = spawn(small()).await;
+    for platform in ["facebook", "instagram", "twitter"] {
+        let a = t.api_get(&format!("/messages/{platform}")).await;
+        assert_eq!(a.status, 200, "{platform}: {}", a.body);
+        assert_eq!(a.body["status"], "success");
+        assert_update_times(&a.body, 10);
+        let messages = a.body["messages"].as_array().expect("messages");
+        assert_eq!(messages.len(), 12, "3 conversations of 4 messages");
+        for m in messages {
+            for field in ["id", "conversationId", "senderId", "recipientId", "message"] {
+                assert!(m[field].is_string(), "{platform} message has {field}: {m}");
+            }
+            assert_eq!(m["platform"], platform);
+            assert!(m["created"].as_str().expect("created").contains('.'), "milliseconds");
+            time(&m["created"]);
+            match m["action"].as_str() {
+                Some("received") => {
+                    assert!(m["senderDetails"]["name"].is_string());
+                    assert!(m["senderDetails"]["profileImage"].is_string());
+                }
+                Some("sent") => assert!(m.get("senderDetails").is_none()),
+                other => panic!("unexpected action {other:?}"),
+            }
+        }
+        let conversations: std::collections::BTreeSet<&str> = messages
+            .iter()
+            .map(|m| m["conversationId"].as_str().expect("id"))
+            .collect();
+        assert_eq!(conversations.len(), 3);
+    }
+}
+
+#[tokio::test]
+async fn a_sent_message_is_answered_as_documented_and_joins_its_conversation() {
+    let t = spawn(small()).await;
+    let before = t.api_get("/messages/instagram").await;
+    let customer = received(&before.body)[0].clone();
+    let recipient = customer["senderId"].as_str().expect("senderId");
+    let a = t
+        .api_post(
+            "/messages/instagram",
+            &json!({"recipientId": recipient, "message": "Howdy!",
+                    "mediaUrls": ["https://img.example/a.png"]}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["status"], "success");
+    assert_eq!(a.body["recipientId"], recipient);
+    assert_eq!(a.body["message"], "Howdy!");
+    let message_id = a.body["messageId"].as_str().expect("messageId");
+
+    let after = t.api_get("/messages/instagram").await;
+    let sent = after.body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .find(|m| m["id"] == message_id)
+        .expect("sent message listed")
+        .clone();
+    assert_eq!(sent["action"], "sent");
+    assert_eq!(sent["recipientId"], recipient);
+    assert_eq!(sent["conversationId"], customer["conversationId"]);
+    assert_eq!(sent["attachments"][0]["url"], "https://img.example/a.png");
+
+    let ledger = t.ledger().await;
+    let entry = &ledger["messages"][0];
+    assert_eq!(entry["platform"], "instagram");
+    assert_eq!(entry["recipientId"], recipient);
+    assert_eq!(entry["messageId"], message_id);
+    assert_eq!(entry["message"], "Howdy!");
+    time(&entry["at"]);
+}
+
+#[tokio::test]
+async fn disabled_messaging_answers_403_with_code_361() {
+    let t = spawn(small()).await;
+    t.set_faults(json!({"messagingDisabled": ["instagram"]})).await;
+    let a = t.api_get("/messages/instagram").await;
+    a.assert_error(403);
+    assert_eq!(a.body["code"], 361);
+    let send = t
+        .api_post("/messages/instagram", &json!({"recipientId": "1", "message": "hi"}))
+        .await;
+    send.assert_error(403);
+    assert_eq!(send.body["code"], 361);
+    assert_eq!(t.api_get("/messages/facebook").await.status, 200);
+}
+
+#[tokio::test]
+async fn messages_exist_only_for_facebook_instagram_and_twitter() {
+    let t = spawn(small()).await;
+    t.api_get("/messages/linkedin").await.assert_error(400);
+    t.api_get("/messages/myspace").await.assert_error(400);
+    t.api_post("/messages/youtube", &json!({"recipientId": "1", "message": "hi"}))
+        .await
+        .assert_error(400);
+}
+
+#[tokio::test]
+async fn conversation_filters_and_unknown_recipients_behave() {
+    let t = spawn(small()).await;
+    let ids = t.api_get("/messages/twitter?conversationsOnly=true").await;
+    assert_eq!(ids.status, 200);
+    let ids = ids.body["conversationIds"].as_array().expect("ids").clone();
+    assert_eq!(ids.len(), 3);
+    let one = t
+        .api_get(&format!(
+            "/messages/twitter?conversationId={}",
+            ids[0].as_str().expect("id")
+        ))
+        .await;
+    let messages = one.body["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 4);
+    assert!(messages.iter().all(|m| m["conversationId"] == ids[0]));
+    t.api_post("/messages/twitter", &json!({"recipientId": "nobody", "message": "hi"}))
+        .await
+        .assert_error(400);
+    t.api_post("/messages/twitter", &json!({"message": "hi"}))
+        .await
+        .assert_error(400);
+    assert_eq!(t.ledger().await["messages"], json!([]));
+}
