@@ -10,6 +10,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::sqlx::{self, Connection as _};
 use sea_orm_migration::sea_orm::{DatabaseConnection, TransactionTrait};
 use sea_orm_migration::{MigrationStatus, MigratorTrait};
+use std::time::Duration;
 
 mod m20261129_000001_create_users;
 mod m20261129_000002_create_posts_and_mentions;
@@ -37,6 +38,9 @@ impl MigratorTrait for Migrator {
 
 /// Advisory lock held (for the transaction) while the schema changes.
 const SCHEMA_LOCK_KEY: i64 = 0x534d_5f4d_4947; // "SM_MIG"
+
+/// How long connecting to the server may take before it counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Errors of the database-level operations (creating the database, parsing its URL).
 #[derive(Debug, thiserror::Error)]
@@ -146,7 +150,7 @@ pub async fn status(db: &DatabaseConnection) -> Result<Vec<MigrationState>, DbEr
 pub async fn create_database_if_missing(url: &str) -> Result<bool, Error> {
     let parsed = url::Url::parse(url).map_err(|e| Error::InvalidUrl(e.to_string()))?;
     let name = database_name(&parsed)?;
-    match sqlx::PgConnection::connect(url).await {
+    match connect_once(url).await {
         Ok(conn) => {
             // Best effort: the answer does not depend on a clean goodbye.
             let _ = conn.close().await;
@@ -158,7 +162,7 @@ pub async fn create_database_if_missing(url: &str) -> Result<bool, Error> {
 
     let mut maintenance = parsed.clone();
     maintenance.set_path("/postgres");
-    let mut conn = sqlx::PgConnection::connect(maintenance.as_str())
+    let mut conn = connect_once(maintenance.as_str())
         .await
         .map_err(|e| connect_error(maintenance.as_str(), &e))?;
     let created = match sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
@@ -184,7 +188,7 @@ pub async fn create_database_if_missing(url: &str) -> Result<bool, Error> {
 /// reports that it timed out).
 pub async fn probe(url: &str) -> Result<(), Error> {
     url::Url::parse(url).map_err(|e| Error::InvalidUrl(e.to_string()))?;
-    let conn = sqlx::PgConnection::connect(url)
+    let conn = connect_once(url)
         .await
         .map_err(|e| connect_error(url, &e))?;
     let _ = conn.close().await;
@@ -222,6 +226,19 @@ fn database_name(url: &url::Url) -> Result<String, Error> {
         return Err(Error::InvalidUrl("it names no database".to_owned()));
     }
     Ok(name)
+}
+
+/// One connection, given up after [`CONNECT_TIMEOUT`] (sqlx itself would wait as long as the
+/// operating system does, minutes for an unroutable host).
+async fn connect_once(url: &str) -> Result<sqlx::PgConnection, sqlx::Error> {
+    tokio::time::timeout(CONNECT_TIMEOUT, sqlx::PgConnection::connect(url))
+        .await
+        .unwrap_or_else(|_| {
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            )))
+        })
 }
 
 fn connect_error(url: &str, err: &sqlx::Error) -> Error {

@@ -147,10 +147,13 @@ pub async fn append(
         ..Default::default()
     };
     // id, prev_hash and hash are assigned by the chaining trigger.
-    audit_log::Entity::insert(row).exec_with_returning(conn).await
+    audit_log::Entity::insert(row)
+        .exec_with_returning(conn)
+        .await
 }
 
-/// `payload` as stored: secret-looking keys redacted at any depth, then shortened if its
+/// `payload` as stored: secret-looking keys redacted at any depth (and NUL characters, which
+/// PostgreSQL cannot store in `jsonb`, replaced by U+FFFD), then shortened if its
 /// compact JSON exceeds [`MAX_PAYLOAD_BYTES`] (long strings cut, long arrays and objects
 /// trimmed, and `"_truncated": true` added; a non-object is wrapped as
 /// `{"_truncated": true, "value": …}`). The result is always valid JSON within the bound.
@@ -186,6 +189,8 @@ fn is_secret_key(key: &str) -> bool {
         .any(|part| normalized.contains(part))
 }
 
+/// Secrets replaced, and NUL characters (which `jsonb` refuses, failing the whole
+/// transaction) replaced by U+FFFD.
 fn redact(value: Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
@@ -196,12 +201,21 @@ fn redact(value: Value) -> Value {
                     } else {
                         redact(value)
                     };
-                    (key, value)
+                    (without_nul(key), value)
                 })
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(redact).collect()),
+        Value::String(text) => Value::String(without_nul(text)),
         other => other,
+    }
+}
+
+fn without_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{fffd}")
+    } else {
+        text
     }
 }
 
@@ -442,6 +456,12 @@ mod tests {
     }
 
     #[test]
+    fn nul_characters_which_jsonb_refuses_are_replaced() {
+        let out = excerpt(json!({"content\u{0}": "a\u{0}b"}));
+        assert_eq!(out, json!({"content\u{fffd}": "a\u{fffd}b"}));
+    }
+
+    #[test]
     fn small_payloads_are_kept_as_they_are() {
         let payload = json!({"from": null, "to": "escalate", "n": [1, 2, 3]});
         assert_eq!(excerpt(payload.clone()), payload);
@@ -455,7 +475,11 @@ mod tests {
             "token": "secret",
         });
         let out = excerpt(payload);
-        assert!(json_len(&out) <= MAX_PAYLOAD_BYTES, "{} bytes", json_len(&out));
+        assert!(
+            json_len(&out) <= MAX_PAYLOAD_BYTES,
+            "{} bytes",
+            json_len(&out)
+        );
         assert_eq!(out[TRUNCATED_KEY], json!(true));
         assert_eq!(out["token"], json!(REDACTED));
         assert!(
@@ -473,10 +497,18 @@ mod tests {
         for payload in [
             nested,
             json!("\"".repeat(10_000)),
-            json!((0..3_000).map(|i| json!({ format!("{i}-{long_key}"): i })).collect::<Vec<_>>()),
+            json!(
+                (0..500)
+                    .map(|i| json!({ format!("{i}-{long_key}"): i }))
+                    .collect::<Vec<_>>()
+            ),
         ] {
             let out = excerpt(payload);
-            assert!(json_len(&out) <= MAX_PAYLOAD_BYTES, "{} bytes", json_len(&out));
+            assert!(
+                json_len(&out) <= MAX_PAYLOAD_BYTES,
+                "{} bytes",
+                json_len(&out)
+            );
             assert_eq!(out[TRUNCATED_KEY], json!(true));
         }
     }

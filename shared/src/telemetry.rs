@@ -18,3 +18,18 @@ pub fn init(format: LogFormat) {
         LogFormat::Text => builder.try_init(),
     };
 }
+
+/// The process-wide Prometheus recorder, installed on first use. Code records with the
+/// `metrics` macros (`metrics::counter!("provider_calls_total", …)`); `api` renders the text
+/// format at `GET /metrics`.
+pub fn metrics_handle() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder was installed first; ours still renders then.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}

@@ -9,6 +9,10 @@
 //! The server is `postgres://postgres@127.0.0.1:5432`; `TEST_DATABASE_URL` overrides it with
 //! the URL of a maintenance database (e.g. `postgres://user:pass@host:5432/postgres`).
 
+mod process;
+
+pub use process::{Process, bin_path, free_port};
+
 use migrations::quote_ident;
 use sea_orm::sqlx::{self, Connection as _, PgConnection};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
@@ -118,7 +122,10 @@ impl Drop for TestDb {
                     .map_err(|e| e.to_string())?;
                 let dropped = execute(
                     &mut admin,
-                    &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name)),
+                    &format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        quote_ident(&name)
+                    ),
                 )
                 .await;
                 let _ = admin.close().await;
@@ -137,8 +144,8 @@ impl Drop for TestDb {
 fn maintenance_url() -> Url {
     let text =
         std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_MAINTENANCE_URL.to_owned());
-    let mut url = Url::parse(&text)
-        .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is not a valid URL: {e}"));
+    let mut url =
+        Url::parse(&text).unwrap_or_else(|e| panic!("TEST_DATABASE_URL is not a valid URL: {e}"));
     if url.path().trim_start_matches('/').is_empty() {
         url.set_path("/postgres");
     }
@@ -229,13 +236,19 @@ async fn build_template(admin: &mut PgConnection, maintenance_url: &Url, templat
     // A leftover from a build that was killed half-way.
     execute(
         admin,
-        &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&building)),
+        &format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(&building)
+        ),
     )
     .await
     .unwrap_or_else(|e| fail("dropping a leftover build", &e));
-    execute(admin, &format!("CREATE DATABASE {}", quote_ident(&building)))
-        .await
-        .unwrap_or_else(|e| fail("creating it", &e));
+    execute(
+        admin,
+        &format!("CREATE DATABASE {}", quote_ident(&building)),
+    )
+    .await
+    .unwrap_or_else(|e| fail("creating it", &e));
 
     let db = connect(&database_url(maintenance_url, &building), 1)
         .await
@@ -281,7 +294,10 @@ async fn drop_stale_databases(admin: &mut PgConnection) {
         if created.is_some_and(|created| now.saturating_sub(created) > STALE_AFTER.as_secs()) {
             let _ = execute(
                 admin,
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name)),
+                &format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    quote_ident(&name)
+                ),
             )
             .await;
         }

@@ -11,10 +11,12 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use simulator::SimConfig;
 
+/// Builds the n-th request of a client.
+type MakeRequest = Arc<dyn Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync>;
+
 struct Target {
     name: &'static str,
-    /// Builds the n-th request of a client.
-    request: Arc<dyn Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync>,
+    request: MakeRequest,
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -79,7 +81,9 @@ async fn main() -> anyhow::Result<()> {
                 let (api, key, posts) = (api.clone(), key.clone(), facebook.clone());
                 Arc::new(move |client, n| {
                     let (post, _) = &posts[n as usize % posts.len()];
-                    client.get(format!("{api}/comments/{post}")).bearer_auth(&key)
+                    client
+                        .get(format!("{api}/comments/{post}"))
+                        .bearer_auth(&key)
                 })
             },
         },
@@ -102,6 +106,11 @@ async fn main() -> anyhow::Result<()> {
         },
     ];
 
+    // Built once: creating a client loads the system's root certificates, which would
+    // otherwise dominate a short run.
+    let pool: Vec<reqwest::Client> = (0..clients)
+        .map(|_| reqwest::Client::builder().build())
+        .collect::<Result<_, _>>()?;
     println!("ayrshare-sim request rate: {clients} clients, {seconds} s per endpoint");
     for target in targets {
         let ok = Arc::new(AtomicU64::new(0));
@@ -109,11 +118,11 @@ async fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         let deadline = started + Duration::from_secs(seconds);
         let mut tasks = Vec::new();
-        for c in 0..clients {
+        for (c, client) in pool.iter().enumerate() {
             let (ok, failed, request) = (ok.clone(), failed.clone(), target.request.clone());
+            let client = client.clone();
             tasks.push(tokio::spawn(async move {
-                let client = reqwest::Client::new();
-                let mut n = c * 1_000_000;
+                let mut n = c as u64 * 1_000_000;
                 while Instant::now() < deadline {
                     n += 1;
                     match request(&client, n).send().await {

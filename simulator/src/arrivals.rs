@@ -66,7 +66,12 @@ fn arrive_comment(sim: &Sim, rng: &mut StdRng) {
     let Some(&post) = world.by_platform.get(&platform).and_then(|p| p.choose(rng)) else {
         return;
     };
-    let Some(author) = world.authors.get(&platform).and_then(|a| a.choose(rng)).cloned() else {
+    let Some(author) = world
+        .authors
+        .get(&platform)
+        .and_then(|a| a.choose(rng))
+        .cloned()
+    else {
         return;
     };
     let thread = world.thread_of_post(post);
@@ -102,6 +107,12 @@ fn arrive_message(sim: &Sim, rng: &mut StdRng) {
         return;
     }
     let conversation = rng.random_range(0..world.conversations.len());
-    world.receive_message(conversation, text::customer_message(rng), now, visible_at, n);
+    world.receive_message(
+        conversation,
+        text::customer_message(rng),
+        now,
+        visible_at,
+        n,
+    );
     tracing::debug!(platform = %world.conversations[conversation].platform, "message arrived");
 }

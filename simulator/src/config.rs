@@ -7,10 +7,8 @@ use crate::faults::FaultSet;
 use crate::platform::Platform;
 
 /// Default listen address.
-pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(
-    std::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
-    3100,
-);
+pub const DEFAULT_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 3100);
 /// Default API key clients must send as `Authorization: Bearer <key>`.
 pub const DEFAULT_API_KEY: &str = "sim-key";
 /// Default platforms of the seeded world.
@@ -84,15 +82,27 @@ pub struct SimConfig {
     pub replies_per_comment: usize,
 
     /// The newest posts of each platform that have no comments yet (GET comments: 404).
-    #[arg(long, env = "AYRSHARE_SIM_EMPTY_POSTS_PER_PLATFORM", default_value_t = 1)]
+    #[arg(
+        long,
+        env = "AYRSHARE_SIM_EMPTY_POSTS_PER_PLATFORM",
+        default_value_t = 1
+    )]
     pub empty_posts_per_platform: usize,
 
     /// Direct-message conversations per messaging platform (facebook, instagram, twitter).
-    #[arg(long, env = "AYRSHARE_SIM_CONVERSATIONS_PER_PLATFORM", default_value_t = 3)]
+    #[arg(
+        long,
+        env = "AYRSHARE_SIM_CONVERSATIONS_PER_PLATFORM",
+        default_value_t = 3
+    )]
     pub conversations_per_platform: usize,
 
     /// Messages in each conversation, alternating received and sent.
-    #[arg(long, env = "AYRSHARE_SIM_MESSAGES_PER_CONVERSATION", default_value_t = 4)]
+    #[arg(
+        long,
+        env = "AYRSHARE_SIM_MESSAGES_PER_CONVERSATION",
+        default_value_t = 4
+    )]
     pub messages_per_conversation: usize,
 
     /// New customer comments (and replies) arriving per minute across the world; 0 = none.
@@ -211,7 +221,10 @@ mod tests {
             r#"{"messagingDisabled":["instagram"]}"#,
         ])
         .expect("flags parse");
-        assert_eq!(parsed.sim.platforms, [Platform::Twitter, Platform::Facebook]);
+        assert_eq!(
+            parsed.sim.platforms,
+            [Platform::Twitter, Platform::Facebook]
+        );
         assert_eq!(parsed.sim.rate_limit, 0);
         assert_eq!(parsed.sim.faults.messaging_disabled, [Platform::Instagram]);
     }

@@ -121,10 +121,7 @@ async fn create_comment(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     let n = sim.next_n();
     let mut world = sim.world_mut();
     let Some(post) = world.post_by_ayr(&input.post_id) else {
-        return fail(
-            StatusCode::NOT_FOUND,
-            format!("no post {}", input.post_id),
-        );
+        return fail(StatusCode::NOT_FOUND, format!("no post {}", input.post_id));
     };
     let platform = world.posts[post].platform;
     if platform != input.platform {
@@ -175,7 +172,13 @@ async fn create_comment(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
 fn named_account(platform: Platform, n: u64, name: String) -> Account {
     let slug: String = name
         .chars()
-        .map(|c| if c.is_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     let handle = if platform == Platform::Bluesky {
         format!("{}@example.com", slug.replace('_', "."))

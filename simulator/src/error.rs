@@ -68,7 +68,11 @@ impl ApiError {
     }
 
     pub fn comment_not_found(id: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, 182, format!("Comment not found: {id}"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            182,
+            format!("Comment not found: {id}"),
+        )
     }
 
     pub fn history_not_available(platform: Platform) -> Self {
@@ -88,13 +92,14 @@ impl ApiError {
     }
 
     pub fn rate_limited(max: u32, window_seconds: u64) -> Self {
-        Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            189,
+        let message = if max == 0 {
+            "Too many requests for this profile. Please try again later.".to_owned()
+        } else {
             format!(
                 "Too many requests: the limit is {max} requests per {window_seconds} seconds for this profile."
-            ),
-        )
+            )
+        };
+        Self::new(StatusCode::TOO_MANY_REQUESTS, 189, message)
     }
 
     /// The answer of a `status` or `lost_response` fault.

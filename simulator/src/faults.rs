@@ -374,9 +374,7 @@ mod tests {
     fn rules_missing_their_parameters_are_refused() {
         assert!(FaultSet::from_json(r#"{"rules":[{"fault":"status"}]}"#).is_err());
         assert!(FaultSet::from_json(r#"{"rules":[{"fault":"latency"}]}"#).is_err());
-        assert!(
-            FaultSet::from_json(r#"{"rules":[{"fault":"timeout","probability":2}]}"#).is_err()
-        );
+        assert!(FaultSet::from_json(r#"{"rules":[{"fault":"timeout","probability":2}]}"#).is_err());
         assert!(FaultSet::from_json(r#"{"rules":[{"fault":"boom"}]}"#).is_err());
         assert!(FaultSet::from_json(r#"{"rules":[],"typo":1}"#).is_err());
     }

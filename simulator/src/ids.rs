@@ -97,7 +97,10 @@ pub(crate) fn post_url(platform: Platform, social_id: &str, n: u64) -> String {
         Platform::Twitter => format!("https://x.com/AcmeOutdoors/status/{social_id}"),
         Platform::Facebook => format!("https://www.facebook.com/{social_id}"),
         Platform::Instagram => format!("https://www.instagram.com/p/{}/", base62(n, 11)),
-        Platform::Threads => format!("https://www.threads.net/@acme_outdoors/post/{}", base62(n, 11)),
+        Platform::Threads => format!(
+            "https://www.threads.net/@acme_outdoors/post/{}",
+            base62(n, 11)
+        ),
         Platform::Tiktok => format!("https://www.tiktok.com/@acmeoutdoors/video/{social_id}"),
         Platform::Linkedin => format!("https://www.linkedin.com/feed/update/{social_id}"),
         Platform::Youtube => format!("https://www.youtube.com/watch?v={social_id}"),
@@ -119,20 +122,14 @@ pub(crate) fn comment_social_id(
     match platform {
         Platform::Twitter => (1_860_000_000_000_000_000 + n).to_string(),
         Platform::Facebook => {
-            let post_part = post_social_id
-                .rsplit('_')
-                .next()
-                .unwrap_or(post_social_id);
+            let post_part = post_social_id.rsplit('_').next().unwrap_or(post_social_id);
             format!("{post_part}_{}", 1_000_000_000_000_000 + n)
         }
         Platform::Instagram => (17_900_000_000_000_000 + n).to_string(),
         Platform::Threads => (17_850_000_000_000_000 + n).to_string(),
         Platform::Tiktok => (7_400_000_000_000_000_000 + n).to_string(),
         Platform::Linkedin => {
-            let activity = post_social_id
-                .rsplit(':')
-                .next()
-                .unwrap_or(post_social_id);
+            let activity = post_social_id.rsplit(':').next().unwrap_or(post_social_id);
             format!(
                 "urn:li:comment:(urn:li:activity:{activity},{})",
                 7_250_000_000_000_000_000 + n

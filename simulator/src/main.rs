@@ -5,7 +5,7 @@ use tracing_subscriber::EnvFilter;
 
 /// A local Ayrshare look-alike with fault injection, for tests, demos and benchmarks.
 ///
-/// Provider API under /api (Authorization: Bearer <api key>); control API under /_sim
+/// Provider API under /api (`Authorization: Bearer <api key>`); control API under /_sim
 /// (faults, comments, ledger, stats, reset). Every flag can also be set through the
 /// environment variable shown with it.
 #[derive(Debug, Parser)]

@@ -17,7 +17,11 @@ impl Query {
     pub fn parse(raw: Option<&str>) -> Self {
         Query {
             pairs: raw
-                .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+                .map(|q| {
+                    url::form_urlencoded::parse(q.as_bytes())
+                        .into_owned()
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }
@@ -47,9 +51,9 @@ impl Query {
     pub fn number<T: FromStr>(&self, key: &str) -> Result<Option<T>, ApiError> {
         self.get(key)
             .map(|v| {
-                v.trim()
-                    .parse()
-                    .map_err(|_| ApiError::bad_request(format!("{key} must be a number, not `{v}`")))
+                v.trim().parse().map_err(|_| {
+                    ApiError::bad_request(format!("{key} must be a number, not `{v}`"))
+                })
             })
             .transpose()
     }

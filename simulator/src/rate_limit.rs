@@ -84,7 +84,10 @@ mod tests {
             assert_eq!(limiter.admit(""), Admit::Allowed { max: 3, count: n });
         }
         assert_eq!(limiter.admit(""), Admit::Limited { max: 3 });
-        assert_eq!(limiter.admit("brand-b"), Admit::Allowed { max: 3, count: 1 });
+        assert_eq!(
+            limiter.admit("brand-b"),
+            Admit::Allowed { max: 3, count: 1 }
+        );
         limiter.reset();
         assert_eq!(limiter.admit(""), Admit::Allowed { max: 3, count: 1 });
     }

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::response::Response;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -64,8 +64,11 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, shutdown: Cance
                     }
                 }
             });
+            // No header-read timeout: it would also close idle keep-alive connections after
+            // 30 s, racing clients that reuse them, and spurious connection errors would look
+            // like injected faults.
             let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
+                .header_read_timeout(None)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
             tokio::select! {

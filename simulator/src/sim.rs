@@ -78,10 +78,8 @@ impl Sim {
         let anchor = Utc::now();
         let world = world::generate(&cfg, anchor);
         let faults = Arc::new(ActiveFaults::new(cfg.faults.clone()));
-        let limiter = RateLimiter::new(
-            cfg.rate_limit,
-            Duration::from_secs(cfg.rate_window_seconds),
-        );
+        let limiter =
+            RateLimiter::new(cfg.rate_limit, Duration::from_secs(cfg.rate_window_seconds));
         let next_n = ids::RUNTIME_BASE + (ids::mix(cfg.seed) % 1000) * 1_000_000_000;
         Sim {
             cfg,
@@ -197,9 +195,7 @@ impl Sim {
             tokio::time::sleep(draw.latency).await;
         }
         match draw.outcome {
-            Some(Outcome::Status(status)) => {
-                recorder.answer(rate(self.error_response(status)))
-            }
+            Some(Outcome::Status(status)) => recorder.answer(rate(self.error_response(status))),
             Some(Outcome::Timeout(hang)) => {
                 recorder.unanswered();
                 tokio::time::sleep(hang).await;

@@ -1,4 +1,3 @@
 //! Integration tests of the `api` crate: the real binaries against real PostgreSQL and RabbitMQ.
 
 mod processes;
-mod support;

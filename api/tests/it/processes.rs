@@ -1,6 +1,6 @@
 //! The processes start, report readiness, refuse bad configuration and stop on SIGTERM.
 
-use crate::support::{Process, free_port};
+use shared::testing::{Process, free_port};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

@@ -28,8 +28,14 @@ async fn up_creates_a_missing_database_and_status_lists_the_applied_migrations()
     assert!(up.status.success(), "{}", stderr(&up));
     let out = stdout(&up);
     assert!(out.contains("created database"), "{out}");
-    assert!(out.contains("applied m20261129_000001_create_users"), "{out}");
-    assert!(out.contains("applied m20261129_000006_create_audit_log"), "{out}");
+    assert!(
+        out.contains("applied m20261129_000001_create_users"),
+        "{out}"
+    );
+    assert!(
+        out.contains("applied m20261129_000006_create_audit_log"),
+        "{out}"
+    );
     assert!(scratch.exists().await);
 
     let status = migrations(&scratch.url, &["status"]);
@@ -65,7 +71,10 @@ async fn up_creates_a_missing_database_and_status_lists_the_applied_migrations()
     let fresh = migrations(&scratch.url, &["fresh"]);
     assert!(fresh.status.success(), "{}", stderr(&fresh));
     let status = stdout(&migrations(&scratch.url, &["status"]));
-    assert!(status.lines().all(|l| l.starts_with("applied ")), "{status}");
+    assert!(
+        status.lines().all(|l| l.starts_with("applied ")),
+        "{status}"
+    );
 }
 
 #[test]
@@ -75,7 +84,10 @@ fn an_unreachable_database_is_one_line_on_stderr_without_the_password() {
         assert!(!output.status.success(), "{command}");
         let err = stderr(&output);
         assert_eq!(err.trim_end().lines().count(), 1, "{command}: {err}");
-        assert!(err.contains("cannot connect to PostgreSQL"), "{command}: {err}");
+        assert!(
+            err.contains("cannot connect to PostgreSQL"),
+            "{command}: {err}"
+        );
         assert!(err.contains("127.0.0.1:1"), "{command}: {err}");
         assert!(!err.contains("s3cret"), "{command}: {err}");
     }

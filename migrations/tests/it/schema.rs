@@ -73,14 +73,26 @@ async fn up_down_and_up_again_on_an_empty_database_leave_the_same_schema() {
             "users"
         ]
     );
-    assert!(first.iter().any(|l| l.contains("replies_one_live_per_mention_key")));
+    assert!(
+        first
+            .iter()
+            .any(|l| l.contains("replies_one_live_per_mention_key"))
+    );
     assert!(first.iter().any(|l| l.contains("tasks_active_dedup_key")));
-    assert!(first.iter().any(|l| l == "trigger audit_log audit_log_append"));
+    assert!(
+        first
+            .iter()
+            .any(|l| l == "trigger audit_log audit_log_append")
+    );
 
     let rolled_back = migrations::migrate_down(&db, None).await.expect("down");
     assert_eq!(rolled_back.len(), 6);
     assert_eq!(rolled_back[0], "m20261129_000006_create_audit_log");
-    assert_eq!(schema_of(&db).await, Vec::<String>::new(), "down removes everything");
+    assert_eq!(
+        schema_of(&db).await,
+        Vec::<String>::new(),
+        "down removes everything"
+    );
     assert!(
         migrations::status(&db)
             .await
@@ -106,7 +118,9 @@ async fn down_rolls_back_one_step_at_a_time() {
     let scratch = Scratch::empty().await;
     let db = scratch.connect().await;
     migrations::migrate_up(&db).await.expect("up");
-    let rolled_back = migrations::migrate_down(&db, Some(1)).await.expect("down 1");
+    let rolled_back = migrations::migrate_down(&db, Some(1))
+        .await
+        .expect("down 1");
     assert_eq!(rolled_back, ["m20261129_000006_create_audit_log"]);
     let status = migrations::status(&db).await.expect("status");
     assert_eq!(status.iter().filter(|m| m.applied).count(), 5);

@@ -71,7 +71,9 @@ impl Scratch {
     pub async fn connect(&self) -> DatabaseConnection {
         let mut options = ConnectOptions::new(&self.url);
         options.max_connections(8).sqlx_logging(false);
-        Database::connect(options).await.expect("connect to scratch")
+        Database::connect(options)
+            .await
+            .expect("connect to scratch")
     }
 }
 

@@ -79,7 +79,10 @@ async fn update_delete_and_truncate_on_the_audit_log_fail() {
         );
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
-    let rows = audit_log::Entity::find().all(db.conn()).await.expect("select");
+    let rows = audit_log::Entity::find()
+        .all(db.conn())
+        .await
+        .expect("select");
     assert_eq!(rows.len(), 3);
     assert!(audit::verify(db.conn()).await.expect("verify").is_valid());
 }
@@ -163,7 +166,10 @@ async fn rows_inserted_with_plain_sql_are_chained_too() {
         .all(db.conn())
         .await
         .expect("select");
-    assert_eq!(rows[1].id, 2, "the id given is replaced by the chain position");
+    assert_eq!(
+        rows[1].id, 2,
+        "the id given is replaced by the chain position"
+    );
     assert_eq!(rows[1].prev_hash, rows[0].hash);
     assert!(audit::verify(db.conn()).await.expect("verify").is_valid());
 }
@@ -183,7 +189,11 @@ async fn tamper(db: &TestDb, sql: &str) {
 async fn verify_names_the_row_altered_with_triggers_disabled() {
     let db = TestDb::new().await;
     append_n(&db, 30).await;
-    tamper(&db, r#"UPDATE audit_log SET payload = '{"n": 1000}' WHERE id = 17"#).await;
+    tamper(
+        &db,
+        r#"UPDATE audit_log SET payload = '{"n": 1000}' WHERE id = 17"#,
+    )
+    .await;
 
     let report = audit::verify(db.conn()).await.expect("verify");
     assert_eq!(
@@ -284,6 +294,7 @@ async fn stored_payloads_are_redacted_and_bounded() {
             "request": {"headers": {"Authorization": "Bearer abc", "Profile-Key": "pk"}},
             "apiKey": "sk-live",
             "password": "hunter2",
+            "note": "NUL \u{0} inside",
             "items": (0..10_000).collect::<Vec<_>>(),
         })),
     )
@@ -328,6 +339,9 @@ async fn the_chain_hash_is_sha256_over_the_documented_serialization() {
         .try_get("", "canonical")
         .expect("text");
     use sha2::Digest;
-    assert_eq!(hex::encode(sha2::Sha256::digest(canonical.as_bytes())), row.hash);
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(canonical.as_bytes())),
+        row.hash
+    );
     assert!(canonical.starts_with(&format!("[\"{GENESIS_HASH}\", 1, \"")));
 }

@@ -2,8 +2,8 @@
 
 use crate::support::{comment, insert_comment, insert_user};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
-    Set, Statement, TryInsertResult,
+    ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    Statement, TryInsertResult,
 };
 use serde_json::json;
 use shared::db::entities::{mentions, replies, tasks};
@@ -69,7 +69,10 @@ async fn the_same_platform_ref_with_another_type_or_platform_is_another_mention(
     as_message.insert(db.conn()).await.expect("other type");
     let mut on_instagram = comment("shared-ref");
     on_instagram.platform = Set(Platform::Instagram);
-    on_instagram.insert(db.conn()).await.expect("other platform");
+    on_instagram
+        .insert(db.conn())
+        .await
+        .expect("other platform");
     assert_eq!(count(db.conn(), "SELECT count(*) FROM mentions").await, 3);
 }
 
@@ -182,7 +185,10 @@ async fn a_second_active_task_with_the_same_dedup_key_is_refused_until_the_first
     no_key.dedup_key = Set(None);
     no_key.clone().insert(db.conn()).await.expect("no key");
     no_key.id = Set(TaskId::new());
-    no_key.insert(db.conn()).await.expect("tasks without a key never collide");
+    no_key
+        .insert(db.conn())
+        .await
+        .expect("tasks without a key never collide");
     let active = tasks::Entity::find()
         .filter(sea_orm::ColumnTrait::eq(
             &tasks::Column::Status,
@@ -221,7 +227,10 @@ async fn every_domain_value_is_accepted_and_others_are_refused() {
             .execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 "INSERT INTO users (email, name, role, password_hash) VALUES ($1, 'x', $2, 'h')",
-                [format!("{role}@example.com").into(), role.as_str().into()],
+                [
+                    format!("role-{role}@example.com").into(),
+                    role.as_str().into(),
+                ],
             ))
             .await
             .expect("every role");
@@ -303,7 +312,10 @@ async fn each_test_database_is_fresh_and_dropped_afterwards() {
     let second = TestDb::new().await;
     assert_ne!(first.name(), second.name());
     assert!(second.url().ends_with(second.name()));
-    assert_eq!(count(second.conn(), "SELECT count(*) FROM mentions").await, 0);
+    assert_eq!(
+        count(second.conn(), "SELECT count(*) FROM mentions").await,
+        0
+    );
     assert_eq!(
         count(second.conn(), "SELECT count(*) FROM seaql_migrations").await,
         count(first.conn(), "SELECT count(*) FROM seaql_migrations").await

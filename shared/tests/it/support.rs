@@ -38,5 +38,8 @@ pub fn comment(platform_ref: &str) -> mentions::ActiveModel {
 
 /// Inserts a facebook comment with the given platform ref.
 pub async fn insert_comment(db: &impl ConnectionTrait, platform_ref: &str) -> mentions::Model {
-    comment(platform_ref).insert(db).await.expect("insert mention")
+    comment(platform_ref)
+        .insert(db)
+        .await
+        .expect("insert mention")
 }

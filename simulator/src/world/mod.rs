@@ -250,7 +250,7 @@ impl World {
         let social_id = ids::comment_social_id(platform, new.n, &post.social_id, &new.author.id);
         // About half of the top-level tweets name the post in `referencedTweets`; the others
         // carry no reference. Both forms are top-level comments to a reader.
-        let refs_post = new.parent.is_none() && new.n % 2 == 0;
+        let refs_post = new.parent.is_none() && new.n.is_multiple_of(2);
         let idx = self.comments.len();
         self.comment_by_social
             .entry(platform)

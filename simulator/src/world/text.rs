@@ -11,8 +11,8 @@ const FIRST_NAMES: &[&str] = &[
 
 const LAST_NAMES: &[&str] = &[
     "Smith", "Garcia", "Khan", "Wang", "Martin", "Rossi", "Haddad", "Brown", "Sato", "Patel",
-    "Miller", "Ali", "Murphy", "Ivanova", "Lopez", "Clark", "Petrov", "Okafor", "Nguyen",
-    "Tanaka", "Schmidt", "Silva", "Rahimi", "Baker",
+    "Miller", "Ali", "Murphy", "Ivanova", "Lopez", "Clark", "Petrov", "Okafor", "Nguyen", "Tanaka",
+    "Schmidt", "Silva", "Rahimi", "Baker",
 ];
 
 const EMAIL_DOMAINS: &[&str] = &["gmail.com", "outlook.com", "proton.me", "icloud.com"];

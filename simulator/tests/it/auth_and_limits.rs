@@ -115,7 +115,10 @@ async fn stats_count_requests_and_report_the_busiest_window() {
     let stats = t.control_get("/stats?windowSeconds=60").await;
     assert_eq!(stats["total"], 11);
     assert_eq!(stats["windowSeconds"], 60.0);
-    assert_eq!(stats["maxRequestsInWindow"], 8, "only accepted requests count");
+    assert_eq!(
+        stats["maxRequestsInWindow"], 8,
+        "only accepted requests count"
+    );
     assert_eq!(stats["maxConcurrentCommentFetchesPerPost"], 0);
     let rows = stats["requests"].as_array().expect("rows");
     let count = |status: u64, platform: &str| {

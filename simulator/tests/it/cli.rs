@@ -71,7 +71,9 @@ async fn the_binary_answers_the_acceptance_request_on_a_free_port() {
         .build()
         .expect("client");
     let response = client
-        .get(format!("{base}/api/history?lastDays=7&platforms[0]=twitter"))
+        .get(format!(
+            "{base}/api/history?lastDays=7&platforms[0]=twitter"
+        ))
         .header("Authorization", "Bearer sim-key")
         .send()
         .await

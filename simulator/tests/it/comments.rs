@@ -20,7 +20,9 @@ async fn post_with_comments(t: &TestSim, platform: &str) -> (String, Vec<Value>)
 /// The Social Post ID of an Ayrshare post, from the history.
 async fn social_post_id(t: &TestSim, platform: &str, ayrshare_id: &str) -> String {
     let a = t
-        .api_get(&format!("/history?lastDays=0&limit=1000&platform={platform}"))
+        .api_get(&format!(
+            "/history?lastDays=0&limit=1000&platform={platform}"
+        ))
         .await;
     a.body["history"]
         .as_array()
@@ -128,7 +130,10 @@ async fn twitter_comments_are_flat_with_referenced_tweets_pointing_at_parents() 
             }
         }
     }
-    assert!(without_ref > 0 && with_post_ref > 0, "both top-level forms occur");
+    assert!(
+        without_ref > 0 && with_post_ref > 0,
+        "both top-level forms occur"
+    );
 }
 
 /// Checks a nested list against the world's parent links, returning how many it holds.
@@ -146,17 +151,39 @@ fn count_nested(list: &Value, parent: Option<&str>, parents: &BTreeMap<String, V
 #[tokio::test]
 async fn every_platform_but_twitter_nests_replies() {
     let t = spawn(small()).await;
-    for platform in ["bluesky", "facebook", "instagram", "linkedin", "threads", "tiktok", "youtube"] {
+    for platform in [
+        "bluesky",
+        "facebook",
+        "instagram",
+        "linkedin",
+        "threads",
+        "tiktok",
+        "youtube",
+    ] {
         let (post, world) = post_with_comments(&t, platform).await;
         let parents: BTreeMap<String, Value> = world
             .iter()
-            .map(|c| (c["commentId"].as_str().expect("id").to_owned(), c["parentId"].clone()))
+            .map(|c| {
+                (
+                    c["commentId"].as_str().expect("id").to_owned(),
+                    c["parentId"].clone(),
+                )
+            })
             .collect();
         let a = t.api_get(&format!("/comments/{post}")).await;
         assert_eq!(a.status, 200, "{platform}");
         let list = &a.body[platform];
-        assert!(list.as_array().expect("array").iter().all(|c| c.get("referencedTweets").is_none()));
-        assert_eq!(count_nested(list, None, &parents), world.len(), "{platform}");
+        assert!(
+            list.as_array()
+                .expect("array")
+                .iter()
+                .all(|c| c.get("referencedTweets").is_none())
+        );
+        assert_eq!(
+            count_nested(list, None, &parents),
+            world.len(),
+            "{platform}"
+        );
     }
 }
 
@@ -188,7 +215,10 @@ async fn each_platform_uses_its_own_author_fields() {
     let (post, _) = post_with_comments(&t, "bluesky").await;
     let a = t.api_get(&format!("/comments/{post}")).await;
     let author = a.body["bluesky"][0]["userName"].as_str().expect("userName");
-    assert!(author.contains('@'), "bluesky authors look like emails: {author}");
+    assert!(
+        author.contains('@'),
+        "bluesky authors look like emails: {author}"
+    );
     assert!(
         a.body["bluesky"][0]["userId"]
             .as_str()
@@ -211,7 +241,10 @@ async fn search_platform_id_finds_a_post_by_its_social_id() {
             ))
             .await;
         assert_eq!(by_path.status, 200, "{platform}: {}", by_path.body);
-        assert_eq!(strip_times(by_path.body), strip_times(by_ayrshare.body.clone()));
+        assert_eq!(
+            strip_times(by_path.body),
+            strip_times(by_ayrshare.body.clone())
+        );
         let by_query = t
             .api_get(&format!(
                 "/comments?id={}&searchPlatformId=true&platform={platform}",
@@ -220,7 +253,9 @@ async fn search_platform_id_finds_a_post_by_its_social_id() {
             .await;
         assert_eq!(strip_times(by_query.body), strip_times(by_ayrshare.body));
     }
-    t.api_get("/comments/123?searchPlatformId=true").await.assert_error(400);
+    t.api_get("/comments/123?searchPlatformId=true")
+        .await
+        .assert_error(400);
 }
 
 #[tokio::test]
@@ -283,7 +318,9 @@ async fn a_post_without_comments_answers_404_with_an_error_body() {
         .collect();
     assert_eq!(empty.len(), 8, "one empty post per platform");
     for post in empty {
-        t.api_get(&format!("/comments/{post}")).await.assert_error(404);
+        t.api_get(&format!("/comments/{post}"))
+            .await
+            .assert_error(404);
     }
     t.api_get("/comments/no-such-post").await.assert_error(404);
 }

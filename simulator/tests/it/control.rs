@@ -14,13 +14,31 @@ async fn sim_comments_list_every_comment_with_the_contract_fields() {
     // 8 platforms × 3 posts with comments × 3 comments × (1 + 1 reply).
     assert_eq!(comments.len(), 144);
     for c in &comments {
-        let mut keys: Vec<&str> = c.as_object().expect("object").keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = c
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["commentId", "content", "fromUs", "parentId", "platform", "postId"]);
+        assert_eq!(
+            keys,
+            [
+                "commentId",
+                "content",
+                "fromUs",
+                "parentId",
+                "platform",
+                "postId"
+            ]
+        );
         assert_eq!(c["fromUs"], false);
         assert_eq!(c["postId"].as_str().expect("postId").len(), 20);
     }
-    assert_eq!(comments.iter().filter(|c| c["parentId"].is_null()).count(), 72);
+    assert_eq!(
+        comments.iter().filter(|c| c["parentId"].is_null()).count(),
+        72
+    );
 }
 
 #[tokio::test]
@@ -65,8 +83,13 @@ async fn a_posted_sim_comment_is_returned_and_shows_in_get_comments() {
 async fn a_sim_comment_on_an_empty_post_ends_its_404() {
     let t = spawn(small()).await;
     let history = t.api_get("/history?lastDays=0&platform=threads").await;
-    let newest = history.body["history"][0]["id"].as_str().expect("id").to_owned();
-    t.api_get(&format!("/comments/{newest}")).await.assert_error(404);
+    let newest = history.body["history"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    t.api_get(&format!("/comments/{newest}"))
+        .await
+        .assert_error(404);
     let created = t
         .control_post(
             "/comments",
@@ -113,9 +136,14 @@ async fn reset_restores_the_seeded_world_and_empties_ledger_and_stats() {
     let seeded = t.sim_comments().await;
     let parent = seeded[0].clone();
     let platform = parent["platform"].as_str().expect("platform");
-    t.reply(platform, parent["commentId"].as_str().expect("id"), "Before reset")
+    t.reply(
+        platform,
+        parent["commentId"].as_str().expect("id"),
+        "Before reset",
+    )
+    .await;
+    t.set_faults(json!({"messagingDisabled": ["twitter"]}))
         .await;
-    t.set_faults(json!({"messagingDisabled": ["twitter"]})).await;
     assert_ne!(t.sim_comments().await, seeded);
 
     let reset = t.control_post("/reset", &json!({})).await;
@@ -123,10 +151,17 @@ async fn reset_restores_the_seeded_world_and_empties_ledger_and_stats() {
     assert_eq!(t.sim_comments().await, seeded);
     assert_eq!(t.ledger().await, json!({"replies": [], "messages": []}));
     assert_eq!(t.control_get("/stats").await["total"], 0);
-    assert_eq!(t.control_get("/faults").await["messagingDisabled"], json!([]));
+    assert_eq!(
+        t.control_get("/faults").await["messagingDisabled"],
+        json!([])
+    );
 
     let again = t
-        .reply(platform, parent["commentId"].as_str().expect("id"), "After reset")
+        .reply(
+            platform,
+            parent["commentId"].as_str().expect("id"),
+            "After reset",
+        )
         .await;
     assert_eq!(again.status, 200);
 }
@@ -135,14 +170,13 @@ async fn reset_restores_the_seeded_world_and_empties_ledger_and_stats() {
 async fn the_same_seed_builds_the_same_world_and_another_seed_another() {
     let a = spawn(small()).await;
     let b = spawn(small()).await;
-    let c = spawn(simulator::SimConfig {
-        seed: 7,
-        ..small()
-    })
-    .await;
+    let c = spawn(simulator::SimConfig { seed: 7, ..small() }).await;
     assert_eq!(a.sim_comments().await, b.sim_comments().await);
     let everything = "/history?lastDays=0&limit=1000";
-    assert_eq!(a.api_get(everything).await.body, b.api_get(everything).await.body);
+    assert_eq!(
+        a.api_get(everything).await.body,
+        b.api_get(everything).await.body
+    );
     assert_ne!(a.sim_comments().await, c.sim_comments().await);
 }
 

@@ -40,9 +40,11 @@ async fn first_customer(t: &TestSim, platform: &str) -> String {
 #[tokio::test]
 async fn a_status_fault_fires_at_its_probability() {
     let t = spawn(small()).await;
-    t.set_faults(json!({"rules": [{"endpoint": "history", "platform": "*", "fault": "status",
-                                   "status": 503, "probability": 0.2}]}))
-        .await;
+    t.set_faults(
+        json!({"rules": [{"endpoint": "history", "platform": "*", "fault": "status",
+                                   "status": 503, "probability": 0.2}]}),
+    )
+    .await;
     let hits = count_status(&t, 1000, 20, 503).await;
     assert!((150..=250).contains(&hits), "{hits} of 1000 at p=0.2");
     let injected = loop {
@@ -68,9 +70,11 @@ async fn a_latency_fault_adds_at_least_its_ms() {
 #[tokio::test]
 async fn a_latency_fault_fires_at_its_probability() {
     let t = spawn(small()).await;
-    t.set_faults(json!({"rules": [{"endpoint": "*", "fault": "latency", "ms": 40,
-                                   "probability": 0.5}]}))
-        .await;
+    t.set_faults(
+        json!({"rules": [{"endpoint": "*", "fault": "latency", "ms": 40,
+                                   "probability": 0.5}]}),
+    )
+    .await;
     let mut slow = 0;
     for _ in 0..100 {
         let started = Instant::now();
@@ -105,16 +109,25 @@ async fn a_timeout_fault_hangs_past_the_client_timeout() {
         .expect("rows")
         .iter()
         .any(|r| r["endpoint"] == "history" && r["status"] == 0);
-    assert!(unanswered, "the hanging request counts as unanswered: {stats}");
-    assert_eq!(t.api_get("/comments/x").await.status, 404, "other endpoints answer");
+    assert!(
+        unanswered,
+        "the hanging request counts as unanswered: {stats}"
+    );
+    assert_eq!(
+        t.api_get("/comments/x").await.status,
+        404,
+        "other endpoints answer"
+    );
 }
 
 #[tokio::test]
 async fn a_lost_reply_with_502_is_in_the_ledger_while_the_client_saw_an_error() {
     let t = spawn(small()).await;
-    t.set_faults(json!({"rules": [{"endpoint": "reply", "platform": "facebook",
-                                   "fault": "lost_response", "status": 502}]}))
-        .await;
+    t.set_faults(
+        json!({"rules": [{"endpoint": "reply", "platform": "facebook",
+                                   "fault": "lost_response", "status": 502}]}),
+    )
+    .await;
     let parent = first_comment(&t, "facebook").await;
     let a = t.reply("facebook", &parent, "Lost but applied").await;
     a.assert_error(502);
@@ -139,7 +152,11 @@ async fn a_lost_reply_with_a_dropped_connection_is_in_the_ledger() {
     let parent = first_comment(&t, "twitter").await;
     let error = t
         .client
-        .post(format!("{}/comments/reply/{}", t.sim.api_url(), encode(&parent)))
+        .post(format!(
+            "{}/comments/reply/{}",
+            t.sim.api_url(),
+            encode(&parent)
+        ))
         .bearer_auth(t.sim.api_key())
         .json(&json!({"comment": "Dropped", "platforms": ["twitter"], "searchPlatformId": true}))
         .send()
@@ -162,9 +179,11 @@ async fn a_lost_message_send_is_in_the_ledger_in_both_variants() {
             .json(&json!({"recipientId": recipient, "message": text}))
             .send()
     };
-    t.set_faults(json!({"rules": [{"endpoint": "messages", "fault": "lost_response",
-                                   "status": 502}]}))
-        .await;
+    t.set_faults(
+        json!({"rules": [{"endpoint": "messages", "fault": "lost_response",
+                                   "status": 502}]}),
+    )
+    .await;
     let answered = send("first").await.expect("an answer");
     assert_eq!(answered.status(), 502);
     t.set_faults(json!({"rules": [{"endpoint": "messages", "fault": "lost_response"}]}))
@@ -178,15 +197,23 @@ async fn a_lost_message_send_is_in_the_ledger_in_both_variants() {
         .map(|m| m["message"].as_str().expect("message"))
         .collect();
     assert_eq!(sent, ["first", "second"]);
-    assert!(ledger["messages"].as_array().expect("messages").iter().all(|m| m["recipientId"] == recipient.as_str()));
+    assert!(
+        ledger["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .all(|m| m["recipientId"] == recipient.as_str())
+    );
 }
 
 #[tokio::test]
 async fn a_counted_rule_fires_for_exactly_the_next_count_requests() {
     let t = spawn(small()).await;
-    t.set_faults(json!({"rules": [{"endpoint": "history", "fault": "status", "status": 500,
-                                   "count": 3}]}))
-        .await;
+    t.set_faults(
+        json!({"rules": [{"endpoint": "history", "fault": "status", "status": 500,
+                                   "count": 3}]}),
+    )
+    .await;
     for _ in 0..3 {
         t.api_get("/history").await.assert_error(500);
     }
@@ -198,16 +225,21 @@ async fn a_counted_rule_fires_for_exactly_the_next_count_requests() {
 #[tokio::test]
 async fn rules_are_scoped_by_endpoint_and_platform() {
     let t = spawn(small()).await;
-    t.set_faults(json!({"rules": [{"endpoint": "comments", "platform": "twitter",
-                                   "fault": "status", "status": 503}]}))
-        .await;
+    t.set_faults(
+        json!({"rules": [{"endpoint": "comments", "platform": "twitter",
+                                   "fault": "status", "status": 503}]}),
+    )
+    .await;
     let twitter_post = t.comments_on("twitter").await[0]["postId"].clone();
     let facebook_post = t.comments_on("facebook").await[0]["postId"].clone();
     t.api_get(&format!("/comments/{}", twitter_post.as_str().expect("id")))
         .await
         .assert_error(503);
     let facebook = t
-        .api_get(&format!("/comments/{}", facebook_post.as_str().expect("id")))
+        .api_get(&format!(
+            "/comments/{}",
+            facebook_post.as_str().expect("id")
+        ))
         .await;
     assert_eq!(facebook.status, 200);
     assert_eq!(t.api_get("/history?platform=twitter").await.status, 200);

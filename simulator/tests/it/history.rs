@@ -36,7 +36,12 @@ async fn history_items_have_the_documented_fields() {
         assert_eq!(post_id["status"], "success");
         assert_eq!(post_id["platform"], "twitter");
         assert_eq!(post_id["id"].as_str().expect("social id").len(), 19);
-        assert!(post_id["postUrl"].as_str().expect("postUrl").starts_with("https://x.com/"));
+        assert!(
+            post_id["postUrl"]
+                .as_str()
+                .expect("postUrl")
+                .starts_with("https://x.com/")
+        );
     }
     let created: Vec<_> = items.iter().map(|i| time(&i["created"])).collect();
     assert!(created.windows(2).all(|w| w[0] >= w[1]), "newest first");
@@ -76,7 +81,13 @@ async fn last_days_and_limit_bound_the_history() {
     let all = t.api_get("/history?lastDays=0&limit=1000").await;
     assert_eq!(all.body["history"].as_array().expect("array").len(), 32);
     let default_limit = t.api_get("/history?lastDays=0").await;
-    assert_eq!(default_limit.body["history"].as_array().expect("array").len(), 25);
+    assert_eq!(
+        default_limit.body["history"]
+            .as_array()
+            .expect("array")
+            .len(),
+        25
+    );
     let limited = t.api_get("/history?lastDays=0&limit=3").await;
     assert_eq!(limited.body["history"].as_array().expect("array").len(), 3);
     let legacy = t.api_get("/history?lastDays=0&lastRecords=2").await;
@@ -84,12 +95,18 @@ async fn last_days_and_limit_bound_the_history() {
 
     let week = t.api_get("/history?lastDays=7&limit=1000").await;
     let items = week.body["history"].as_array().expect("array");
-    assert!(!items.is_empty() && items.len() < 32, "{} posts", items.len());
+    assert!(
+        !items.is_empty() && items.len() < 32,
+        "{} posts",
+        items.len()
+    );
     let cutoff = chrono::Utc::now() - chrono::TimeDelta::days(7);
     assert!(items.iter().all(|i| time(&i["created"]) >= cutoff));
 
     t.api_get("/history?lastDays=soon").await.assert_error(400);
-    t.api_get("/history?platforms=myspace").await.assert_error(400);
+    t.api_get("/history?platforms=myspace")
+        .await
+        .assert_error(400);
 }
 
 #[tokio::test]
@@ -105,7 +122,12 @@ async fn platform_history_lists_native_posts_with_update_times() {
     let posts = a.body["posts"].as_array().expect("posts");
     assert_eq!(posts.len(), 4);
     for post in posts {
-        assert!(post["id"].as_str().expect("id").starts_with("104923907983682_"));
+        assert!(
+            post["id"]
+                .as_str()
+                .expect("id")
+                .starts_with("104923907983682_")
+        );
         time(&post["created"]);
         assert!(post["post"].is_string());
         assert!(post["postUrl"].is_string());
@@ -117,15 +139,21 @@ async fn platform_history_lists_native_posts_with_update_times() {
 async fn platform_history_is_404_where_the_provider_has_none() {
     let t = spawn(small()).await;
     for platform in ["gmb", "reddit", "telegram"] {
-        t.api_get(&format!("/history/{platform}")).await.assert_error(404);
+        t.api_get(&format!("/history/{platform}"))
+            .await
+            .assert_error(404);
     }
     t.api_get("/history/myspace").await.assert_error(400);
     assert_eq!(t.api_get("/history/bluesky").await.status, 200);
 
     t.set_faults(json!({"historyNotFound": ["bluesky"]})).await;
     t.api_get("/history/bluesky").await.assert_error(404);
-    t.api_get("/history?platform=bluesky").await.assert_error(404);
-    let mixed = t.api_get("/history?lastDays=0&platforms=bluesky,twitter").await;
+    t.api_get("/history?platform=bluesky")
+        .await
+        .assert_error(404);
+    let mixed = t
+        .api_get("/history?lastDays=0&platforms=bluesky,twitter")
+        .await;
     assert_eq!(mixed.status, 200);
     let items = mixed.body["history"].as_array().expect("array");
     assert_eq!(items.len(), 4);

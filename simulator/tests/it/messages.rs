@@ -29,7 +29,10 @@ async fn messages_list_received_and_sent_with_the_documented_fields() {
                 assert!(m[field].is_string(), "{platform} message has {field}: {m}");
             }
             assert_eq!(m["platform"], platform);
-            assert!(m["created"].as_str().expect("created").contains('.'), "milliseconds");
+            assert!(
+                m["created"].as_str().expect("created").contains('.'),
+                "milliseconds"
+            );
             time(&m["created"]);
             match m["action"].as_str() {
                 Some("received") => {
@@ -92,12 +95,16 @@ async fn a_sent_message_is_answered_as_documented_and_joins_its_conversation() {
 #[tokio::test]
 async fn disabled_messaging_answers_403_with_code_361() {
     let t = spawn(small()).await;
-    t.set_faults(json!({"messagingDisabled": ["instagram"]})).await;
+    t.set_faults(json!({"messagingDisabled": ["instagram"]}))
+        .await;
     let a = t.api_get("/messages/instagram").await;
     a.assert_error(403);
     assert_eq!(a.body["code"], 361);
     let send = t
-        .api_post("/messages/instagram", &json!({"recipientId": "1", "message": "hi"}))
+        .api_post(
+            "/messages/instagram",
+            &json!({"recipientId": "1", "message": "hi"}),
+        )
         .await;
     send.assert_error(403);
     assert_eq!(send.body["code"], 361);
@@ -109,9 +116,12 @@ async fn messages_exist_only_for_facebook_instagram_and_twitter() {
     let t = spawn(small()).await;
     t.api_get("/messages/linkedin").await.assert_error(400);
     t.api_get("/messages/myspace").await.assert_error(400);
-    t.api_post("/messages/youtube", &json!({"recipientId": "1", "message": "hi"}))
-        .await
-        .assert_error(400);
+    t.api_post(
+        "/messages/youtube",
+        &json!({"recipientId": "1", "message": "hi"}),
+    )
+    .await
+    .assert_error(400);
 }
 
 #[tokio::test]
@@ -130,9 +140,12 @@ async fn conversation_filters_and_unknown_recipients_behave() {
     let messages = one.body["messages"].as_array().expect("messages");
     assert_eq!(messages.len(), 4);
     assert!(messages.iter().all(|m| m["conversationId"] == ids[0]));
-    t.api_post("/messages/twitter", &json!({"recipientId": "nobody", "message": "hi"}))
-        .await
-        .assert_error(400);
+    t.api_post(
+        "/messages/twitter",
+        &json!({"recipientId": "nobody", "message": "hi"}),
+    )
+    .await
+    .assert_error(400);
     t.api_post("/messages/twitter", &json!({"message": "hi"}))
         .await
         .assert_error(400);

@@ -18,7 +18,9 @@ async fn some_comment(t: &TestSim, platform: &str) -> Value {
 /// Whether GET comments of `post` shows a comment with this Social Comment ID anywhere.
 async fn visible(t: &TestSim, post: &str, comment_id: &str) -> bool {
     let a = t.api_get(&format!("/comments/{post}")).await;
-    a.body.to_string().contains(&format!("\"commentId\":\"{comment_id}\""))
+    a.body
+        .to_string()
+        .contains(&format!("\"commentId\":\"{comment_id}\""))
 }
 
 #[tokio::test]
@@ -30,7 +32,13 @@ async fn a_reply_is_answered_as_documented() {
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["status"], "success");
     assert_eq!(a.body["id"], parent["postId"]);
-    assert_eq!(a.body["commentId"].as_str().expect("Ayrshare Comment ID").len(), 20);
+    assert_eq!(
+        a.body["commentId"]
+            .as_str()
+            .expect("Ayrshare Comment ID")
+            .len(),
+        20
+    );
     let fb = &a.body["facebook"];
     assert_eq!(fb["status"], "success");
     assert_eq!(fb["sourceCommentId"], parent_id);
@@ -71,7 +79,11 @@ async fn the_ledger_is_empty_until_a_reply_is_posted() {
     assert_eq!(t.ledger().await, json!({"replies": [], "messages": []}));
     let parent = some_comment(&t, "linkedin").await;
     let a = t
-        .reply("linkedin", parent["commentId"].as_str().expect("id"), "Hello!")
+        .reply(
+            "linkedin",
+            parent["commentId"].as_str().expect("id"),
+            "Hello!",
+        )
         .await;
     assert_eq!(a.status, 200);
     let ledger = t.ledger().await;
@@ -132,7 +144,10 @@ async fn a_twitter_reply_is_flat_and_references_its_parent() {
     let a = t.reply("twitter", parent_id, "DM us!").await;
     let reply_id = a.body["twitter"]["commentId"].as_str().expect("id");
     let comments = t
-        .api_get(&format!("/comments/{}", parent["postId"].as_str().expect("post")))
+        .api_get(&format!(
+            "/comments/{}",
+            parent["postId"].as_str().expect("post")
+        ))
         .await;
     let tweet = comments.body["twitter"]
         .as_array()
@@ -155,7 +170,9 @@ async fn a_reply_by_ayrshare_comment_id_answers_our_earlier_reply() {
     let first = t
         .reply("tiktok", parent["commentId"].as_str().expect("id"), "First")
         .await;
-    let ayrshare_id = first.body["commentId"].as_str().expect("Ayrshare Comment ID");
+    let ayrshare_id = first.body["commentId"]
+        .as_str()
+        .expect("Ayrshare Comment ID");
     let second = t
         .api_post(
             &format!("/comments/reply/{ayrshare_id}"),
@@ -172,16 +189,25 @@ async fn a_reply_by_ayrshare_comment_id_answers_our_earlier_reply() {
 #[tokio::test]
 async fn replies_to_unknown_comments_or_without_text_are_refused_with_error_bodies() {
     let t = spawn(small()).await;
-    t.reply("facebook", "123_456", "Hello").await.assert_error(404);
-    let parent = some_comment(&t, "facebook").await;
-    t.reply("twitter", parent["commentId"].as_str().expect("id"), "Wrong platform")
+    t.reply("facebook", "123_456", "Hello")
         .await
         .assert_error(404);
+    let parent = some_comment(&t, "facebook").await;
+    t.reply(
+        "twitter",
+        parent["commentId"].as_str().expect("id"),
+        "Wrong platform",
+    )
+    .await
+    .assert_error(404);
     t.reply("facebook", parent["commentId"].as_str().expect("id"), "  ")
         .await
         .assert_error(400);
     t.api_post(
-        &format!("/comments/reply/{}", parent["commentId"].as_str().expect("id")),
+        &format!(
+            "/comments/reply/{}",
+            parent["commentId"].as_str().expect("id")
+        ),
         &json!({"comment": "Hi", "platforms": ["facebook", "twitter"], "searchPlatformId": true}),
     )
     .await
@@ -197,11 +223,27 @@ async fn the_cache_delay_hides_a_new_reply_then_shows_it() {
     let post = parent["postId"].as_str().expect("post").to_owned();
     let posted = Instant::now();
     let a = t
-        .reply("facebook", parent["commentId"].as_str().expect("id"), "Cached")
+        .reply(
+            "facebook",
+            parent["commentId"].as_str().expect("id"),
+            "Cached",
+        )
         .await;
-    let reply_id = a.body["facebook"]["commentId"].as_str().expect("id").to_owned();
-    assert!(!visible(&t, &post, &reply_id).await, "hidden right after posting");
-    assert_eq!(t.ledger().await["replies"].as_array().expect("ledger").len(), 1);
+    let reply_id = a.body["facebook"]["commentId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert!(
+        !visible(&t, &post, &reply_id).await,
+        "hidden right after posting"
+    );
+    assert_eq!(
+        t.ledger().await["replies"]
+            .as_array()
+            .expect("ledger")
+            .len(),
+        1
+    );
     assert!(
         wait_until(Duration::from_secs(6), || visible(&t, &post, &reply_id)).await,
         "visible once the cache delay has passed"

@@ -120,7 +120,12 @@ impl TestSim {
 
     pub async fn set_faults(&self, faults: Value) {
         let answer = self.control_post("/faults", &faults).await;
-        assert_eq!(answer.status, StatusCode::OK, "faults accepted: {}", answer.body);
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "faults accepted: {}",
+            answer.body
+        );
     }
 
     /// Every comment the world holds (`GET /_sim/comments`).

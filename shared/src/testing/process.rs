@@ -1,4 +1,4 @@
-//! Running the workspace's binaries as child processes.
+//! Running the workspace's binaries as child processes and reading what they log.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
