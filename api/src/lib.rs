@@ -5,6 +5,14 @@
 //! in the background, so the API answers `/healthz` even while its dependencies are down and
 //! `/readyz` says which one is.
 
+pub mod admin;
+pub mod auth;
+mod cursor;
+pub mod error;
+mod extract;
+mod http_metrics;
+mod openapi;
+pub mod rate_limit;
 pub mod routes;
 mod state;
 
@@ -16,11 +24,9 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// The whole HTTP surface.
+/// The whole HTTP surface (see [`routes`]).
 pub fn router(state: AppState) -> axum::Router {
-    axum::Router::new()
-        .merge(routes::health::router())
-        .with_state(state)
+    routes::router(state)
 }
 
 /// Binds `settings.api_addr`, then serves until `cancel` fires.
@@ -39,8 +45,18 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
     let state = AppState::start(&settings, cancel.clone()).await?;
+    // The outbox relay, sweeper, poll scheduler and gauges; they stop with `cancel`.
+    let background = shared::outbox::Background::spawn(
+        state.db.clone(),
+        &settings,
+        "api",
+        shared::outbox::Loops::api(&settings),
+        cancel.clone(),
+    );
     tracing::info!(%addr, "api listening");
-    let server = axum::serve(listener, router(state))
+    // Peer addresses feed the login throttle.
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app)
         .with_graceful_shutdown(cancel.clone().cancelled_owned())
         .into_future();
     tokio::pin!(server);
@@ -51,6 +67,7 @@ pub async fn serve(
             tokio::time::sleep(settings.shutdown_grace).await;
         } => tracing::warn!(grace = ?settings.shutdown_grace, "requests still open after the grace period; closing them"),
     }
+    background.join(settings.shutdown_grace).await;
     tracing::info!("api stopped");
     Ok(())
 }

@@ -1,7 +1,10 @@
 //! What every handler can reach: the database pool and the broker connection.
 
+use crate::rate_limit::{RateLimit, RateLimiter};
 use sea_orm::DatabaseConnection;
 use shared::config::Settings;
+use shared::db::users::LoginThrottle;
+use shared::domain::{Platform, TokenId};
 use shared::process;
 use std::sync::Arc;
 use tokio::sync::RwLock;
@@ -13,6 +16,14 @@ pub struct AppState {
     /// The (lazy) PostgreSQL pool.
     pub db: DatabaseConnection,
     broker: Arc<RwLock<Option<lapin::Connection>>>,
+    /// Per-token request limit.
+    pub(crate) limiter: Arc<RateLimiter<TokenId>>,
+    /// How failed logins slow an address down.
+    pub(crate) login_throttle: LoginThrottle,
+    /// The configured platforms (`SOCIAL_PLATFORMS`), for the health report.
+    pub(crate) platforms: Arc<[Platform]>,
+    /// Origins allowed by CORS (`CORS_ALLOWED_ORIGINS`).
+    pub(crate) cors_allowed_origins: Arc<[String]>,
 }
 
 impl AppState {
@@ -25,7 +36,29 @@ impl AppState {
             broker.clone(),
             cancel,
         ));
-        Ok(Self { db, broker })
+        Ok(Self {
+            broker,
+            ..Self::new(db, settings)
+        })
+    }
+
+    /// State over an existing pool, without a broker connection (tests and benchmarks serve
+    /// `crate::router` with it; `/readyz` then reports the broker down).
+    pub fn new(db: DatabaseConnection, settings: &Settings) -> Self {
+        Self {
+            db,
+            broker: Arc::new(RwLock::new(None)),
+            limiter: Arc::new(RateLimiter::new(RateLimit::default())),
+            login_throttle: LoginThrottle::default(),
+            platforms: settings.platforms.clone().into(),
+            cors_allowed_origins: settings.cors_allowed_origins.clone().into(),
+        }
+    }
+
+    /// The same state with another per-token rate limit.
+    pub fn with_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.limiter = Arc::new(RateLimiter::new(limit));
+        self
     }
 
     /// Whether the broker connection is currently up.

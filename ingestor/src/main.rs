@@ -4,7 +4,10 @@ use clap::Parser;
 use shared::process::CommonArgs;
 
 #[derive(Parser)]
-#[command(version, about = "Consumes ingest jobs: reads comments and direct messages from the provider into mentions.")]
+#[command(
+    version,
+    about = "Consumes ingest jobs: reads comments and direct messages from the provider into mentions."
+)]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,

@@ -18,6 +18,9 @@ mod m20261129_000003_create_replies;
 mod m20261129_000004_create_tasks;
 mod m20261129_000005_create_circuit_breakers;
 mod m20261129_000006_create_audit_log;
+mod m20261130_000001_api_login_throttle;
+mod m20261130_000010_notify_pending_tasks;
+mod m20261130_000020_create_rate_budgets;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -32,6 +35,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_create_tasks::Migration),
             Box::new(m20261129_000005_create_circuit_breakers::Migration),
             Box::new(m20261129_000006_create_audit_log::Migration),
+            Box::new(m20261130_000001_api_login_throttle::Migration),
+            Box::new(m20261130_000010_notify_pending_tasks::Migration),
+            Box::new(m20261130_000020_create_rate_budgets::Migration),
         ]
     }
 }

@@ -1,26 +1,29 @@
 //! The `replier` process. Consumes reply jobs: sends each reply to the provider exactly once.
 //!
-//! Today it connects to PostgreSQL and RabbitMQ (waiting for them with backoff), declares the
-//! topology and stays up until SIGINT/SIGTERM; the job consumers arrive with the outbox issue.
+//! It runs the worker framework ([`shared::worker`]) on the queues `reply.<platform>` of the
+//! configured `WORKER_PLATFORMS`, for the jobs in [`jobs`]; with `RELAY_ENABLED=true` it also
+//! runs an outbox relay. The reply job itself arrives with the replies issue: until then
+//! [`jobs`] is empty, so the replier subscribes to nothing and reply tasks wait in their
+//! queues (and rows) for a worker that can run them.
 
 use shared::config::Settings;
-use shared::process::{self, CommonArgs};
+use shared::process::CommonArgs;
+use shared::worker::{self, Jobs};
 use tokio_util::sync::CancellationToken;
 
 /// The name this process uses in logs, audit actors and broker connections.
 pub const PROCESS_NAME: &str = "replier";
 
-/// Runs until `cancel` fires.
+/// The jobs this process runs (none yet: see the module documentation).
+pub fn jobs() -> Jobs {
+    Jobs::new()
+}
+
+/// Runs until `cancel` fires, then finishes or hands back its jobs within the grace period.
 pub async fn run(
     settings: Settings,
     args: CommonArgs,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    let Some((db, broker)) = process::connect_worker(&settings, PROCESS_NAME, &args, &cancel).await?
-    else {
-        return Ok(());
-    };
-    cancel.cancelled().await;
-    process::close_worker(db, broker, PROCESS_NAME).await;
-    Ok(())
+    worker::run_process(&settings, PROCESS_NAME, &args, jobs(), &cancel).await
 }

@@ -4,7 +4,10 @@ use clap::Parser;
 use shared::process::CommonArgs;
 
 #[derive(Parser)]
-#[command(version, about = "Consumes reply jobs: sends each reply to the provider exactly once.")]
+#[command(
+    version,
+    about = "Consumes reply jobs: sends each reply to the provider exactly once."
+)]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,

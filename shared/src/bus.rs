@@ -1,15 +1,30 @@
-//! RabbitMQ: connections and the topology of DESIGN §4.
+//! RabbitMQ: connections, the topology of DESIGN §4, the task message, publishing with
+//! confirms and consuming with manual acknowledgement.
 //!
 //! Exchange `jobs` (direct, durable) routes `<kind>.<platform>` to the quorum queue of the same
 //! name; a queue dead-letters to the fanout exchange `jobs.dead` (bound to the queue `jobs.dead`)
 //! after [`DELIVERY_LIMIT`] deliveries. Every process declares it at start-up; declaring is
 //! idempotent. `rabbitmq/definitions.json` ships the same topology for the broker to load, and a
 //! test keeps the two in step.
+//!
+//! A message is only a pointer to a `tasks` row ([`TaskMessage`]): the row is the truth, so a
+//! duplicate delivery is harmless. Publishing is always confirmed and `mandatory`, so a message
+//! the broker cannot route comes back as a failure ([`PublishError::Unroutable`]) instead of
+//! being dropped silently.
 
-use crate::domain::Platform;
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use crate::domain::{Platform, TaskId, UnknownValue};
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{Connection, ConnectionProperties, ExchangeKind};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer,
+    ExchangeKind, PublisherConfirm,
+};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
 
 /// The exchange every job is published to.
 pub const JOBS_EXCHANGE: &str = "jobs";
@@ -21,8 +36,12 @@ pub const DEAD_QUEUE: &str = "jobs.dead";
 /// limit, decides when work is given up; this only stops a poison message from looping).
 pub const DELIVERY_LIMIT: i64 = 20;
 
-/// The kinds of job, one queue per kind and platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Message header carrying the trace id of the work that created the task.
+pub const TRACE_ID_HEADER: &str = "trace_id";
+
+/// The kinds of job, one queue per kind and platform; also the `kind` column of `tasks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum JobKind {
     /// Reading from the provider: history, comments, messages.
     Ingest,
@@ -43,6 +62,92 @@ impl JobKind {
     }
 }
 
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobKind {
+    type Err = UnknownValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownValue {
+                value: s.to_owned(),
+                allowed: JobKind::ALL.map(JobKind::as_str).join(", "),
+            })
+    }
+}
+
+/// The body of a job message: which `tasks` row to work on. Tagged with a version, so that a
+/// consumer can read the layouts of older and newer publishers during a rolling deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "version")]
+pub enum TaskMessage {
+    /// `{"version": "1", "task_id", "kind", "platform", "attempt"}`.
+    #[serde(rename = "1")]
+    V1 {
+        /// The task (also the message's `message_id`).
+        task_id: TaskId,
+        /// Its kind (first half of the routing key).
+        kind: JobKind,
+        /// Its platform (second half of the routing key).
+        platform: Platform,
+        /// The attempt this message starts (the task's attempts so far + 1); informational,
+        /// the row decides.
+        attempt: i32,
+    },
+}
+
+impl TaskMessage {
+    /// The task the message points to.
+    pub fn task_id(&self) -> TaskId {
+        match self {
+            TaskMessage::V1 { task_id, .. } => *task_id,
+        }
+    }
+
+    /// The queue (and routing key) the message belongs to.
+    pub fn routing_key(&self) -> String {
+        match self {
+            TaskMessage::V1 { kind, platform, .. } => routing_key(*kind, *platform),
+        }
+    }
+
+    /// Parses a message body.
+    pub fn from_bytes(body: &[u8]) -> Result<TaskMessage, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
+}
+
+/// Why a publish did not reach a queue.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The connection or channel failed (the broker may be down).
+    #[error("broker error: {0}")]
+    Broker(#[from] lapin::Error),
+    /// The broker refused responsibility for the message.
+    #[error("the broker did not accept the message (nack)")]
+    Nacked,
+    /// No queue is bound for the routing key; the broker returned the message.
+    #[error("no queue for routing key {routing_key}: {reason}")]
+    Unroutable {
+        /// The routing key used.
+        routing_key: String,
+        /// The broker's reply text, e.g. `NO_ROUTE`.
+        reason: String,
+    },
+    /// The message could not be encoded.
+    #[error("cannot encode the message: {0}")]
+    Encode(serde_json::Error),
+    /// The channel was not put in confirm mode ([`confirmed_channel`]).
+    #[error("publisher confirms are not enabled on this channel")]
+    NotConfirmed,
+}
+
 /// The routing key, which is also the queue name: `<kind>.<platform>`.
 pub fn routing_key(kind: JobKind, platform: Platform) -> String {
     format!("{}.{}", kind.as_str(), platform.as_str())
@@ -52,6 +157,112 @@ pub fn routing_key(kind: JobKind, platform: Platform) -> String {
 pub async fn connect(url: &str, connection_name: &str) -> lapin::Result<Connection> {
     let properties = ConnectionProperties::default().with_connection_name(connection_name.into());
     Connection::connect(url, properties).await
+}
+
+/// A new channel in confirm mode: the broker acknowledges every message published on it.
+pub async fn confirmed_channel(conn: &Connection) -> lapin::Result<Channel> {
+    let channel = conn.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    Ok(channel)
+}
+
+/// Publishes `message` to [`JOBS_EXCHANGE`]: persistent, `mandatory`, `message_id` = task id,
+/// JSON body, `trace_id` header. Returns the broker's pending confirmation; pass it to
+/// [`confirmed`].
+pub async fn publish_task(
+    channel: &Channel,
+    message: &TaskMessage,
+    trace_id: Option<&str>,
+) -> Result<PublisherConfirm, PublishError> {
+    let body = serde_json::to_vec(message).map_err(PublishError::Encode)?;
+    let mut headers = FieldTable::default();
+    if let Some(trace_id) = trace_id {
+        headers.insert(
+            ShortString::from(TRACE_ID_HEADER),
+            AMQPValue::LongString(trace_id.into()),
+        );
+    }
+    let properties = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+        .with_message_id(message.task_id().to_string().into())
+        .with_headers(headers);
+    let routing_key = message.routing_key();
+    channel
+        .basic_publish(
+            JOBS_EXCHANGE.into(),
+            routing_key.as_str().into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            &body,
+            properties,
+        )
+        .await
+        .map_err(PublishError::Broker)
+}
+
+/// Waits for the broker's answer to one publish: `Ok` only if it accepted the message **and**
+/// routed it to a queue.
+pub async fn confirmed(confirm: PublisherConfirm) -> Result<(), PublishError> {
+    match confirm.await? {
+        Confirmation::Ack(None) => Ok(()),
+        Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)) => {
+            Err(PublishError::Unroutable {
+                routing_key: returned.delivery.routing_key.to_string(),
+                reason: returned.reply_text.to_string(),
+            })
+        }
+        Confirmation::Nack(None) => Err(PublishError::Nacked),
+        Confirmation::NotRequested => Err(PublishError::NotConfirmed),
+    }
+}
+
+/// The trace id a message carries in its [`TRACE_ID_HEADER`], if any.
+pub fn trace_id(properties: &BasicProperties) -> Option<String> {
+    let headers = properties.headers().as_ref()?;
+    match headers.inner().get(TRACE_ID_HEADER)? {
+        AMQPValue::LongString(text) => Some(text.to_string()),
+        AMQPValue::ShortString(text) => Some(text.to_string()),
+        _ => None,
+    }
+}
+
+/// Subscribes to `queue` with manual acknowledgement, at most `prefetch` unacknowledged
+/// deliveries at a time. Use a channel per consumer: the prefetch is set on the channel.
+pub async fn consume(
+    channel: &Channel,
+    queue: &str,
+    consumer_tag: &str,
+    prefetch: u16,
+) -> lapin::Result<Consumer> {
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
+    channel
+        .basic_consume(
+            queue.into(),
+            consumer_tag.into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+}
+
+/// Messages ready for delivery in `queue` (a passive declaration: the queue is not created).
+/// Unacknowledged deliveries are not counted.
+pub async fn queue_depth(channel: &Channel, queue: &str) -> lapin::Result<u32> {
+    let queue = channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions::default().passive(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(queue.message_count())
 }
 
 /// The arguments of every job queue; they must match `rabbitmq/definitions.json` exactly, or
@@ -165,5 +376,24 @@ mod tests {
             }
         }
         assert_eq!(queues.len(), 1 + JobKind::ALL.len() * Platform::ALL.len());
+    }
+
+    #[test]
+    fn a_task_message_is_versioned_json_that_round_trips() {
+        let message = TaskMessage::V1 {
+            task_id: TaskId::new(),
+            kind: JobKind::Reply,
+            platform: Platform::Twitter,
+            attempt: 1,
+        };
+        let body = serde_json::to_value(&message).expect("serializes");
+        assert_eq!(body["version"], "1");
+        assert_eq!(body["kind"], "reply");
+        assert_eq!(body["platform"], "twitter");
+        assert_eq!(body["task_id"], message.task_id().to_string());
+        let bytes = serde_json::to_vec(&body).expect("bytes");
+        assert_eq!(TaskMessage::from_bytes(&bytes).expect("parses"), message);
+        assert_eq!(message.routing_key(), "reply.twitter");
+        assert!(TaskMessage::from_bytes(br#"{"version":"9","task_id":"x"}"#).is_err());
     }
 }

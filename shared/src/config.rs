@@ -53,6 +53,77 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Origins allowed by CORS (`CORS_ALLOWED_ORIGINS`).
     pub cors_allowed_origins: Vec<String>,
+    /// Background work: outbox relay, sweeper and workers.
+    pub tasks: TaskSettings,
+    /// Calling the provider: timeouts, retries, circuit breakers and the request budget.
+    pub resilience: ResilienceSettings,
+}
+
+/// How background work is relayed, claimed, retried and swept (DESIGN §4–§5).
+#[derive(Debug, Clone)]
+pub struct TaskSettings {
+    /// Whether this process runs the outbox relay (`RELAY_ENABLED`); `None` leaves it to the
+    /// process: on in `api`, off in the workers.
+    pub relay_enabled: Option<bool>,
+    /// Rows a relay claims, publishes and marks per transaction (`RELAY_BATCH_SIZE`).
+    pub relay_batch_size: u32,
+    /// How long a worker's claim on a task lasts; renewed while the job runs, and handed back
+    /// by the sweeper once expired (`TASK_LEASE_SECONDS`).
+    pub lease: Duration,
+    /// Unacknowledged deliveries a worker holds per queue, i.e. jobs it runs at once per
+    /// platform (`WORKER_PREFETCH`).
+    pub prefetch: u16,
+    /// Attempts after which a task that keeps failing is `dead` (`TASK_MAX_ATTEMPTS`); a task
+    /// enqueued with a lower `max_attempts` gives up sooner.
+    pub max_attempts: u32,
+    /// Delay before the first retry of a transient failure, doubling with each attempt
+    /// (`TASK_RETRY_BASE_SECONDS`).
+    pub retry_base: Duration,
+    /// Longest delay between two attempts (`TASK_RETRY_MAX_SECONDS`).
+    pub retry_max: Duration,
+    /// How often the sweeper looks for expired leases and lost messages
+    /// (`SWEEPER_INTERVAL_SECONDS`).
+    pub sweeper_interval: Duration,
+    /// A `published` task no worker picked up within this time is published again
+    /// (`SWEEPER_PUBLISHED_TIMEOUT_SECONDS`).
+    pub published_timeout: Duration,
+}
+
+/// How provider calls are cut off, retried, kept inside the provider's request budget and
+/// stopped while the provider is unwell (DESIGN §7).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResilienceSettings {
+    /// Time allowed for one provider request, connection included (`PROVIDER_TIMEOUT_MS`).
+    pub request_timeout: Duration,
+    /// Attempts per call, the first included (`PROVIDER_RETRY_MAX_ATTEMPTS`).
+    pub retry_max_attempts: u32,
+    /// Ceiling of the first retry's delay, doubling with each retry; the delay is drawn
+    /// between zero and the ceiling (`PROVIDER_RETRY_BASE_MS`).
+    pub retry_base: Duration,
+    /// Largest retry ceiling (`PROVIDER_RETRY_CAP_MS`). When the provider asks for a longer
+    /// wait (`Retry-After`), the call is handed back to its caller to reschedule.
+    pub retry_cap: Duration,
+    /// Window in which a circuit breaker counts calls and failures (`BREAKER_WINDOW_SECONDS`).
+    pub breaker_window: Duration,
+    /// Calls the window needs before the breaker may open (`BREAKER_MIN_CALLS`).
+    pub breaker_min_calls: u32,
+    /// Share of failed calls in the window, in percent, that opens the breaker
+    /// (`BREAKER_FAILURE_RATE_PERCENT`).
+    pub breaker_failure_rate_percent: u32,
+    /// How long a breaker stays open the first time (`BREAKER_OPEN_SECONDS`).
+    pub breaker_open: Duration,
+    /// Factor by which the open period grows with each failed probe (`BREAKER_OPEN_GROWTH`).
+    pub breaker_open_growth: u32,
+    /// Longest open period (`BREAKER_OPEN_MAX_SECONDS`).
+    pub breaker_open_max: Duration,
+    /// Probe calls let through, across all processes, once the open period is over
+    /// (`BREAKER_PROBE_PERMITS`).
+    pub breaker_probe_permits: u32,
+    /// Provider requests allowed per profile in any window of `rate_budget_window`, across
+    /// all processes (`RATE_BUDGET_REQUESTS`).
+    pub rate_budget_requests: u32,
+    /// Length of the sliding budget window (`RATE_BUDGET_WINDOW_SECONDS`).
+    pub rate_budget_window: Duration,
 }
 
 /// How to reach Ayrshare (or the simulator).
@@ -95,11 +166,16 @@ impl fmt::Debug for Settings {
             .field("platforms", &self.platforms)
             .field("history_last_days", &self.history_last_days)
             .field("provider_url", &self.provider.url.as_str())
-            .field("database_url", &redact_url(self.database_url.expose_secret()))
+            .field(
+                "database_url",
+                &redact_url(self.database_url.expose_secret()),
+            )
             .field("amqp_url", &redact_url(self.amqp_url.expose_secret()))
             .field("api_addr", &self.api_addr)
             .field("worker_platforms", &self.worker_platforms)
             .field("poll_interval", &self.poll_interval)
+            .field("tasks", &self.tasks)
+            .field("resilience", &self.resilience)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +197,28 @@ struct Raw {
     shutdown_grace_seconds: String,
     log_format: String,
     cors_allowed_origins: String,
+    relay_enabled: Option<String>,
+    relay_batch_size: String,
+    task_lease_seconds: String,
+    worker_prefetch: String,
+    task_max_attempts: String,
+    task_retry_base_seconds: String,
+    task_retry_max_seconds: String,
+    sweeper_interval_seconds: String,
+    sweeper_published_timeout_seconds: String,
+    provider_timeout_ms: String,
+    provider_retry_max_attempts: String,
+    provider_retry_base_ms: String,
+    provider_retry_cap_ms: String,
+    breaker_window_seconds: String,
+    breaker_min_calls: String,
+    breaker_failure_rate_percent: String,
+    breaker_open_seconds: String,
+    breaker_open_growth: String,
+    breaker_open_max_seconds: String,
+    breaker_probe_permits: String,
+    rate_budget_requests: String,
+    rate_budget_window_seconds: String,
 }
 
 const DEFAULTS: &[(&str, &str)] = &[
@@ -141,6 +239,27 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("shutdown_grace_seconds", "8"),
     ("log_format", "text"),
     ("cors_allowed_origins", "http://localhost:5173"),
+    ("relay_batch_size", "200"),
+    ("task_lease_seconds", "60"),
+    ("worker_prefetch", "4"),
+    ("task_max_attempts", "10"),
+    ("task_retry_base_seconds", "5"),
+    ("task_retry_max_seconds", "900"),
+    ("sweeper_interval_seconds", "5"),
+    ("sweeper_published_timeout_seconds", "300"),
+    ("provider_timeout_ms", "30000"),
+    ("provider_retry_max_attempts", "4"),
+    ("provider_retry_base_ms", "500"),
+    ("provider_retry_cap_ms", "30000"),
+    ("breaker_window_seconds", "60"),
+    ("breaker_min_calls", "10"),
+    ("breaker_failure_rate_percent", "50"),
+    ("breaker_open_seconds", "30"),
+    ("breaker_open_growth", "2"),
+    ("breaker_open_max_seconds", "600"),
+    ("breaker_probe_permits", "1"),
+    ("rate_budget_requests", "300"),
+    ("rate_budget_window_seconds", "300"),
 ];
 
 /// Loads and validates the settings from defaults, the optional file and the process
@@ -199,6 +318,9 @@ fn internal(variable: &'static str, e: config::ConfigError) -> ConfigError {
 }
 
 fn validate(raw: Raw) -> Result<Settings, ConfigError> {
+    // Before any field is moved out of `raw`.
+    let tasks = validate_tasks(&raw)?;
+    let resilience = validate_resilience(&raw)?;
     let platforms = parse_platforms("SOCIAL_PLATFORMS", &raw.social_platforms)?;
     let worker_platforms = match raw.worker_platforms.as_deref() {
         None => platforms.clone(),
@@ -316,7 +438,221 @@ fn validate(raw: Raw) -> Result<Settings, ConfigError> {
         shutdown_grace: Duration::from_secs(grace),
         log_format,
         cors_allowed_origins,
+        tasks,
+        resilience,
     })
+}
+
+fn validate_tasks(raw: &Raw) -> Result<TaskSettings, ConfigError> {
+    let relay_enabled = match raw.relay_enabled.as_deref() {
+        None => None,
+        Some(text) => Some(parse_bool("RELAY_ENABLED", text)?),
+    };
+    let seconds = |variable, text: &str, min, max| {
+        parse_number(
+            variable,
+            text,
+            min,
+            max,
+            &format!("a whole number of seconds from {min} to {max}"),
+        )
+        .map(Duration::from_secs)
+    };
+    let retry_base = seconds(
+        "TASK_RETRY_BASE_SECONDS",
+        &raw.task_retry_base_seconds,
+        1,
+        3_600,
+    )?;
+    let retry_max = seconds(
+        "TASK_RETRY_MAX_SECONDS",
+        &raw.task_retry_max_seconds,
+        1,
+        86_400,
+    )?;
+    if retry_max < retry_base {
+        return Err(ConfigError {
+            variable: "TASK_RETRY_MAX_SECONDS",
+            value: quote(&raw.task_retry_max_seconds),
+            problem: "smaller than TASK_RETRY_BASE_SECONDS".to_owned(),
+            allowed: format!("at least {}", retry_base.as_secs()),
+        });
+    }
+    Ok(TaskSettings {
+        relay_enabled,
+        relay_batch_size: parse_number(
+            "RELAY_BATCH_SIZE",
+            &raw.relay_batch_size,
+            1,
+            10_000,
+            "a whole number from 1 to 10000",
+        )?,
+        lease: seconds("TASK_LEASE_SECONDS", &raw.task_lease_seconds, 3, 3_600)?,
+        prefetch: parse_number(
+            "WORKER_PREFETCH",
+            &raw.worker_prefetch,
+            1,
+            1_000,
+            "a whole number from 1 to 1000",
+        )?,
+        max_attempts: parse_number(
+            "TASK_MAX_ATTEMPTS",
+            &raw.task_max_attempts,
+            1,
+            1_000,
+            "a whole number from 1 to 1000",
+        )?,
+        retry_base,
+        retry_max,
+        sweeper_interval: seconds(
+            "SWEEPER_INTERVAL_SECONDS",
+            &raw.sweeper_interval_seconds,
+            1,
+            3_600,
+        )?,
+        published_timeout: seconds(
+            "SWEEPER_PUBLISHED_TIMEOUT_SECONDS",
+            &raw.sweeper_published_timeout_seconds,
+            10,
+            86_400,
+        )?,
+    })
+}
+
+fn validate_resilience(raw: &Raw) -> Result<ResilienceSettings, ConfigError> {
+    let number = |variable, text: &str, min: u32, max: u32| {
+        parse_number(
+            variable,
+            text,
+            min,
+            max,
+            &format!("a whole number from {min} to {max}"),
+        )
+    };
+    let millis = |variable, text: &str, min, max| {
+        parse_number(
+            variable,
+            text,
+            min,
+            max,
+            &format!("a whole number of milliseconds from {min} to {max}"),
+        )
+        .map(Duration::from_millis)
+    };
+    let seconds = |variable, text: &str, min, max| {
+        parse_number(
+            variable,
+            text,
+            min,
+            max,
+            &format!("a whole number of seconds from {min} to {max}"),
+        )
+        .map(Duration::from_secs)
+    };
+    let not_below = |variable, text: &str, smaller: &str, bound: String| ConfigError {
+        variable,
+        value: quote(text),
+        problem: format!("smaller than {smaller}"),
+        allowed: format!("at least {bound}"),
+    };
+    let retry_base = millis(
+        "PROVIDER_RETRY_BASE_MS",
+        &raw.provider_retry_base_ms,
+        1,
+        600_000,
+    )?;
+    let retry_cap = millis(
+        "PROVIDER_RETRY_CAP_MS",
+        &raw.provider_retry_cap_ms,
+        1,
+        3_600_000,
+    )?;
+    if retry_cap < retry_base {
+        return Err(not_below(
+            "PROVIDER_RETRY_CAP_MS",
+            &raw.provider_retry_cap_ms,
+            "PROVIDER_RETRY_BASE_MS",
+            retry_base.as_millis().to_string(),
+        ));
+    }
+    let breaker_open = seconds("BREAKER_OPEN_SECONDS", &raw.breaker_open_seconds, 1, 86_400)?;
+    let breaker_open_max = seconds(
+        "BREAKER_OPEN_MAX_SECONDS",
+        &raw.breaker_open_max_seconds,
+        1,
+        86_400,
+    )?;
+    if breaker_open_max < breaker_open {
+        return Err(not_below(
+            "BREAKER_OPEN_MAX_SECONDS",
+            &raw.breaker_open_max_seconds,
+            "BREAKER_OPEN_SECONDS",
+            breaker_open.as_secs().to_string(),
+        ));
+    }
+    Ok(ResilienceSettings {
+        request_timeout: millis(
+            "PROVIDER_TIMEOUT_MS",
+            &raw.provider_timeout_ms,
+            100,
+            600_000,
+        )?,
+        retry_max_attempts: number(
+            "PROVIDER_RETRY_MAX_ATTEMPTS",
+            &raw.provider_retry_max_attempts,
+            1,
+            20,
+        )?,
+        retry_base,
+        retry_cap,
+        breaker_window: seconds(
+            "BREAKER_WINDOW_SECONDS",
+            &raw.breaker_window_seconds,
+            1,
+            86_400,
+        )?,
+        breaker_min_calls: number("BREAKER_MIN_CALLS", &raw.breaker_min_calls, 1, 100_000)?,
+        breaker_failure_rate_percent: number(
+            "BREAKER_FAILURE_RATE_PERCENT",
+            &raw.breaker_failure_rate_percent,
+            1,
+            100,
+        )?,
+        breaker_open,
+        breaker_open_growth: number("BREAKER_OPEN_GROWTH", &raw.breaker_open_growth, 1, 10)?,
+        breaker_open_max,
+        breaker_probe_permits: number(
+            "BREAKER_PROBE_PERMITS",
+            &raw.breaker_probe_permits,
+            1,
+            1_000,
+        )?,
+        rate_budget_requests: number(
+            "RATE_BUDGET_REQUESTS",
+            &raw.rate_budget_requests,
+            1,
+            1_000_000,
+        )?,
+        rate_budget_window: seconds(
+            "RATE_BUDGET_WINDOW_SECONDS",
+            &raw.rate_budget_window_seconds,
+            1,
+            86_400,
+        )?,
+    })
+}
+
+fn parse_bool(variable: &'static str, text: &str) -> Result<bool, ConfigError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError {
+            variable,
+            value: quote(text),
+            problem: "not a boolean".to_owned(),
+            allowed: "true or false (also 1/0, yes/no, on/off)".to_owned(),
+        }),
+    }
 }
 
 fn split_list(text: &str) -> Vec<String> {
@@ -449,8 +785,36 @@ mod tests {
             .collect();
         env.entry("SOCIAL_MEDIA_API_URL".to_owned())
             .or_insert_with(|| "http://127.0.0.1:3100/api".to_owned());
-        env.insert("CONFIG_FILE".to_owned(), "/dev/null".to_owned());
+        // An empty file, so that no `social-messages.toml` lying around changes the outcome
+        // (`/dev/null` does not do: the config crate only reads regular files).
+        let empty = std::env::temp_dir().join("social-messages-test-empty.toml");
+        std::fs::write(&empty, "").expect("write an empty config file");
+        env.entry("CONFIG_FILE".to_owned())
+            .or_insert_with(|| empty.display().to_string());
         load_from(env)
+    }
+
+    #[test]
+    fn a_config_file_is_read_and_the_environment_wins_over_it() {
+        let path = std::env::temp_dir().join(format!("sm-config-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "social_platforms = \"twitter\"\npoll_interval_seconds = \"5\"\n",
+        )
+        .expect("write config file");
+        let file = path.to_str().expect("utf-8 path");
+        let s = load_with(&[("CONFIG_FILE", file), ("POLL_INTERVAL_SECONDS", "7")]);
+        std::fs::remove_file(&path).expect("remove config file");
+        let s = s.expect("valid");
+        assert_eq!(s.platforms, vec![Platform::Twitter]);
+        assert_eq!(s.poll_interval, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn a_missing_config_file_named_explicitly_is_an_error() {
+        let err = load_with(&[("CONFIG_FILE", "/nonexistent/social-messages.toml")])
+            .expect_err("missing file");
+        assert_eq!(err.variable, "CONFIG_FILE");
     }
 
     #[test]
@@ -510,6 +874,89 @@ mod tests {
         assert_eq!(err.variable, "DATABASE_URL");
         let line = err.to_string();
         assert!(!line.contains("hunter2"), "{line}");
+    }
+
+    #[test]
+    fn task_settings_default_to_the_documented_values() {
+        let s = load_with(&[]).expect("defaults are valid");
+        assert_eq!(s.tasks.relay_enabled, None);
+        assert_eq!(s.tasks.relay_batch_size, 200);
+        assert_eq!(s.tasks.lease, Duration::from_secs(60));
+        assert_eq!(s.tasks.prefetch, 4);
+        assert_eq!(s.tasks.max_attempts, 10);
+        assert_eq!(s.tasks.published_timeout, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn relay_enabled_accepts_the_usual_spellings_and_refuses_others() {
+        for (text, expected) in [("true", true), ("0", false), ("Yes", true), ("off", false)] {
+            let s = load_with(&[("RELAY_ENABLED", text)]).expect("valid");
+            assert_eq!(s.tasks.relay_enabled, Some(expected), "{text}");
+        }
+        let err = load_with(&[("RELAY_ENABLED", "maybe")]).expect_err("invalid");
+        assert_eq!(err.variable, "RELAY_ENABLED");
+        assert!(err.to_string().contains("\"maybe\""), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_task_settings_name_their_variable() {
+        for (variable, value) in [
+            ("RELAY_BATCH_SIZE", "0"),
+            ("TASK_LEASE_SECONDS", "1"),
+            ("WORKER_PREFETCH", "many"),
+            ("TASK_MAX_ATTEMPTS", "0"),
+            ("SWEEPER_PUBLISHED_TIMEOUT_SECONDS", "5"),
+        ] {
+            let err = load_with(&[(variable, value)]).expect_err("invalid");
+            assert_eq!(err.variable, variable);
+        }
+        let err = load_with(&[
+            ("TASK_RETRY_BASE_SECONDS", "60"),
+            ("TASK_RETRY_MAX_SECONDS", "30"),
+        ])
+        .expect_err("max below base");
+        assert_eq!(err.variable, "TASK_RETRY_MAX_SECONDS");
+    }
+
+    #[test]
+    fn resilience_settings_default_to_the_documented_values() {
+        let r = load_with(&[]).expect("defaults are valid").resilience;
+        assert_eq!(r.request_timeout, Duration::from_secs(30));
+        assert_eq!(r.retry_max_attempts, 4);
+        assert_eq!(r.retry_base, Duration::from_millis(500));
+        assert_eq!(r.retry_cap, Duration::from_secs(30));
+        assert_eq!(r.breaker_window, Duration::from_secs(60));
+        assert_eq!(r.breaker_min_calls, 10);
+        assert_eq!(r.breaker_failure_rate_percent, 50);
+        assert_eq!(r.breaker_open, Duration::from_secs(30));
+        assert_eq!(r.breaker_open_growth, 2);
+        assert_eq!(r.breaker_open_max, Duration::from_secs(600));
+        assert_eq!(r.breaker_probe_permits, 1);
+        assert_eq!(r.rate_budget_requests, 300);
+        assert_eq!(r.rate_budget_window, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn out_of_range_resilience_settings_name_their_variable() {
+        for (variable, value) in [
+            ("PROVIDER_TIMEOUT_MS", "5"),
+            ("PROVIDER_RETRY_MAX_ATTEMPTS", "0"),
+            ("BREAKER_FAILURE_RATE_PERCENT", "101"),
+            ("BREAKER_PROBE_PERMITS", "0"),
+            ("RATE_BUDGET_REQUESTS", "lots"),
+            ("RATE_BUDGET_WINDOW_SECONDS", "0"),
+        ] {
+            let err = load_with(&[(variable, value)]).expect_err("invalid");
+            assert_eq!(err.variable, variable);
+        }
+        let err = load_with(&[
+            ("PROVIDER_RETRY_BASE_MS", "2000"),
+            ("PROVIDER_RETRY_CAP_MS", "1000"),
+        ])
+        .expect_err("cap below base");
+        assert_eq!(err.variable, "PROVIDER_RETRY_CAP_MS");
+        let err = load_with(&[("BREAKER_OPEN_MAX_SECONDS", "10")]).expect_err("max below open");
+        assert_eq!(err.variable, "BREAKER_OPEN_MAX_SECONDS");
     }
 
     #[test]

@@ -46,11 +46,14 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// The longest wait between two attempts at reaching a dependency.
+const DEPENDENCY_MAX_DELAY: Duration = Duration::from_secs(10);
+
 /// The backoff used while waiting for a dependency: 200 ms doubling to 10 s, jittered, forever.
 pub fn dependency_backoff() -> ExponentialBuilder {
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(10))
+        .with_max_delay(DEPENDENCY_MAX_DELAY)
         .with_jitter()
         .without_max_times()
 }
@@ -96,13 +99,31 @@ pub async fn wait_for_broker(
     connection_name: &str,
     cancel: &CancellationToken,
 ) -> Option<lapin::Connection> {
-    let shown = redact_url(settings.amqp_url.expose_secret());
+    wait_for_broker_at(
+        settings.amqp_url.expose_secret(),
+        connection_name,
+        DEPENDENCY_MAX_DELAY,
+        cancel,
+    )
+    .await
+}
+
+/// [`wait_for_broker`] for any broker URL, with `max_delay` as the longest wait between
+/// attempts (the outbox relay and the workers reconnect with it after losing the broker).
+pub async fn wait_for_broker_at(
+    amqp_url: &str,
+    connection_name: &str,
+    max_delay: Duration,
+    cancel: &CancellationToken,
+) -> Option<lapin::Connection> {
+    let shown = redact_url(amqp_url);
     let attempt = || async {
-        let conn = bus::connect(settings.amqp_url.expose_secret(), connection_name).await?;
+        let conn = bus::connect(amqp_url, connection_name).await?;
         bus::declare_topology(&conn).await?;
         Ok::<_, lapin::Error>(conn)
     };
-    let retry = attempt.retry(dependency_backoff()).notify(|e, delay| {
+    let backoff = dependency_backoff().with_max_delay(max_delay);
+    let retry = attempt.retry(backoff).notify(|e, delay| {
         tracing::warn!(broker = %shown, error = %e, retry_in = ?delay, "broker unreachable");
     });
     tokio::select! {
@@ -148,11 +169,9 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Closes the broker connection and the pool after a worker's loops have stopped.
-pub async fn close_worker(db: DatabaseConnection, broker: lapin::Connection, process_name: &str) {
-    if let Err(e) = broker.close(200, "shutting down".into()).await {
-        tracing::debug!(error = %e, "broker connection already closed");
-    }
+/// Closes the pool after a worker's loops have stopped (the worker closes its own broker
+/// connections).
+pub async fn close_worker(db: DatabaseConnection, process_name: &str) {
     if let Err(e) = db.close().await {
         tracing::debug!(error = %e, "database pool already closed");
     }

@@ -9,8 +9,10 @@
 //! The server is `postgres://postgres@127.0.0.1:5432`; `TEST_DATABASE_URL` overrides it with
 //! the URL of a maintenance database (e.g. `postgres://user:pass@host:5432/postgres`).
 
+mod broker;
 mod process;
 
+pub use broker::{BrokerOutage, TestBroker};
 pub use process::{Process, bin_path, free_port};
 
 use migrations::quote_ident;

@@ -1,3 +1,14 @@
 //! Integration tests of the `api` crate: the real binaries against real PostgreSQL and RabbitMQ.
 
+mod admin_cli;
+mod app;
+mod auth;
+mod bad_inputs;
+mod dead_tasks;
+mod mentions;
+mod openapi;
 mod processes;
+mod rate_limit;
+mod status;
+mod tasks;
+mod triage;

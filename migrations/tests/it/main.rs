@@ -5,3 +5,13 @@
 mod binary;
 mod schema;
 mod scratch;
+
+use sea_orm_migration::MigratorTrait;
+
+/// Every migration's name, in order (tests must keep passing as migrations are added).
+pub fn all_migrations() -> Vec<String> {
+    migrations::Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect()
+}

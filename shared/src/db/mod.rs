@@ -4,7 +4,12 @@
 //! Invariants live in the database (unique and partial unique indexes, the audit triggers);
 //! code relies on them instead of checking first, and reads the outcome from the error.
 
+pub mod audit_log;
 pub mod entities;
+pub mod mentions;
+pub mod tasks;
+pub mod tokens;
+pub mod users;
 mod values;
 
 use sea_orm::{DbErr, RuntimeErr};

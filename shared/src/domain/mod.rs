@@ -5,9 +5,11 @@
 //! as text with CHECK constraints that list the same values.
 
 mod ids;
+mod transitions;
 mod values;
 
 pub use ids::{MentionId, PostId, ReplyId, TaskId, TokenId, UserId};
+pub use transitions::{IllegalTransition, MentionEvent, next_state, state_name};
 pub use values::{
     Disposition, MentionState, MentionType, Platform, ReplyStatus, Role, TaskStatus,
     UnknownValue,

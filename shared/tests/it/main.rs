@@ -2,5 +2,11 @@
 //! test, see `shared::testing`).
 
 mod audit;
+mod broker_restart;
+mod outbox;
+mod provider;
 mod schema;
 mod support;
+mod tasks_support;
+mod worker;
+mod worker_crash;

@@ -1,0 +1,180 @@
+//! Authentication and authorization: passwords (argon2), opaque bearer tokens stored as
+//! SHA-256 hashes, the middleware that admits a request and rate-limits its token, and the
+//! [`Principal`] handlers receive.
+//!
+//! Tokens are 32 random bytes, hex encoded with the prefix `smt_`. Only their SHA-256 is
+//! stored (`api_tokens.token_hash`, unique): a stolen database does not yield usable tokens,
+//! and a fast hash is enough because the token itself has 256 bits of entropy. Revoking is one
+//! UPDATE, effective on the next request of every instance.
+
+use crate::AppState;
+use crate::error::ApiError;
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use shared::db::tokens;
+use shared::domain::{Role, TokenId, UserId};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Prefix of every token (helps secret scanners and people recognise one).
+pub const TOKEN_PREFIX: &str = "smt_";
+
+/// How long a token issued at login is valid.
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// `last_used_at` is written at most this often per token.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// The signed-in user a request acts for.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The user.
+    pub user_id: UserId,
+    /// What the user may do.
+    pub role: Role,
+    /// The token presented.
+    pub token_id: TokenId,
+}
+
+impl Principal {
+    /// `Ok` for admins, 403 otherwise.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin => Ok(()),
+            Role::Agent => Err(ApiError::forbidden("only admins may do this")),
+        }
+    }
+
+    /// The audit actor for this user.
+    pub fn actor(&self) -> shared::audit::Actor {
+        shared::audit::Actor::User(self.user_id)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))
+    }
+}
+
+/// A new random token (to give to the client once) and its hash (to store).
+pub fn new_token() -> (String, String) {
+    let mut bytes = [0_u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+/// The stored form of a token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot hash the password: {0}")]
+pub struct HashError(String);
+
+/// Hashes a password with argon2id at the crate's recommended parameters (PHC string).
+/// CPU-heavy: call it from a blocking thread.
+pub fn hash_password(password: &str) -> Result<String, HashError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|e| HashError(e.to_string()))
+}
+
+/// Whether `password` matches the PHC string `hash` (false for a malformed hash).
+/// CPU-heavy: call it from a blocking thread.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// A hash that matches no password: verified against when the email is unknown, so that an
+/// unknown email takes as long to refuse as a wrong password.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| {
+        let mut bytes = [0_u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        hash_password(&hex::encode(bytes)).unwrap_or_default()
+    })
+}
+
+/// Middleware of every protected route: admits the request if it carries a valid bearer
+/// token (401 otherwise) within its rate limit (429 with `Retry-After` otherwise), and
+/// attaches its [`Principal`].
+pub async fn require_token(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
+    let found = tokens::find_valid(&state.db, &token_hash(token))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the token is invalid, expired or revoked"))?;
+    let principal = Principal {
+        user_id: found.user.id,
+        role: found.user.role,
+        token_id: found.token.id,
+    };
+    state
+        .limiter
+        .check(principal.token_id, Instant::now())
+        .map_err(|wait| {
+            ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests with this token; slow down",
+            )
+            .with_retry_after(wait)
+        })?;
+    let stale = found.token.last_used_at.is_none_or(|at| {
+        chrono::Utc::now()
+            .signed_duration_since(at)
+            .to_std()
+            .unwrap_or_default()
+            > TOUCH_EVERY
+    });
+    if stale {
+        let db = state.db.clone();
+        let token_id = found.token.id;
+        // Bookkeeping only: the request does not wait for it.
+        tokio::spawn(async move {
+            if let Err(e) = tokens::touch(&db, token_id).await {
+                tracing::debug!(error = %e, "cannot record token use");
+            }
+        });
+    }
+    request.extensions_mut().insert(principal);
+    Ok(next.run(request).await)
+}

@@ -1,0 +1,266 @@
+//! The audit trail: `GET /v1/audit` (filters), `GET /v1/mentions/{id}/audit` and, for admins,
+//! `GET /v1/audit/verify`, which walks the hash chain.
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::{ApiError, Problem};
+use crate::extract::{Params, parse_id, parse_limit, parse_time};
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+use shared::db::audit_log::{self as queries, AuditFilter};
+use shared::db::entities::audit_log;
+use shared::db::mentions as mention_queries;
+use shared::domain::MentionId;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Default page size.
+const DEFAULT_LIMIT: u64 = 100;
+/// Largest page size.
+const MAX_LIMIT: u64 = 1000;
+
+/// The audit routes (all need a token).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_audit))
+        .routes(routes!(verify_audit))
+        .routes(routes!(list_mention_audit))
+}
+
+/// One audit row.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditOut {
+    /// Position in the chain.
+    pub id: i64,
+    /// When it happened.
+    pub occurred_at: DateTime<FixedOffset>,
+    /// `user:<id>` or `system:<process>`.
+    pub actor: String,
+    /// What happened, e.g. `mention.assigned`.
+    pub action: String,
+    /// Kind of entity, e.g. `mention`.
+    pub entity_type: String,
+    /// Its id.
+    pub entity_id: String,
+    /// Details (secrets removed, at most 2 KB).
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    /// The previous row's hash.
+    pub prev_hash: String,
+    /// This row's hash.
+    pub hash: String,
+}
+
+impl From<audit_log::Model> for AuditOut {
+    fn from(row: audit_log::Model) -> Self {
+        AuditOut {
+            id: row.id,
+            occurred_at: row.occurred_at,
+            actor: row.actor,
+            action: row.action,
+            entity_type: row.entity_type,
+            entity_id: row.entity_id,
+            payload: row.payload,
+            prev_hash: row.prev_hash,
+            hash: row.hash,
+        }
+    }
+}
+
+/// Paging information of the audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditMeta {
+    /// Pass as `cursor` for the next (older) page; `null` on the last page.
+    pub next_cursor: Option<String>,
+    /// The page size used.
+    pub limit: u64,
+    /// Rows on this page.
+    pub count: usize,
+}
+
+/// A page of the audit trail, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Rows, newest first.
+    pub result: Vec<AuditOut>,
+    /// Paging information.
+    pub meta: AuditMeta,
+}
+
+/// Filters of the audit trail.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct ListAuditQuery {
+    /// Kind of entity, e.g. `mention`, `user`, `task`.
+    pub entity: Option<String>,
+    /// Id of the entity.
+    pub entity_id: Option<String>,
+    /// Who, e.g. `user:<id>` or `system:ingestor`.
+    pub actor: Option<String>,
+    /// What, e.g. `mention.assigned`.
+    pub action: Option<String>,
+    /// At or after this time (RFC 3339).
+    pub since: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<String>,
+    /// `meta.nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Paging of the audit routes.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<String>,
+    /// `meta.nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+async fn page(
+    state: &AppState,
+    filter: &AuditFilter,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<AuditPage, ApiError> {
+    let limit = parse_limit(limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let before = cursor
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::invalid("cursor", "cursor: not a cursor given by this API"))
+        })
+        .transpose()?;
+    let mut rows = queries::list(&state.db, filter, before, limit + 1).await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_cursor = more
+        .then(|| rows.last())
+        .flatten()
+        .map(|r| r.id.to_string());
+    let result: Vec<AuditOut> = rows.into_iter().map(AuditOut::from).collect();
+    Ok(AuditPage {
+        meta: AuditMeta {
+            next_cursor,
+            limit,
+            count: result.len(),
+        },
+        result,
+    })
+}
+
+/// The audit trail, newest first.
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(ListAuditQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of audit rows", body = AuditPage),
+        (status = 422, description = "A parameter is invalid", body = Problem),
+    ))]
+async fn list_audit(
+    State(state): State<AppState>,
+    _me: Principal,
+    Params(query): Params<ListAuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let filter = AuditFilter {
+        entity_type: query.entity,
+        entity_id: query.entity_id,
+        actor: query.actor,
+        action: query.action,
+        since: parse_time("since", query.since.as_deref())?,
+    };
+    let page = page(
+        &state,
+        &filter,
+        query.limit.as_deref(),
+        query.cursor.as_deref(),
+    )
+    .await?;
+    Ok(Json(page))
+}
+
+/// The audit trail of one mention, newest first.
+#[utoipa::path(get, path = "/v1/mentions/{id}/audit", tag = "audit", params(
+        ("id" = String, Path, description = "Mention id (UUID)"), PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of audit rows", body = AuditPage),
+        (status = 404, description = "No such mention", body = Problem),
+        (status = 422, description = "Malformed id", body = Problem),
+    ))]
+async fn list_mention_audit(
+    State(state): State<AppState>,
+    _me: Principal,
+    Path(id): Path<String>,
+    Params(query): Params<PageQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let id: MentionId = parse_id("id", &id)?;
+    mention_queries::find(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no mention with this id"))?;
+    let filter = AuditFilter {
+        entity_type: Some("mention".to_owned()),
+        entity_id: Some(id.to_string()),
+        ..AuditFilter::default()
+    };
+    let page = page(
+        &state,
+        &filter,
+        query.limit.as_deref(),
+        query.cursor.as_deref(),
+    )
+    .await?;
+    Ok(Json(page))
+}
+
+/// Where the chain is broken.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainBreakOut {
+    /// The first broken row.
+    pub id: i64,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// The outcome of a chain check.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyOut {
+    /// Whether the chain is intact.
+    pub valid: bool,
+    /// Rows checked.
+    pub rows_checked: u64,
+    /// The chain head when the check began.
+    pub head_id: i64,
+    /// The first broken row, if any.
+    pub first_broken: Option<ChainBreakOut>,
+}
+
+/// Recomputes the whole hash chain (admins only).
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The outcome (see `valid`)", body = VerifyOut),
+        (status = 403, description = "Not an admin", body = Problem),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn verify_audit(
+    State(state): State<AppState>,
+    me: Principal,
+) -> Result<Json<VerifyOut>, ApiError> {
+    me.require_admin()?;
+    let report = shared::audit::verify(&state.db).await?;
+    Ok(Json(VerifyOut {
+        valid: report.is_valid(),
+        rows_checked: report.rows_checked,
+        head_id: report.head_id,
+        first_broken: report.first_broken.map(|b| ChainBreakOut {
+            id: b.id,
+            reason: b.reason.to_string(),
+        }),
+    }))
+}

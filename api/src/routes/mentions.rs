@@ -1,0 +1,648 @@
+//! The inbox: `GET /v1/mentions` (filters, keyset pagination), `GET /v1/mentions/{id}` with its
+//! replies, and `PUT`/`PATCH /v1/mentions/{id}` to assign, unassign and set the disposition.
+//!
+//! Field names are the seed's (`socialMediaPlatformRef`, `socialMediaAPIPostRef`, `userId` for
+//! the assignee, `mentionId` for the parent, `data.socialMediaPayload` for the raw payload),
+//! plus ours (`author`, `postedAt`, `version`, `reply`).
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::cursor;
+use crate::error::{ApiError, Problem, is_foreign_key_violation};
+use crate::extract::{Body, Params, double_option, parse_id, parse_limit, parse_list, parse_time};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, FixedOffset};
+use sea_orm::TransactionTrait;
+use serde::{Deserialize, Serialize};
+use shared::audit::{self, Entry};
+use shared::db::entities::{mentions, replies};
+use shared::db::mentions::{self as queries, ListedMention, MentionCursor, MentionFilter, Triage};
+use shared::domain::{
+    Disposition, MentionEvent, MentionId, MentionState, MentionType, Platform, ReplyId,
+    ReplyStatus, UnknownValue, UserId, next_state,
+};
+use std::str::FromStr;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Default page size.
+const DEFAULT_LIMIT: u64 = 50;
+/// Largest page size.
+const MAX_LIMIT: u64 = 500;
+/// Longest full-text query.
+const MAX_QUERY_CHARS: usize = 500;
+
+/// The inbox routes (all need a token).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_mentions))
+        .routes(routes!(get_mention, update_mention, patch_mention))
+}
+
+/// Who wrote a mention.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorOut {
+    /// The author's id on the platform.
+    pub id: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Handle.
+    pub handle: Option<String>,
+}
+
+/// The seed's `data` object.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MentionData {
+    /// The provider's payload as received.
+    #[schema(value_type = Object)]
+    pub social_media_payload: serde_json::Value,
+}
+
+/// The latest reply of a mention, in brief.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplySummaryOut {
+    /// The reply's id.
+    #[schema(value_type = String, format = Uuid)]
+    pub id: ReplyId,
+    /// `pending`, `sending`, `unknown`, `sent` or `failed`.
+    #[schema(value_type = String, example = "sent")]
+    pub status: ReplyStatus,
+    /// When the provider accepted it.
+    pub sent_at: Option<DateTime<FixedOffset>>,
+    /// Its last change.
+    pub updated_at: DateTime<FixedOffset>,
+}
+
+/// A mention.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MentionOut {
+    /// Id (a UUID string).
+    #[schema(value_type = String, format = Uuid)]
+    pub id: MentionId,
+    /// `comment`, `message` or `reply`.
+    #[serde(rename = "type")]
+    #[schema(value_type = String, example = "comment")]
+    pub mention_type: MentionType,
+    /// `bluesky`, `facebook`, `instagram`, `linkedin`, `threads`, `tiktok`, `twitter` or
+    /// `youtube`.
+    #[schema(value_type = String, example = "twitter")]
+    pub platform: Platform,
+    /// The text.
+    pub content: String,
+    /// The social network's id of the comment or message.
+    #[serde(rename = "socialMediaPlatformRef")]
+    pub social_media_platform_ref: String,
+    /// Ayrshare's post id (comments) or conversation id (messages).
+    #[serde(rename = "socialMediaAPIPostRef")]
+    pub social_media_api_post_ref: Option<String>,
+    /// `null` (new), `assignment`, `reply_attempt`, `provider_error` or `replied`.
+    #[schema(value_type = Option<String>, example = "assignment")]
+    pub state: Option<MentionState>,
+    /// `null`, `reply`, `ignore` or `escalate`.
+    #[schema(value_type = Option<String>, example = "reply")]
+    pub disposition: Option<Disposition>,
+    /// The assigned user.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub user_id: Option<UserId>,
+    /// The parent mention (threads, our own replies).
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub mention_id: Option<MentionId>,
+    /// The raw payload, as the seed exposed it.
+    pub data: MentionData,
+    /// When it was stored.
+    pub created_at: DateTime<FixedOffset>,
+    /// Last change.
+    pub updated_at: DateTime<FixedOffset>,
+    /// Who wrote it.
+    pub author: AuthorOut,
+    /// When the author posted it.
+    pub posted_at: Option<DateTime<FixedOffset>>,
+    /// Changes with every update; send it as `If-Match` to update safely.
+    pub version: i32,
+    /// The latest reply, if one was requested.
+    pub reply: Option<ReplySummaryOut>,
+}
+
+impl MentionOut {
+    fn new(mention: mentions::Model, reply: Option<ReplySummaryOut>) -> Self {
+        MentionOut {
+            id: mention.id,
+            mention_type: mention.mention_type,
+            platform: mention.platform,
+            content: mention.content,
+            social_media_platform_ref: mention.platform_ref,
+            social_media_api_post_ref: mention.provider_post_ref,
+            state: mention.state,
+            disposition: mention.disposition,
+            user_id: mention.assignee_id,
+            mention_id: mention.parent_id,
+            data: MentionData {
+                social_media_payload: mention.raw,
+            },
+            created_at: mention.created_at,
+            updated_at: mention.updated_at,
+            author: AuthorOut {
+                id: mention.author_id,
+                name: mention.author_name,
+                handle: mention.author_handle,
+            },
+            posted_at: mention.posted_at,
+            version: mention.version,
+            reply,
+        }
+    }
+
+    fn with_replies(mention: mentions::Model, replies: &[replies::Model]) -> Self {
+        let latest = replies.last().map(|r| ReplySummaryOut {
+            id: r.id,
+            status: r.status,
+            sent_at: r.sent_at,
+            updated_at: r.updated_at,
+        });
+        MentionOut::new(mention, latest)
+    }
+}
+
+impl From<ListedMention> for MentionOut {
+    fn from(listed: ListedMention) -> Self {
+        let reply = listed.latest_reply.map(|r| ReplySummaryOut {
+            id: r.id,
+            status: r.status,
+            sent_at: r.sent_at,
+            updated_at: r.updated_at,
+        });
+        MentionOut::new(listed.mention, reply)
+    }
+}
+
+/// A reply as shown with its mention.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplyOut {
+    /// Id.
+    #[schema(value_type = String, format = Uuid)]
+    pub id: ReplyId,
+    /// The text.
+    pub content: String,
+    /// `pending`, `sending`, `unknown`, `sent` or `failed`.
+    #[schema(value_type = String, example = "sent")]
+    pub status: ReplyStatus,
+    /// Who asked for it.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub requested_by: Option<UserId>,
+    /// Send attempts so far.
+    pub attempts: i32,
+    /// The last failure, for people.
+    pub last_error: Option<String>,
+    /// Our reply's comment id at the provider.
+    pub provider_comment_id: Option<String>,
+    /// When the provider accepted it.
+    pub sent_at: Option<DateTime<FixedOffset>>,
+    /// When it was requested.
+    pub created_at: DateTime<FixedOffset>,
+    /// Last change.
+    pub updated_at: DateTime<FixedOffset>,
+}
+
+impl From<replies::Model> for ReplyOut {
+    fn from(r: replies::Model) -> Self {
+        ReplyOut {
+            id: r.id,
+            content: r.content,
+            status: r.status,
+            requested_by: r.requested_by,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            provider_comment_id: r.provider_comment_id,
+            sent_at: r.sent_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A mention with every reply requested for it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MentionDetailOut {
+    /// The mention.
+    #[serde(flatten)]
+    pub mention: MentionOut,
+    /// Its replies, oldest first.
+    pub replies: Vec<ReplyOut>,
+}
+
+/// Filters and pagination of the inbox. Multi-valued filters are comma lists.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct ListMentionsQuery {
+    /// Platforms, e.g. `twitter,facebook`.
+    pub platform: Option<String>,
+    /// Types: `comment`, `message`, `reply`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub mention_type: Option<String>,
+    /// States: `new` (no state), `assignment`, `reply_attempt`, `provider_error`, `replied`.
+    pub state: Option<String>,
+    /// Dispositions: `none`, `reply`, `ignore`, `escalate`.
+    pub disposition: Option<String>,
+    /// Assigned to one of these user ids.
+    pub user_id: Option<String>,
+    /// `true`: assigned to nobody (combined with `userId` as "or").
+    pub unassigned: Option<String>,
+    /// Full-text search over content and author (web search syntax: words, "phrases", -not).
+    pub q: Option<String>,
+    /// Stored at or after this time (RFC 3339).
+    pub since: Option<String>,
+    /// Stored before this time (RFC 3339).
+    pub until: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<String>,
+    /// `meta.nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Paging information.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PageMeta {
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+    /// The page size used.
+    pub limit: u64,
+    /// Items on this page.
+    pub count: usize,
+    /// Always `false`: ingestion runs in the background (kept for the seed's clients).
+    pub is_syncing: bool,
+}
+
+/// A page of the inbox.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MentionPage {
+    /// Mentions, newest first.
+    pub result: Vec<MentionOut>,
+    /// Paging information.
+    pub meta: PageMeta,
+}
+
+/// A state filter value: `new` or a state.
+struct StateFilter(Option<MentionState>);
+
+impl FromStr for StateFilter {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "new" {
+            return Ok(StateFilter(None));
+        }
+        s.parse()
+            .map(|v| StateFilter(Some(v)))
+            .map_err(|e: UnknownValue| UnknownValue {
+                allowed: format!("new, {}", e.allowed),
+                ..e
+            })
+    }
+}
+
+/// A disposition filter value: `none` or a disposition.
+struct DispositionFilter(Option<Disposition>);
+
+impl FromStr for DispositionFilter {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "none" {
+            return Ok(DispositionFilter(None));
+        }
+        s.parse()
+            .map(|v| DispositionFilter(Some(v)))
+            .map_err(|e: UnknownValue| UnknownValue {
+                allowed: format!("none, {}", e.allowed),
+                ..e
+            })
+    }
+}
+
+impl ListMentionsQuery {
+    fn filter(&self) -> Result<MentionFilter, ApiError> {
+        let unassigned = match self.unassigned.as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    "unassigned",
+                    format!("unassigned: {other:?} is not one of: true, false"),
+                ));
+            }
+        };
+        let text = self
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(str::to_owned);
+        if text
+            .as_ref()
+            .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
+        {
+            return Err(ApiError::invalid(
+                "q",
+                format!("q: at most {MAX_QUERY_CHARS} characters"),
+            ));
+        }
+        let assignees = parse_list::<String>("userId", self.user_id.as_deref())?
+            .iter()
+            .map(|id| parse_id::<UserId>("userId", id))
+            .collect::<Result<_, _>>()?;
+        Ok(MentionFilter {
+            platforms: parse_list("platform", self.platform.as_deref())?,
+            types: parse_list("type", self.mention_type.as_deref())?,
+            states: parse_list::<StateFilter>("state", self.state.as_deref())?
+                .into_iter()
+                .map(|s| s.0)
+                .collect(),
+            dispositions: parse_list::<DispositionFilter>(
+                "disposition",
+                self.disposition.as_deref(),
+            )?
+            .into_iter()
+            .map(|d| d.0)
+            .collect(),
+            assignees,
+            unassigned,
+            text,
+            since: parse_time("since", self.since.as_deref())?,
+            until: parse_time("until", self.until.as_deref())?,
+        })
+    }
+}
+
+/// The inbox, newest first, filtered, one page at a time.
+#[utoipa::path(get, path = "/v1/mentions", tag = "mentions", params(ListMentionsQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of mentions", body = MentionPage),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 422, description = "A parameter is invalid (named in `field`)", body = Problem),
+    ))]
+async fn list_mentions(
+    State(state): State<AppState>,
+    _me: Principal,
+    Params(query): Params<ListMentionsQuery>,
+) -> Result<Json<MentionPage>, ApiError> {
+    let filter = query.filter()?;
+    let limit = parse_limit(query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(cursor::decode)
+        .transpose()?
+        .map(|(created_at, id)| MentionCursor {
+            created_at,
+            id: id.into(),
+        });
+    let mut rows = queries::list(&state.db, &filter, after, limit + 1).await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_cursor = more
+        .then(|| rows.last())
+        .flatten()
+        .map(|last| cursor::encode(last.mention.created_at, last.mention.id.0));
+    let result: Vec<MentionOut> = rows.into_iter().map(MentionOut::from).collect();
+    Ok(Json(MentionPage {
+        meta: PageMeta {
+            next_cursor,
+            limit,
+            count: result.len(),
+            is_syncing: false,
+        },
+        result,
+    }))
+}
+
+fn with_etag(version: i32, body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// One mention with its replies. The `ETag` is its version.
+#[utoipa::path(get, path = "/v1/mentions/{id}", tag = "mentions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mention id (UUID)")),
+    responses(
+        (status = 200, description = "The mention", body = MentionDetailOut),
+        (status = 404, description = "No such mention", body = Problem),
+        (status = 422, description = "Malformed id", body = Problem),
+    ))]
+async fn get_mention(
+    State(state): State<AppState>,
+    _me: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: MentionId = parse_id("id", &id)?;
+    let mention = queries::find(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no mention with this id"))?;
+    let replies = queries::replies(&state.db, id).await?;
+    let version = mention.version;
+    let body = MentionDetailOut {
+        mention: MentionOut::with_replies(mention, &replies),
+        replies: replies.into_iter().map(ReplyOut::from).collect(),
+    };
+    Ok(with_etag(version, Json(body)))
+}
+
+/// A triage change; absent fields stay as they are.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateMentionIn {
+    /// Assign to this user; `null` unassigns.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub user_id: Option<Option<UserId>>,
+    /// `reply`, `ignore` or `escalate`; `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, example = "reply")]
+    pub disposition: Option<Option<Disposition>>,
+}
+
+/// The version in `If-Match` (`"3"`, `W/"3"` or `3`), `None` for `*` or no header.
+fn if_match(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<i32>()
+        .map(Some)
+        .map_err(|_| {
+            ApiError::invalid(
+                "If-Match",
+                "If-Match: the mention's version, as given in its ETag or `version`",
+            )
+        })
+}
+
+/// Assigns, unassigns, or sets or clears the disposition (`If-Match: <version>` makes the
+/// change conditional). Each change is audited with the acting user.
+#[utoipa::path(put, path = "/v1/mentions/{id}", tag = "mentions", security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Mention id (UUID)"),
+        ("If-Match" = Option<String>, Header, description = "The version the change is based on"),
+    ),
+    request_body = UpdateMentionIn,
+    responses(
+        (status = 200, description = "The mention after the change", body = MentionOut),
+        (status = 404, description = "No such mention", body = Problem),
+        (status = 409, description = "The state does not allow it (`illegal_transition`)", body = Problem),
+        (status = 412, description = "`If-Match` is stale (`version_mismatch`)", body = Problem),
+        (status = 422, description = "Invalid field, id or unknown user", body = Problem),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn update_mention(
+    State(state): State<AppState>,
+    me: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Body(input): Body<UpdateMentionIn>,
+) -> Result<Response, ApiError> {
+    let id: MentionId = parse_id("id", &id)?;
+    let expected = if_match(&headers)?;
+    let mention = apply_update(&state, &me, id, expected, input).await?;
+    let version = mention.version;
+    Ok(with_etag(version, Json(mention)))
+}
+
+/// Same as `PUT /v1/mentions/{id}`.
+#[utoipa::path(patch, path = "/v1/mentions/{id}", tag = "mentions", security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Mention id (UUID)"),
+        ("If-Match" = Option<String>, Header, description = "The version the change is based on"),
+    ),
+    request_body = UpdateMentionIn,
+    responses(
+        (status = 200, description = "The mention after the change", body = MentionOut),
+        (status = 409, description = "The state does not allow it", body = Problem),
+        (status = 412, description = "`If-Match` is stale", body = Problem),
+    ))]
+async fn patch_mention(
+    state: State<AppState>,
+    me: Principal,
+    id: Path<String>,
+    headers: HeaderMap,
+    body: Body<UpdateMentionIn>,
+) -> Result<Response, ApiError> {
+    update_mention(state, me, id, headers, body).await
+}
+
+async fn apply_update(
+    state: &AppState,
+    me: &Principal,
+    id: MentionId,
+    expected: Option<i32>,
+    input: UpdateMentionIn,
+) -> Result<MentionOut, ApiError> {
+    let txn = state.db.begin().await?;
+    let current = queries::find_for_update(&txn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no mention with this id"))?;
+    if let Some(expected) = expected
+        && expected != current.version
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::PRECONDITION_FAILED,
+            "version_mismatch",
+            format!(
+                "the mention changed: it is at version {}, not {expected}",
+                current.version
+            ),
+        )
+        .with_details(serde_json::json!({ "currentVersion": current.version })));
+    }
+    let mut triage = Triage {
+        assignee_id: current.assignee_id,
+        state: current.state,
+        disposition: current.disposition,
+    };
+    if let Some(assignee) = input.user_id {
+        let event = match assignee {
+            Some(_) => MentionEvent::Assign,
+            None => MentionEvent::Unassign,
+        };
+        triage.state = next_state(current.state, event)?;
+        triage.assignee_id = assignee;
+    }
+    if let Some(disposition) = input.disposition {
+        triage.disposition = disposition;
+    }
+    let before = Triage {
+        assignee_id: current.assignee_id,
+        state: current.state,
+        disposition: current.disposition,
+    };
+    if triage == before {
+        let replies = queries::replies(&txn, id).await?;
+        txn.commit().await?;
+        return Ok(MentionOut::with_replies(current, &replies));
+    }
+    let updated = queries::update_triage(&txn, current, triage)
+        .await
+        .map_err(|e| {
+            if is_foreign_key_violation(&e, "mentions_assignee_id_fkey") {
+                ApiError::invalid("userId", "userId: no user has this id")
+            } else {
+                e.into()
+            }
+        })?;
+    let replies = queries::replies(&txn, id).await?;
+    // Audit rows last: the chain head stays locked until commit.
+    if triage.assignee_id != before.assignee_id || triage.state != before.state {
+        let action = if triage.assignee_id.is_some() {
+            "mention.assigned"
+        } else {
+            "mention.unassigned"
+        };
+        audit::append(
+            &txn,
+            Entry::new(me.actor(), action, "mention", id).with_payload(serde_json::json!({
+                "userId": triage.assignee_id,
+                "previousUserId": before.assignee_id,
+                "fromState": before.state,
+                "toState": triage.state,
+                "version": updated.version,
+            })),
+        )
+        .await?;
+    }
+    if triage.disposition != before.disposition {
+        let action = if triage.disposition.is_some() {
+            "mention.disposition_set"
+        } else {
+            "mention.disposition_cleared"
+        };
+        audit::append(
+            &txn,
+            Entry::new(me.actor(), action, "mention", id).with_payload(serde_json::json!({
+                "disposition": triage.disposition,
+                "previousDisposition": before.disposition,
+                "version": updated.version,
+            })),
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(MentionOut::with_replies(updated, &replies))
+}

@@ -1,0 +1,125 @@
+//! The seed's status routes: `GET /v1/status` (the API is up) and `GET /v1/status/health`
+//! (200 when every configured platform's circuit breaker is closed, else 503), with per-platform
+//! breaker state, messaging availability and the last successful ingest.
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, FixedOffset};
+use sea_orm::EntityTrait;
+use serde::Serialize;
+use shared::bus::JobKind;
+use shared::db::entities::circuit_breakers;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The status routes (public).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_status))
+        .routes(routes!(get_health))
+}
+
+/// The API is up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusOut {
+    /// Always `ok`.
+    pub status: &'static str,
+}
+
+/// The API answers.
+#[utoipa::path(get, path = "/v1/status", tag = "status",
+    responses((status = 200, description = "Up", body = StatusOut)))]
+async fn get_status() -> Json<StatusOut> {
+    Json(StatusOut { status: "ok" })
+}
+
+/// The state of one platform.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformHealth {
+    /// Circuit breaker: `closed`, `open` or `half_open` (no row yet means `closed`).
+    pub breaker: String,
+    /// While open: when it may let probes through.
+    pub open_until: Option<DateTime<FixedOffset>>,
+    /// Direct messages: `unsupported` where the provider offers none, otherwise `unknown`
+    /// (not yet recorded by the ingestor).
+    pub messaging: &'static str,
+    /// When an ingest task for the platform last succeeded.
+    pub last_successful_ingest_at: Option<DateTime<FixedOffset>>,
+}
+
+/// Health of the provider side, per configured platform.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthOut {
+    /// `healthy` when every breaker is closed, else `degraded`.
+    pub status: &'static str,
+    /// Per platform.
+    pub platforms: BTreeMap<String, PlatformHealth>,
+}
+
+/// 200 when every configured platform's breaker is closed, else 503; details per platform.
+#[utoipa::path(get, path = "/v1/status/health", tag = "status",
+    responses(
+        (status = 200, description = "Every breaker is closed", body = HealthOut),
+        (status = 503, description = "At least one breaker is open or half-open", body = HealthOut),
+    ))]
+async fn get_health(
+    State(state): State<AppState>,
+) -> Result<(StatusCode, Json<HealthOut>), ApiError> {
+    let breakers = circuit_breakers::Entity::find().all(&state.db).await?;
+    let mut platforms = BTreeMap::new();
+    let mut healthy = true;
+    for platform in state.platforms.iter().copied() {
+        // Keys are `<platform>` today and `<profile>:<platform>` later: the worst one counts.
+        let worst = breakers
+            .iter()
+            .filter(|b| {
+                b.key == platform.as_str()
+                    || b.key
+                        .rsplit_once(':')
+                        .is_some_and(|(_, p)| p == platform.as_str())
+            })
+            .max_by_key(|b| severity(&b.state));
+        let breaker = worst.map_or_else(|| "closed".to_owned(), |b| b.state.clone());
+        healthy &= breaker == "closed";
+        let last =
+            shared::db::tasks::last_success(&state.db, JobKind::Ingest.as_str(), platform).await?;
+        platforms.insert(
+            platform.as_str().to_owned(),
+            PlatformHealth {
+                open_until: worst.and_then(|b| b.open_until),
+                breaker,
+                messaging: if platform.has_messages() {
+                    "unknown"
+                } else {
+                    "unsupported"
+                },
+                last_successful_ingest_at: last,
+            },
+        );
+    }
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = HealthOut {
+        status: if healthy { "healthy" } else { "degraded" },
+        platforms,
+    };
+    Ok((status, Json(body)))
+}
+
+fn severity(state: &str) -> u8 {
+    match state {
+        "closed" => 0,
+        "half_open" => 1,
+        _ => 2,
+    }
+}

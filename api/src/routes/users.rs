@@ -1,0 +1,322 @@
+//! Users and sessions: login (`POST /v1/users/login`), logout, the current user
+//! (`GET /v1/me`), the user list and, for admins, creating users.
+
+use crate::AppState;
+use crate::auth::{self, Principal};
+use crate::error::{ApiError, Problem};
+use crate::extract::Body;
+use axum::Json;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use shared::audit::{self, Actor, Entry};
+use shared::db::entities::users;
+use shared::db::{tokens, users as user_queries};
+use shared::domain::{Role, UserId};
+use std::net::SocketAddr;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Longest accepted email (RFC 5321).
+const MAX_EMAIL_CHARS: usize = 254;
+/// Longest accepted name.
+const MAX_NAME_CHARS: usize = 200;
+/// Password length bounds.
+const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=1024;
+
+/// Routes open to anyone (login).
+pub fn public_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(login))
+}
+
+/// Routes that need a token.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(logout))
+        .routes(routes!(get_me))
+        .routes(routes!(list_users, create_user))
+}
+
+/// A user as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserOut {
+    /// Id (a UUID string).
+    #[schema(value_type = String, format = Uuid)]
+    pub id: UserId,
+    /// Login address.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// `admin` or `agent`.
+    #[schema(value_type = String, example = "agent")]
+    pub role: Role,
+}
+
+impl From<users::Model> for UserOut {
+    fn from(user: users::Model) -> Self {
+        UserOut {
+            id: user.id,
+            email: user.email,
+            name: user.name,
+            role: user.role,
+        }
+    }
+}
+
+/// Credentials.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginIn {
+    /// Login address (any case).
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A new session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginOut {
+    /// Bearer token for `Authorization: Bearer <token>`; shown only here.
+    pub token: String,
+    /// The signed-in user.
+    pub user: UserOut,
+}
+
+/// A user to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserIn {
+    /// Login address; unique whatever its case.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Password, 8 to 1024 characters.
+    pub password: String,
+    /// `admin` or `agent`.
+    #[schema(value_type = String, example = "agent")]
+    pub role: Role,
+}
+
+/// The address of the client, for login throttling.
+struct ClientAddress(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string());
+        Ok(ClientAddress(address))
+    }
+}
+
+/// Checks the shape of an email address, naming `field`.
+pub fn validate_email(field: &str, email: &str) -> Result<(), ApiError> {
+    let valid = email.chars().count() <= MAX_EMAIL_CHARS
+        && !email.chars().any(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!("{field}: not a valid email address"),
+        ))
+    }
+}
+
+fn wrong_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "wrong email or password",
+    )
+}
+
+/// Signs in: answers a bearer token. A wrong email and a wrong password get the same 401;
+/// repeated failures from one address are refused for a while with 429 and `Retry-After`.
+#[utoipa::path(post, path = "/v1/users/login", tag = "users", request_body = LoginIn,
+    responses(
+        (status = 200, description = "Signed in", body = LoginOut),
+        (status = 401, description = "Wrong email or password", body = Problem),
+        (status = 429, description = "Too many failures from this address", body = Problem),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn login(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    Body(input): Body<LoginIn>,
+) -> Result<Json<LoginOut>, ApiError> {
+    if let Some(until) = user_queries::login_blocked_until(&state.db, &address).await? {
+        return Err(throttled(until));
+    }
+    let user = user_queries::find_by_email(&state.db, &input.email).await?;
+    let hash = user.as_ref().map_or_else(
+        || auth::decoy_hash().to_owned(),
+        |u| u.password_hash.clone(),
+    );
+    let password = input.password;
+    let matches = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let Some(user) = user.filter(|_| matches) else {
+        let blocked =
+            user_queries::record_login_failure(&state.db, &address, state.login_throttle).await?;
+        tracing::info!(%address, blocked = blocked.is_some(), "failed login");
+        return Err(wrong_credentials());
+    };
+    user_queries::clear_login_failures(&state.db, &address).await?;
+    let (token, token_hash) = auth::new_token();
+    let expires = chrono::Utc::now()
+        + chrono::Duration::from_std(auth::TOKEN_LIFETIME).unwrap_or(chrono::Duration::days(30));
+    tokens::insert(&state.db, user.id, &token_hash, expires).await?;
+    Ok(Json(LoginOut {
+        token,
+        user: user.into(),
+    }))
+}
+
+fn throttled(until: chrono::DateTime<chrono::FixedOffset>) -> ApiError {
+    let wait = until
+        .signed_duration_since(chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "login_throttled",
+        "too many failed logins from this address; try again later",
+    )
+    .with_retry_after(wait)
+}
+
+/// Signs out: revokes the token of this request.
+#[utoipa::path(post, path = "/v1/users/logout", tag = "users", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The token is revoked"),
+        (status = 401, description = "No valid token", body = Problem),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn logout(State(state): State<AppState>, me: Principal) -> Result<StatusCode, ApiError> {
+    tokens::revoke(&state.db, me.token_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/v1/me", tag = "users", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The signed-in user", body = UserOut),
+        (status = 401, description = "No valid token", body = Problem),
+    ))]
+async fn get_me(State(state): State<AppState>, me: Principal) -> Result<Json<UserOut>, ApiError> {
+    let user = user_queries::find(&state.db, me.user_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the user no longer exists"))?;
+    Ok(Json(user.into()))
+}
+
+/// Every user (the seed's shape: an array of `{id, email, name, role}`).
+#[utoipa::path(get, path = "/v1/users", tag = "users", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every user, oldest first", body = [UserOut]),
+        (status = 401, description = "No valid token", body = Problem),
+    ))]
+async fn list_users(
+    State(state): State<AppState>,
+    _me: Principal,
+) -> Result<Json<Vec<UserOut>>, ApiError> {
+    let users = user_queries::list(&state.db).await?;
+    Ok(Json(users.into_iter().map(UserOut::from).collect()))
+}
+
+/// Creates a user (admins only).
+#[utoipa::path(post, path = "/v1/users", tag = "users", security(("bearer" = [])),
+    request_body = CreateUserIn,
+    responses(
+        (status = 201, description = "Created", body = UserOut),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 409, description = "The email is taken", body = Problem),
+        (status = 422, description = "A field is invalid", body = Problem),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn create_user(
+    State(state): State<AppState>,
+    me: Principal,
+    Body(input): Body<CreateUserIn>,
+) -> Result<(StatusCode, Json<UserOut>), ApiError> {
+    me.require_admin()?;
+    let user = create(&state.db, input, me.actor()).await?;
+    Ok((StatusCode::CREATED, Json(user.into())))
+}
+
+/// Validates, hashes the password (on a blocking thread), inserts the user and audits it as
+/// done by `actor`. Shared by the route and the `create-admin` command.
+pub async fn create(
+    db: &sea_orm::DatabaseConnection,
+    input: CreateUserIn,
+    actor: Actor,
+) -> Result<users::Model, ApiError> {
+    validate_email("email", &input.email)?;
+    let name = input.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::invalid(
+            "name",
+            format!("name: between 1 and {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if !PASSWORD_CHARS.contains(&input.password.chars().count()) {
+        return Err(ApiError::invalid(
+            "password",
+            format!(
+                "password: between {} and {} characters",
+                PASSWORD_CHARS.start(),
+                PASSWORD_CHARS.end()
+            ),
+        ));
+    }
+    let password = input.password;
+    let password_hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| ApiError::internal(&e))?;
+    let txn = sea_orm::TransactionTrait::begin(db).await?;
+    let user = user_queries::insert(
+        &txn,
+        user_queries::NewUser {
+            email: &input.email,
+            name,
+            role: input.role,
+            password_hash,
+        },
+    )
+    .await
+    .map_err(|e| {
+        if shared::db::is_unique_violation(&e) {
+            ApiError::conflict("email_taken", "a user with this email already exists")
+                .with_field("email")
+        } else {
+            e.into()
+        }
+    })?;
+    audit::append(
+        &txn,
+        Entry::new(actor, "user.created", "user", user.id).with_payload(serde_json::json!({
+            "email": user.email,
+            "name": user.name,
+            "role": user.role.as_str(),
+        })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(user)
+}

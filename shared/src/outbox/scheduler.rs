@@ -1,0 +1,92 @@
+//! The poll scheduler (runs in `api`): every poll interval, one `ingest` task per configured
+//! platform, with the dedup key `ingest:<platform>`.
+//!
+//! The dedup key makes a tick a no-op while that platform's ingest is still active, and a tick
+//! also skips a platform whose ingest was created within the last [`RECENT_FRACTION`] of an
+//! interval, even if it has already finished: so any number of api replicas, ticking at
+//! different moments, produce one ingest per platform and interval. (The fraction, rather than
+//! a whole interval, keeps a single replica's own previous tick from hiding the next one.)
+
+use crate::bus::JobKind;
+use crate::domain::{Platform, TaskId};
+use crate::outbox::new_trace_id;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use std::time::Duration;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+/// The part of an interval within which a platform's last ingest counts as recent.
+pub const RECENT_FRACTION: f64 = 0.9;
+
+/// The dedup key of a platform's scheduled ingest.
+pub fn ingest_dedup_key(platform: Platform) -> String {
+    format!("{}:{platform}", JobKind::Ingest)
+}
+
+/// Enqueues the ingest of each platform unless one is active or one was created recently
+/// (within [`RECENT_FRACTION`] of `interval`); returns the platforms that got a new task.
+pub async fn schedule_ingests(
+    conn: &impl ConnectionTrait,
+    platforms: &[Platform],
+    interval: Duration,
+) -> Result<Vec<Platform>, DbErr> {
+    let mut scheduled = Vec::new();
+    for &platform in platforms {
+        // `status IN (every status)` lets PostgreSQL walk the (status, created_at) index for
+        // the recent rows instead of scanning all finished tasks.
+        let inserted = conn
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO tasks (id, kind, platform, dedup_key, trace_id) \
+                 SELECT $1, $2, $3, $4, $5 \
+                 WHERE NOT EXISTS ( \
+                     SELECT 1 FROM tasks \
+                     WHERE status IN ('pending', 'published', 'running', 'succeeded', \
+                                      'failed', 'dead') \
+                       AND created_at > now() - make_interval(secs => $6) \
+                       AND dedup_key = $4) \
+                 ON CONFLICT (dedup_key) WHERE status IN ('pending', 'published', 'running') \
+                 DO NOTHING",
+                [
+                    TaskId::new().into(),
+                    JobKind::Ingest.as_str().into(),
+                    platform.into(),
+                    ingest_dedup_key(platform).into(),
+                    new_trace_id().into(),
+                    (interval.as_secs_f64() * RECENT_FRACTION).into(),
+                ],
+            ))
+            .await?
+            .rows_affected();
+        if inserted > 0 {
+            scheduled.push(platform);
+        }
+    }
+    Ok(scheduled)
+}
+
+/// Schedules at once, then every `interval`, until `cancel` fires.
+pub async fn run(
+    db: &DatabaseConnection,
+    platforms: &[Platform],
+    interval: Duration,
+    cancel: &CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match schedule_ingests(db, platforms, interval).await {
+            Ok(scheduled) if !scheduled.is_empty() => {
+                tracing::debug!(?scheduled, "scheduled ingests");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot schedule ingests; trying at the next tick")
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The sweeper: the eventual-consistency path after crashes (DESIGN §5).
+//!
+//! - A `running` task whose lease expired lost its worker: it goes back to `pending` (the
+//!   attempt it was on counts), or to `dead` if that was its last attempt.
+//! - A `published` task that no worker picked up within the timeout (its message was lost,
+//!   purged or dead-lettered by the broker) goes back to `pending`, so the relay publishes it
+//!   again. A duplicate message is harmless: the consumer claims the row, not the message.
+//!
+//! Every statement works on bounded batches with `SKIP LOCKED`, so several sweepers (one per
+//! api replica) can run at once.
+
+use crate::audit::{self, Actor, Entry};
+use crate::domain::TaskId;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement,
+    TransactionTrait,
+};
+use serde_json::json;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Rows changed per statement; the sweeper repeats a statement while batches come back full.
+const BATCH: u64 = 500;
+
+/// What one sweep changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Tasks whose worker died on their last attempt, now `dead`.
+    pub dead: u64,
+    /// Tasks whose worker died, back to `pending`.
+    pub lease_expired: u64,
+    /// `published` tasks nobody picked up, back to `pending` to be published again.
+    pub republished: u64,
+}
+
+impl SweepReport {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        *self == SweepReport::default()
+    }
+}
+
+/// How the sweeper runs.
+#[derive(Debug, Clone)]
+pub struct SweeperConfig {
+    /// Time between sweeps.
+    pub interval: Duration,
+    /// A `published` task older than this is published again.
+    pub published_timeout: Duration,
+    /// The workers' attempt limit (`TASK_MAX_ATTEMPTS`), applied with each task's own.
+    pub max_attempts: u32,
+    /// The process, for the audit actor `system:<name>`.
+    pub process_name: String,
+}
+
+#[derive(FromQueryResult)]
+struct DeadRow {
+    id: uuid::Uuid,
+    kind: String,
+    platform: String,
+    attempts: i32,
+    last_error: Option<String>,
+}
+
+/// One sweep (see the module documentation).
+pub async fn sweep(db: &DatabaseConnection, config: &SweeperConfig) -> Result<SweepReport, DbErr> {
+    let mut report = SweepReport::default();
+    loop {
+        let dead = expire_last_attempts(db, config).await?;
+        report.dead += dead;
+        if dead < BATCH {
+            break;
+        }
+    }
+    loop {
+        let n = db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE tasks SET status = 'pending', available_at = now(), \
+                     last_error = format('the lease of %s expired during attempt %s \
+                                          (the worker stopped or hung)', lease_owner, attempts), \
+                     lease_owner = NULL, lease_until = NULL \
+                 WHERE id IN (SELECT id FROM tasks \
+                              WHERE status = 'running' AND lease_until < now() \
+                              ORDER BY lease_until LIMIT $1 FOR UPDATE SKIP LOCKED)",
+                [BATCH.into()],
+            ))
+            .await?
+            .rows_affected();
+        report.lease_expired += n;
+        if n < BATCH {
+            break;
+        }
+    }
+    loop {
+        let n = db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE tasks SET status = 'pending', available_at = now() \
+                 WHERE id IN (SELECT id FROM tasks \
+                              WHERE status = 'published' \
+                                AND published_at < now() - make_interval(secs => $2) \
+                              ORDER BY published_at LIMIT $1 FOR UPDATE SKIP LOCKED)",
+                [BATCH.into(), config.published_timeout.as_secs_f64().into()],
+            ))
+            .await?
+            .rows_affected();
+        report.republished += n;
+        if n < BATCH {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// Marks `dead` the expired tasks that were on their last attempt, with an audit row each, in
+/// one transaction; returns how many.
+async fn expire_last_attempts(
+    db: &DatabaseConnection,
+    config: &SweeperConfig,
+) -> Result<u64, DbErr> {
+    let txn = db.begin().await?;
+    let rows = DeadRow::find_by_statement(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE tasks SET status = 'dead', finished_at = now(), \
+             last_error = format('the lease of %s expired during attempt %s, the last one \
+                                  (the worker stopped or hung)', lease_owner, attempts), \
+             lease_owner = NULL, lease_until = NULL \
+         WHERE id IN (SELECT id FROM tasks \
+                      WHERE status = 'running' AND lease_until < now() \
+                        AND attempts >= LEAST(max_attempts, $2) \
+                      ORDER BY lease_until LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, kind, platform, attempts, last_error",
+        [BATCH.into(), i64::from(config.max_attempts).into()],
+    ))
+    .all(&txn)
+    .await?;
+    for row in &rows {
+        audit::append(
+            &txn,
+            Entry::new(
+                Actor::system(config.process_name.clone()),
+                "task.dead",
+                "task",
+                TaskId(row.id),
+            )
+            .with_payload(json!({
+                "kind": row.kind,
+                "platform": row.platform,
+                "attempts": row.attempts,
+                "lastError": row.last_error,
+            })),
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    for row in &rows {
+        tracing::warn!(task_id = %row.id, kind = %row.kind, platform = %row.platform, "task dead: its worker stopped on the last attempt");
+    }
+    Ok(rows.len() as u64)
+}
+
+/// Sweeps every `config.interval` until `cancel` fires. A failed sweep (database down) is
+/// logged and simply tried again at the next interval.
+pub async fn run(db: &DatabaseConnection, config: &SweeperConfig, cancel: &CancellationToken) {
+    loop {
+        match sweep(db, config).await {
+            Ok(report) if !report.is_empty() => {
+                tracing::info!(
+                    dead = report.dead,
+                    lease_expired = report.lease_expired,
+                    republished = report.republished,
+                    "sweeper handed tasks back"
+                );
+                metrics::counter!("outbox_swept_total", "reason" => "dead").increment(report.dead);
+                metrics::counter!("outbox_swept_total", "reason" => "lease_expired")
+                    .increment(report.lease_expired);
+                metrics::counter!("outbox_swept_total", "reason" => "republished")
+                    .increment(report.republished);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, retry_in = ?config.interval, "sweep failed"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(config.interval) => {}
+        }
+    }
+}

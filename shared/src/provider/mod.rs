@@ -1,0 +1,26 @@
+//! The Ayrshare client (see AYRSHARE.md): typed requests and answers for post history (both
+//! forms), comments (both id forms), replies and direct messages, and the one error type that
+//! classifies every outcome ([`ProviderError`]).
+//!
+//! [`Client`] makes single attempts. Callers go through the resilience chain
+//! ([`crate::resilience::Chain`]), which adds the request budget, the circuit breaker and
+//! retries, and exposes the typed operations.
+
+mod client;
+mod error;
+mod key;
+pub(crate) mod model;
+mod request;
+
+pub use client::{Client, ClientBuildError, REQUEST_DURATION_METRIC};
+pub use error::{DeferReason, Failure, ProviderError};
+pub use key::{InvalidProfileId, ProfileId, ProviderKey};
+pub use model::{
+    Author, Comment, CommentsPage, HistoryPost, Message, MessageAction, MessagesPage, NativePost,
+    PlatformHistory, ReferencedTweet, ReplyReceipt, SentMessage, SocialPostRef, parse_time,
+};
+pub use request::{
+    CommentsTarget, Endpoint, HistoryQuery, MessagesQuery, OutgoingMessage, ReplyTarget,
+};
+
+pub(crate) use request::Request;

@@ -1,0 +1,81 @@
+//! RabbitMQ stopped and started while tasks are enqueued: the relay keeps them pending, and
+//! once the broker is back every task completes, each exactly once.
+//!
+//! Stopping the broker affects every vhost, so this test must run alone (see
+//! `.config/nextest.toml`).
+
+use crate::tasks_support::{
+    EffectJob, create_effect_tables, effects, relay, statuses, wait_until, worker_config,
+};
+use shared::bus::JobKind;
+use shared::domain::{Platform, TaskStatus};
+use shared::outbox::{self, NewTask};
+use shared::testing::{BrokerOutage, TestBroker, TestDb};
+use shared::worker::{Jobs, Worker};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+async fn enqueue(db: &TestDb, n: usize) {
+    for i in 0..n {
+        let platform = Platform::ALL[i % Platform::ALL.len()];
+        outbox::enqueue(db.conn(), NewTask::new(JobKind::Ingest, platform))
+            .await
+            .expect("enqueue");
+    }
+}
+
+#[tokio::test]
+async fn tasks_enqueued_while_rabbitmq_is_stopped_all_complete_once_it_is_back() {
+    let (db, broker) = (TestDb::new().await, TestBroker::new().await);
+    create_effect_tables(db.conn()).await;
+    let relay = Arc::new(relay(db.conn(), &broker));
+    let worker = Worker::new(
+        db.conn().clone(),
+        worker_config(&broker, "ingestor"),
+        Jobs::new().with(EffectJob {
+            worker: "ingestor".to_owned(),
+            delay: Duration::from_millis(10),
+        }),
+    );
+    let cancel = CancellationToken::new();
+    let loops = [
+        tokio::spawn({
+            let (relay, cancel) = (relay.clone(), cancel.clone());
+            async move { relay.run(&cancel).await }
+        }),
+        tokio::spawn({
+            let (worker, cancel) = (worker.clone(), cancel.clone());
+            async move { worker.run(None, &cancel).await }
+        }),
+    ];
+    enqueue(&db, 20).await;
+    wait_until(Duration::from_secs(20), "the first 20 tasks", || async {
+        statuses(db.conn()).await.get(&TaskStatus::Succeeded) == Some(&20)
+    })
+    .await;
+
+    let outage = BrokerOutage::begin();
+    enqueue(&db, 20).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        statuses(db.conn()).await.get(&TaskStatus::Pending),
+        Some(&20),
+        "nothing is marked published while the broker is down"
+    );
+    outage.end();
+
+    wait_until(
+        Duration::from_secs(60),
+        "all 40 tasks after the restart",
+        || async { statuses(db.conn()).await.get(&TaskStatus::Succeeded) == Some(&40) },
+    )
+    .await;
+    let effects = effects(db.conn()).await;
+    assert_eq!(effects.len(), 40);
+    assert!(effects.values().all(|n| *n == 1), "{effects:?}");
+    cancel.cancel();
+    for handle in loops {
+        handle.await.expect("stops");
+    }
+}

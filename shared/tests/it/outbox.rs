@@ -1,0 +1,263 @@
+//! The outbox: enqueue in the caller's transaction, dedup keys, the relay publishing each
+//! committed task exactly once, the scheduler and the sweeper.
+
+use crate::tasks_support::{Recorder, relay, statuses, task, wait_until};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+use shared::bus::JobKind;
+use shared::domain::{Platform, TaskStatus};
+use shared::outbox::scheduler::schedule_ingests;
+use shared::outbox::sweeper::{SweeperConfig, sweep};
+use shared::outbox::{self, Enqueued, NewTask};
+use shared::testing::{TestBroker, TestDb};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+fn ingest(platform: Platform) -> NewTask {
+    NewTask::new(JobKind::Ingest, platform)
+}
+
+#[tokio::test]
+async fn a_task_enqueued_in_a_rolled_back_transaction_is_never_published_and_a_committed_one_is() {
+    let (db, broker) = (TestDb::new().await, TestBroker::new().await);
+    let recorder = Recorder::start(&broker).await;
+    let relay = Arc::new(relay(db.conn(), &broker));
+    let cancel = CancellationToken::new();
+    let running = tokio::spawn({
+        let (relay, cancel) = (relay.clone(), cancel.clone());
+        async move { relay.run(&cancel).await }
+    });
+
+    let txn = db.conn().begin().await.expect("begin");
+    let rolled_back = outbox::enqueue(&txn, ingest(Platform::Twitter))
+        .await
+        .expect("enqueue")
+        .task()
+        .id;
+    txn.rollback().await.expect("rollback");
+    let txn = db.conn().begin().await.expect("begin");
+    let committed = outbox::enqueue(&txn, ingest(Platform::Twitter))
+        .await
+        .expect("enqueue")
+        .task()
+        .id;
+    txn.commit().await.expect("commit");
+
+    wait_until(
+        Duration::from_secs(10),
+        "the committed task's message",
+        || async { recorder.total() >= 1 },
+    )
+    .await;
+    assert_eq!(
+        task(db.conn(), committed).await.status,
+        TaskStatus::Published
+    );
+    // Nothing is left for any relay to publish, and only the committed task was sent.
+    assert_eq!(relay.publish_due().await.expect("publish"), 0);
+    let seen = recorder.seen();
+    assert_eq!(seen.get(&committed.to_string()), Some(&1));
+    assert!(!seen.contains_key(&rolled_back.to_string()));
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    cancel.cancel();
+    running.await.expect("relay stops");
+}
+
+#[tokio::test]
+async fn enqueueing_a_task_whose_dedup_key_is_active_returns_the_existing_task() {
+    let db = TestDb::new().await;
+    let first = outbox::enqueue(
+        db.conn(),
+        ingest(Platform::Facebook).with_dedup_key("comments:post-1"),
+    )
+    .await
+    .expect("first");
+    assert!(first.is_created());
+
+    // A concurrent enqueue waits for the first transaction and then sees its task.
+    let txn = db.conn().begin().await.expect("begin");
+    let second = outbox::enqueue(
+        &txn,
+        ingest(Platform::Facebook).with_dedup_key("comments:post-2"),
+    )
+    .await
+    .expect("second");
+    let racing = tokio::spawn({
+        let conn = db.conn().clone();
+        async move {
+            outbox::enqueue(
+                &conn,
+                ingest(Platform::Facebook).with_dedup_key("comments:post-2"),
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    txn.commit().await.expect("commit");
+    let raced = racing.await.expect("join").expect("enqueue");
+    assert_eq!(raced, Enqueued::Existing(second.task().clone()));
+
+    let again = outbox::enqueue(
+        db.conn(),
+        ingest(Platform::Facebook).with_dedup_key("comments:post-1"),
+    )
+    .await
+    .expect("again");
+    assert_eq!(again, Enqueued::Existing(first.task().clone()));
+
+    // Once the task is finished, the key is free again.
+    db.conn()
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE tasks SET status = 'succeeded' WHERE id = $1",
+            [first.task().id.into()],
+        ))
+        .await
+        .expect("finish");
+    let later = outbox::enqueue(
+        db.conn(),
+        ingest(Platform::Facebook).with_dedup_key("comments:post-1"),
+    )
+    .await
+    .expect("later");
+    assert!(later.is_created());
+    assert_ne!(later.task().id, first.task().id);
+}
+
+#[tokio::test]
+async fn ten_thousand_tasks_enqueued_by_four_connections_are_each_published_exactly_once_by_three_relays()
+ {
+    const WRITERS: usize = 4;
+    const PER_WRITER: usize = 2_500;
+    const PER_TRANSACTION: usize = 100;
+    let (db, broker) = (TestDb::new().await, TestBroker::new().await);
+    let recorder = Recorder::start(&broker).await;
+    let cancel = CancellationToken::new();
+    let mut relays = Vec::new();
+    for _ in 0..3 {
+        let relay = relay(db.conn(), &broker);
+        let cancel = cancel.clone();
+        relays.push(tokio::spawn(async move { relay.run(&cancel).await }));
+    }
+
+    let mut writers = Vec::new();
+    for writer in 0..WRITERS {
+        let conn = db.conn().clone();
+        writers.push(tokio::spawn(async move {
+            let mut ids = Vec::with_capacity(PER_WRITER);
+            for chunk in 0..PER_WRITER / PER_TRANSACTION {
+                let txn = conn.begin().await.expect("begin");
+                for i in 0..PER_TRANSACTION {
+                    let n = writer * PER_WRITER + chunk * PER_TRANSACTION + i;
+                    let platform = Platform::ALL[n % Platform::ALL.len()];
+                    let enqueued = outbox::enqueue(&txn, ingest(platform))
+                        .await
+                        .expect("enqueue");
+                    ids.push(enqueued.task().id.to_string());
+                }
+                txn.commit().await.expect("commit");
+            }
+            ids
+        }));
+    }
+    let mut enqueued = HashSet::new();
+    for writer in writers {
+        enqueued.extend(writer.await.expect("writer"));
+    }
+    assert_eq!(enqueued.len(), WRITERS * PER_WRITER);
+
+    wait_until(Duration::from_secs(60), "10,000 deliveries", || async {
+        recorder.total() >= enqueued.len()
+    })
+    .await;
+    let published = statuses(db.conn()).await;
+    assert_eq!(published.get(&TaskStatus::Published), Some(&enqueued.len()));
+    cancel.cancel();
+    for relay in relays {
+        relay.await.expect("relay stops");
+    }
+    // A late duplicate would have arrived by now: every row was marked before its relay
+    // committed, and the relays have stopped.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = recorder.seen();
+    let duplicates: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        duplicates.is_empty(),
+        "published more than once: {duplicates:?}"
+    );
+    let seen_ids: HashSet<String> = seen.into_keys().collect();
+    assert_eq!(seen_ids, enqueued);
+}
+
+#[tokio::test]
+async fn the_scheduler_enqueues_one_ingest_per_platform_however_many_replicas_tick() {
+    let db = TestDb::new().await;
+    let platforms = [Platform::Twitter, Platform::Facebook];
+    let interval = Duration::from_secs(60);
+    let replicas = (0..3).map(|_| schedule_ingests(db.conn(), &platforms, interval));
+    let scheduled: Vec<_> = futures_util::future::join_all(replicas)
+        .await
+        .into_iter()
+        .map(|r| r.expect("schedule"))
+        .collect();
+    assert_eq!(
+        scheduled.iter().map(Vec::len).sum::<usize>(),
+        2,
+        "{scheduled:?}"
+    );
+    assert_eq!(
+        statuses(db.conn()).await.get(&TaskStatus::Pending),
+        Some(&2)
+    );
+
+    // Finished quickly: another replica ticking within the same interval adds nothing.
+    db.conn()
+        .execute_unprepared("UPDATE tasks SET status = 'succeeded'")
+        .await
+        .expect("finish");
+    let late = schedule_ingests(db.conn(), &platforms, interval)
+        .await
+        .expect("schedule");
+    assert!(late.is_empty(), "{late:?}");
+
+    // A tick an interval later schedules again.
+    db.conn()
+        .execute_unprepared("UPDATE tasks SET created_at = created_at - interval '61 seconds'")
+        .await
+        .expect("age");
+    let next = schedule_ingests(db.conn(), &platforms, interval)
+        .await
+        .expect("schedule");
+    assert_eq!(next, platforms.to_vec());
+}
+
+#[tokio::test]
+async fn a_published_task_nobody_picked_up_is_published_again_after_the_timeout() {
+    let (db, broker) = (TestDb::new().await, TestBroker::new().await);
+    let relay = relay(db.conn(), &broker);
+    let id = outbox::enqueue(db.conn(), ingest(Platform::Youtube))
+        .await
+        .expect("enqueue")
+        .task()
+        .id;
+    assert_eq!(relay.publish_due().await.expect("publish"), 1);
+    let config = SweeperConfig {
+        interval: Duration::from_secs(1),
+        published_timeout: Duration::from_secs(60),
+        max_attempts: 10,
+        process_name: "test".to_owned(),
+    };
+    assert!(sweep(db.conn(), &config).await.expect("sweep").is_empty());
+
+    // Its message was lost (say, purged): a minute later the sweeper hands it back.
+    db.conn()
+        .execute_unprepared("UPDATE tasks SET published_at = now() - interval '61 seconds'")
+        .await
+        .expect("age");
+    let report = sweep(db.conn(), &config).await.expect("sweep");
+    assert_eq!(report.republished, 1);
+    assert_eq!(task(db.conn(), id).await.status, TaskStatus::Pending);
+    assert_eq!(relay.publish_due().await.expect("publish"), 1);
+    assert_eq!(broker.queue_depth("ingest.youtube").await, 2);
+}

@@ -1,0 +1,242 @@
+//! The distributed circuit breaker: opening on the failure rate, failing fast while open,
+//! exactly K probes across instances, longer reopening, closing, audit and metrics.
+
+use super::support::{
+    Logs, PROCESS, breaker_audit, breaker_state, chain, requests, resilience, set_faults,
+    sim_config, simulator, status_fault,
+};
+use futures_util::future::join_all;
+use sea_orm::{ConnectOptions, Database};
+use serde_json::json;
+use shared::domain::Platform;
+use shared::provider::{DeferReason, HistoryQuery};
+use shared::resilience::STATE_METRIC;
+use shared::testing::TestDb;
+use std::time::Duration;
+
+fn query() -> HistoryQuery {
+    HistoryQuery {
+        last_days: 30,
+        limit: None,
+    }
+}
+
+/// Settings where each call is one request: no retries.
+fn single_attempt(api_url: &str) -> shared::config::ResilienceSettings {
+    resilience(api_url, &[("PROVIDER_RETRY_MAX_ATTEMPTS", "1")])
+}
+
+/// A second pool on the same database: another process, as far as the database can tell.
+async fn other_pool(db: &TestDb) -> sea_orm::DatabaseConnection {
+    let mut options = ConnectOptions::new(db.url().to_owned());
+    options.max_connections(8).sqlx_logging(false);
+    Database::connect(options).await.expect("second pool")
+}
+
+#[tokio::test]
+async fn the_breaker_opens_at_the_threshold_and_then_fails_fast_without_calling_the_provider() {
+    let metrics = shared::telemetry::metrics_handle();
+    let sim = simulator(sim_config()).await;
+    let db = TestDb::new().await;
+    let twitter = chain(
+        &sim,
+        db.conn(),
+        &single_attempt(&sim.api_url()),
+        Platform::Twitter,
+    );
+    let (logs, _guard) = Logs::capture();
+    set_faults(
+        &sim,
+        json!({"rules": [{"endpoint": "history", "fault": "status", "status": 503}]}),
+    )
+    .await;
+
+    for n in 1..=3 {
+        let err = twitter.history(&query()).await.expect_err("503");
+        assert!(err.is_transient(), "call {n}: {err}");
+        assert_eq!(
+            breaker_state(db.conn(), "twitter").await,
+            "closed",
+            "call {n}"
+        );
+    }
+    let fourth = twitter.history(&query()).await.expect_err("503");
+    assert!(fourth.is_transient());
+    assert_eq!(breaker_state(db.conn(), "twitter").await, "open");
+
+    for _ in 0..10 {
+        let err = twitter.history(&query()).await.expect_err("open");
+        assert!(err.is_deferred(), "{err}");
+        assert!(matches!(
+            err,
+            shared::provider::ProviderError::Deferred { reason: DeferReason::BreakerOpen(ref key), .. }
+                if key == "twitter"
+        ));
+        let wait = err.retry_at().expect("retry time") - chrono::Utc::now();
+        assert!(wait > chrono::TimeDelta::milliseconds(1000), "{wait}");
+    }
+    assert_eq!(
+        requests(&sim, "history", None).await,
+        4,
+        "open calls never left"
+    );
+
+    let audit = breaker_audit(db.conn(), "twitter").await;
+    assert_eq!(audit.len(), 1);
+    let (actor, action, payload) = &audit[0];
+    assert_eq!(actor, &format!("system:{PROCESS}"));
+    assert_eq!(action, "breaker.opened");
+    assert_eq!(
+        (payload["calls"].clone(), payload["failures"].clone()),
+        (json!(4), json!(4))
+    );
+    assert_eq!(logs.events("circuit breaker opened").len(), 1);
+    assert!(
+        metrics
+            .render()
+            .contains(&format!("{STATE_METRIC}{{breaker=\"twitter\"}} 2")),
+        "{}",
+        metrics.render()
+    );
+    // Other platforms have their own breaker.
+    chain(
+        &sim,
+        db.conn(),
+        &single_attempt(&sim.api_url()),
+        Platform::Facebook,
+    )
+    .comments(&shared::provider::CommentsTarget::AyrsharePost(
+        "nope".to_owned(),
+    ))
+    .await
+    .expect_err("unknown post")
+    .is_not_found()
+    .then_some(())
+    .expect("facebook still reaches the provider");
+}
+
+#[tokio::test]
+async fn breaker_state_written_by_one_instance_is_obeyed_by_another() {
+    let sim = simulator(sim_config()).await;
+    let db = TestDb::new().await;
+    let settings = single_attempt(&sim.api_url());
+    let first = chain(&sim, db.conn(), &settings, Platform::Twitter);
+    set_faults(&sim, status_fault("history", 503, 4)).await;
+    for _ in 0..4 {
+        first.history(&query()).await.expect_err("503");
+    }
+
+    let pool = other_pool(&db).await;
+    let second = chain(&sim, &pool, &settings, Platform::Twitter);
+    let err = second.history(&query()).await.expect_err("open");
+    assert!(err.is_deferred(), "{err}");
+    assert_eq!(requests(&sim, "history", None).await, 4);
+}
+
+#[tokio::test]
+async fn after_the_open_period_exactly_k_probes_pass_across_instances_then_it_reopens_longer_and_a_good_probe_closes_it()
+ {
+    let sim = simulator(sim_config()).await;
+    let db = TestDb::new().await;
+    // Two probe permits; open 2 s, then 4 s after a failed probe.
+    let settings = single_attempt(&sim.api_url());
+    let pool = other_pool(&db).await;
+    let instances = [
+        chain(&sim, db.conn(), &settings, Platform::Twitter),
+        chain(&sim, &pool, &settings, Platform::Twitter),
+    ];
+    set_faults(
+        &sim,
+        json!({"rules": [{"endpoint": "history", "fault": "status", "status": 503}]}),
+    )
+    .await;
+    for _ in 0..4 {
+        instances[0].history(&query()).await.expect_err("503");
+    }
+    let opened = breaker_audit(db.conn(), "twitter").await;
+    let first_open_until: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(opened[0].2["openUntil"].clone()).expect("openUntil");
+
+    // Slow failing probes, so that every racer asks while they are out.
+    set_faults(
+        &sim,
+        json!({"rules": [{"endpoint": "history", "fault": "latency", "ms": 800},
+                         {"endpoint": "history", "fault": "status", "status": 503}]}),
+    )
+    .await;
+    let wait = (first_open_until - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(50)).await;
+    let q = query();
+    let racers = instances
+        .iter()
+        .flat_map(|chain| (0..6).map(|_| chain.history(&q)));
+    let results = join_all(racers).await;
+    let probed = results
+        .iter()
+        .filter(|r| matches!(r, Err(e) if e.is_transient()))
+        .count();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Err(e) if e.is_deferred()))
+        .count();
+    assert_eq!((probed, refused), (2, 10), "{results:?}");
+    assert_eq!(
+        requests(&sim, "history", None).await,
+        4 + 2,
+        "exactly K probes reached it"
+    );
+
+    assert_eq!(breaker_state(db.conn(), "twitter").await, "open");
+    let audit = breaker_audit(db.conn(), "twitter").await;
+    let actions: Vec<&str> = audit.iter().map(|(_, a, _)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["breaker.opened", "breaker.half_opened", "breaker.opened"]
+    );
+    let reopened = &audit[2].2;
+    assert_eq!(reopened["from"], "half_open");
+    assert_eq!(reopened["reopenCount"], 1);
+    let reopen_until: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(reopened["openUntil"].clone()).expect("openUntil");
+    let longer = reopen_until - chrono::Utc::now();
+    assert!(
+        longer > chrono::TimeDelta::milliseconds(2500),
+        "open for 4 s now: {longer}"
+    );
+
+    // The provider recovers; the next probe closes the breaker for everyone.
+    set_faults(&sim, json!({})).await;
+    let wait = (reopen_until - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(50)).await;
+    instances[1]
+        .history(&query())
+        .await
+        .expect("probe succeeds");
+    assert_eq!(breaker_state(db.conn(), "twitter").await, "closed");
+    instances[0]
+        .history(&query())
+        .await
+        .expect("closed for everyone");
+    let actions: Vec<String> = breaker_audit(db.conn(), "twitter")
+        .await
+        .into_iter()
+        .map(|(_, a, _)| a)
+        .collect();
+    assert_eq!(
+        actions[3..],
+        [
+            "breaker.half_opened".to_owned(),
+            "breaker.closed".to_owned()
+        ]
+    );
+    assert!(
+        shared::audit::verify(db.conn())
+            .await
+            .expect("verify")
+            .is_valid()
+    );
+}
