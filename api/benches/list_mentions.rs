@@ -93,11 +93,21 @@ async fn main() {
 
     let run = Duration::from_secs(seconds);
     let bare_url = format!("http://{bare_addr}/bare");
+    // One client (one connection) per worker, built before any timing: building a client
+    // loads the TLS roots, which is far slower than a request.
+    let clients: Vec<reqwest::Client> = (0..CONNECTIONS)
+        .map(|_| {
+            reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .expect("client")
+        })
+        .collect();
     // Warm both up (connections, plans, caches) before measuring either.
-    load(&bare_url, None, Duration::from_secs(1)).await;
-    load(&api_url, Some(&token), Duration::from_secs(1)).await;
-    let bare = load(&bare_url, None, run).await;
-    let api = load(&api_url, Some(&token), run).await;
+    load(&clients, &bare_url, None, Duration::from_secs(2)).await;
+    load(&clients, &api_url, Some(&token), Duration::from_secs(2)).await;
+    let bare = load(&clients, &bare_url, None, run).await;
+    let api = load(&clients, &api_url, Some(&token), run).await;
     println!();
     println!("{CONNECTIONS} connections, {seconds} s each, {large_rows} rows:");
     println!("  bare SELECT … LIMIT 50: {bare}");
@@ -170,7 +180,8 @@ async fn token(db: &DatabaseConnection) -> String {
     token
 }
 
-/// Mentions `from..=to`, one second apart, spread over platforms, then ANALYZE.
+/// Mentions `from..=to`, one second apart, spread over platforms, then `VACUUM ANALYZE`, so
+/// that autovacuum does not compete with the measurements that follow (steady state).
 async fn insert_mentions(db: &DatabaseConnection, from: i64, to: i64) {
     db.execute_unprepared(&format!(
         "INSERT INTO mentions (type, platform, content, platform_ref, provider_post_ref, \
@@ -182,11 +193,13 @@ async fn insert_mentions(db: &DatabaseConnection, from: i64, to: i64) {
              '@author' || (n % 5000), now() - n * interval '1 second', \
              jsonb_build_object('id', 'ref-' || n, 'comment', 'Comment number ' || n), \
              now() - n * interval '1 second', now() - n * interval '1 second' \
-         FROM generate_series({from}, {to}) AS n; \
-         ANALYZE mentions;"
+         FROM generate_series({from}, {to}) AS n"
     ))
     .await
     .expect("insert mentions");
+    db.execute_unprepared("VACUUM (ANALYZE) mentions")
+        .await
+        .expect("vacuum");
 }
 
 fn client() -> reqwest::Client {
@@ -271,21 +284,24 @@ async fn sequential(client: &reqwest::Client, url: &str, token: &str) -> Figures
     figures(latencies, started.elapsed())
 }
 
-/// `CONNECTIONS` workers, each with its own connection, requesting `url` back to back.
-async fn load(url: &str, token: Option<&str>, run: Duration) -> Figures {
+/// One worker per client (each keeps one connection), requesting `url` back to back.
+async fn load(
+    clients: &[reqwest::Client],
+    url: &str,
+    token: Option<&str>,
+    run: Duration,
+) -> Figures {
     let url: Arc<str> = url.into();
     let token: Option<Arc<str>> = token.map(Into::into);
     let started = Instant::now();
     let deadline = started + run;
-    let workers: Vec<_> = (0..CONNECTIONS)
-        .map(|_| {
+    let workers: Vec<_> = clients
+        .iter()
+        .map(|client| {
+            let client = client.clone();
             let url = url.clone();
             let token = token.clone();
             tokio::spawn(async move {
-                let client = reqwest::Client::builder()
-                    .pool_max_idle_per_host(1)
-                    .build()
-                    .expect("client");
                 let mut latencies = Vec::new();
                 while Instant::now() < deadline {
                     let t = Instant::now();

@@ -21,6 +21,7 @@ mod m20261129_000006_create_audit_log;
 mod m20261130_000001_api_login_throttle;
 mod m20261130_000010_notify_pending_tasks;
 mod m20261130_000020_create_rate_budgets;
+mod m20261201_000010_create_platform_status;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_api_login_throttle::Migration),
             Box::new(m20261130_000010_notify_pending_tasks::Migration),
             Box::new(m20261130_000020_create_rate_budgets::Migration),
+            Box::new(m20261201_000010_create_platform_status::Migration),
         ]
     }
 }

@@ -25,6 +25,7 @@ use lapin::{
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// The exchange every job is published to.
 pub const JOBS_EXCHANGE: &str = "jobs";
@@ -282,6 +283,17 @@ pub fn queue_arguments() -> FieldTable {
         AMQPValue::LongString(DEAD_EXCHANGE.into()),
     );
     args
+}
+
+/// Closes `connection` politely, giving up after two seconds (a broker that is gone never
+/// answers).
+pub async fn close(connection: &Connection, reason: &str) {
+    let closing = connection.close(200, reason.into());
+    match tokio::time::timeout(Duration::from_secs(2), closing).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "broker connection already closed"),
+        Err(_) => tracing::debug!("broker connection did not close in time"),
+    }
 }
 
 /// Declares exchanges, queues and bindings for every platform (idempotent).

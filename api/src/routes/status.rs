@@ -8,11 +8,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, FixedOffset};
-use sea_orm::EntityTrait;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, Statement};
 use serde::Serialize;
 use shared::bus::JobKind;
 use shared::db::entities::circuit_breakers;
-use std::collections::BTreeMap;
+use shared::domain::Platform;
+use std::collections::{BTreeMap, HashMap};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -46,9 +47,11 @@ pub struct PlatformHealth {
     pub breaker: String,
     /// While open: when it may let probes through.
     pub open_until: Option<DateTime<FixedOffset>>,
-    /// Direct messages: `unsupported` where the provider offers none, otherwise `unknown`
-    /// (not yet recorded by the ingestor).
+    /// Direct messages: `available`, `unavailable` (the provider refused: no messaging
+    /// add-on), `unknown` (not checked yet) or `unsupported` (the platform has none).
     pub messaging: &'static str,
+    /// The provider's reason when messaging is unavailable.
+    pub messaging_error: Option<String>,
     /// When an ingest task for the platform last succeeded.
     pub last_successful_ingest_at: Option<DateTime<FixedOffset>>,
 }
@@ -73,6 +76,7 @@ async fn get_health(
     State(state): State<AppState>,
 ) -> Result<(StatusCode, Json<HealthOut>), ApiError> {
     let breakers = circuit_breakers::Entity::find().all(&state.db).await?;
+    let messaging = messaging_status(&state.db).await?;
     let mut platforms = BTreeMap::new();
     let mut healthy = true;
     for platform in state.platforms.iter().copied() {
@@ -90,16 +94,19 @@ async fn get_health(
         healthy &= breaker == "closed";
         let last =
             shared::db::tasks::last_success(&state.db, JobKind::Ingest.as_str(), platform).await?;
+        let (enabled, messaging_error) = messaging.get(&platform).cloned().unwrap_or_default();
         platforms.insert(
             platform.as_str().to_owned(),
             PlatformHealth {
                 open_until: worst.and_then(|b| b.open_until),
                 breaker,
-                messaging: if platform.has_messages() {
-                    "unknown"
-                } else {
-                    "unsupported"
+                messaging: match (platform.has_messages(), enabled) {
+                    (false, _) => "unsupported",
+                    (true, Some(true)) => "available",
+                    (true, Some(false)) => "unavailable",
+                    (true, None) => "unknown",
                 },
+                messaging_error,
                 last_successful_ingest_at: last,
             },
         );
@@ -122,4 +129,28 @@ fn severity(state: &str) -> u8 {
         "half_open" => 1,
         _ => 2,
     }
+}
+
+/// What the ingestor recorded about direct messages, per platform (`platform_status`, written
+/// by the ingestor; no row or NULL means not checked yet).
+async fn messaging_status(
+    db: &impl ConnectionTrait,
+) -> Result<HashMap<Platform, (Option<bool>, Option<String>)>, DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT platform, messaging_enabled, messaging_error FROM platform_status",
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get::<Platform>("", "platform")?,
+                (
+                    row.try_get("", "messaging_enabled")?,
+                    row.try_get("", "messaging_error")?,
+                ),
+            ))
+        })
+        .collect()
 }

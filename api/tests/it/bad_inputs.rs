@@ -4,6 +4,9 @@ use crate::app::{TestApp, assert_problem};
 use reqwest::Method;
 use shared::domain::Role;
 
+/// Method, path, content type, body, expected status, code and field.
+type Case<'a> = (Method, String, &'a str, String, u16, &'a str, Option<&'a str>);
+
 #[tokio::test]
 async fn a_table_of_bad_inputs_each_get_the_right_4xx_and_none_a_5xx() {
     let app = TestApp::spawn().await;
@@ -15,8 +18,7 @@ async fn a_table_of_bad_inputs_each_get_the_right_4xx_and_none_a_5xx() {
     let huge = "x".repeat(70 * 1024);
     let long_name = "n".repeat(201);
     let json = "application/json";
-    // (method, path, content type, body, status, code, field)
-    let cases: Vec<(Method, String, &str, String, u16, &str, Option<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         (Method::PUT, m.clone(), json, r#"{"userId": 42}"#.into(), 422, "validation_failed", Some("userId")),
         (Method::PUT, m.clone(), json, r#"{"userId": "abc"}"#.into(), 422, "validation_failed", Some("userId")),
         (Method::PUT, m.clone(), json, r#"{"disposition": "maybe"}"#.into(), 422, "validation_failed", Some("disposition")),

@@ -24,6 +24,7 @@ async fn health_is_200_while_every_breaker_is_closed_and_503_with_the_open_platf
     assert_eq!(platforms.len(), 3);
     assert_eq!(body["platforms"]["twitter"]["breaker"], "closed");
     assert_eq!(body["platforms"]["twitter"]["messaging"], "unknown");
+    assert_eq!(body["platforms"]["facebook"]["messaging"], "unknown");
     assert_eq!(body["platforms"]["youtube"]["messaging"], "unsupported");
     assert_eq!(
         body["platforms"]["twitter"]["lastSuccessfulIngestAt"],
@@ -33,6 +34,8 @@ async fn health_is_200_while_every_breaker_is_closed_and_503_with_the_open_platf
     app.sql(
         "INSERT INTO circuit_breakers (key, state, opened_at, open_until) \
          VALUES ('twitter', 'open', now(), now() + interval '30 seconds'), ('facebook', 'closed', NULL, NULL); \
+         INSERT INTO platform_status (platform, messaging_enabled, messaging_error) \
+         VALUES ('twitter', true, NULL), ('facebook', false, 'Messaging is not enabled'); \
          INSERT INTO tasks (kind, platform, status, finished_at) \
          VALUES ('ingest', 'facebook', 'succeeded', '2026-11-29T10:00:00Z'), \
                 ('ingest', 'facebook', 'succeeded', '2026-11-29T11:00:00Z'), \
@@ -45,6 +48,12 @@ async fn health_is_200_while_every_breaker_is_closed_and_503_with_the_open_platf
     assert_eq!(body["platforms"]["twitter"]["breaker"], "open");
     assert!(body["platforms"]["twitter"]["openUntil"].is_string());
     assert_eq!(body["platforms"]["facebook"]["breaker"], "closed");
+    assert_eq!(body["platforms"]["twitter"]["messaging"], "available");
+    assert_eq!(body["platforms"]["facebook"]["messaging"], "unavailable");
+    assert_eq!(
+        body["platforms"]["facebook"]["messagingError"],
+        "Messaging is not enabled"
+    );
     let last = body["platforms"]["facebook"]["lastSuccessfulIngestAt"]
         .as_str()
         .expect("a time");

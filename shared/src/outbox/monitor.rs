@@ -109,10 +109,6 @@ pub async fn run(
         }
     }
     if let Some(connection) = broker {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(2),
-            connection.close(200, "monitor stopping".into()),
-        )
-        .await;
+        bus::close(&connection, "monitor stopping").await;
     }
 }

@@ -37,6 +37,11 @@ use tokio_util::sync::CancellationToken;
 /// How long a message the broker refused waits before the relay tries it again.
 const REFUSED_RETRY: Duration = Duration::from_secs(30);
 
+/// Batches one relay has in flight at once, each in its own transaction (`SKIP LOCKED` keeps
+/// them apart): while one waits for the broker's confirmations, another claims and publishes,
+/// so the database and the broker do not take turns waiting for each other.
+const LANES: usize = 2;
+
 const CLAIM_SQL: &str = "SELECT * FROM tasks \
      WHERE status = 'pending' AND available_at <= now() \
      ORDER BY available_at LIMIT $1 FOR UPDATE SKIP LOCKED";
@@ -125,35 +130,45 @@ impl Relay {
     /// published. Rows another relay holds are skipped, not waited for.
     pub async fn publish_due(&self) -> Result<usize, RelayError> {
         let mut guard = self.publisher.lock().await;
+        let publisher = match guard.take() {
+            Some(p) if p.is_usable() => p,
+            stale => {
+                if let Some(stale) = stale {
+                    bus::close(&stale.connection, "relay reconnecting").await;
+                }
+                self.connect().await?
+            }
+        };
+        let lane = || async {
+            let mut published = 0;
+            loop {
+                let round = self.publish_batch(&publisher.channel).await?;
+                published += round.published;
+                if round.claimed < self.config.batch_size as usize {
+                    return Ok::<_, RelayError>(published);
+                }
+            }
+        };
+        let lanes = futures_util::future::join_all((0..LANES).map(|_| lane())).await;
         let mut total = 0;
-        loop {
-            let publisher = match guard.take() {
-                Some(p) if p.is_usable() => p,
-                stale => {
-                    if let Some(stale) = stale {
-                        close(stale).await;
-                    }
-                    self.connect().await?
-                }
-            };
-            let round = match self.publish_batch(&publisher.channel).await {
-                Ok(round) => round,
-                Err(e @ RelayError::Db(_)) => {
-                    *guard = Some(publisher);
-                    return Err(e);
-                }
+        let mut failure = None;
+        let mut broken = false;
+        for lane in lanes {
+            match lane {
+                Ok(published) => total += published,
                 Err(e) => {
-                    // A broken or stalled channel: start over on a fresh connection.
-                    close(publisher).await;
-                    return Err(e);
+                    broken |= !matches!(e, RelayError::Db(_));
+                    failure = Some(e);
                 }
-            };
-            *guard = Some(publisher);
-            total += round.published;
-            if round.claimed < self.config.batch_size as usize {
-                return Ok(total);
             }
         }
+        if broken {
+            // A broken or stalled channel: start over on a fresh connection.
+            bus::close(&publisher.connection, "relay reconnecting").await;
+        } else {
+            *guard = Some(publisher);
+        }
+        failure.map_or(Ok(total), Err)
     }
 
     /// Runs rounds until `cancel` fires: on every notification, at least every poll interval,
@@ -197,7 +212,7 @@ impl Relay {
             }
         }
         if let Some(publisher) = self.publisher.lock().await.take() {
-            close(publisher).await;
+            bus::close(&publisher.connection, "relay stopping").await;
         }
     }
 
@@ -379,14 +394,4 @@ async fn notified(listener: &mut Option<PgListener>) -> Result<(), sea_orm::sqlx
     listener.try_recv().await?;
     while listener.next_buffered().is_some() {}
     Ok(())
-}
-
-async fn close(publisher: Publisher) {
-    let closing = publisher.connection.close(200, "relay stopping".into());
-    if tokio::time::timeout(Duration::from_secs(2), closing)
-        .await
-        .is_err()
-    {
-        tracing::debug!("broker connection did not close in time");
-    }
 }

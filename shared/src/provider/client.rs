@@ -34,8 +34,9 @@ pub enum ClientBuildError {
     InvalidKey(&'static str),
 }
 
-/// The Ayrshare HTTP client: one attempt per [`Client::send`], no retries (those are the
-/// resilience chain's). Cheap to clone; clones share the connection pool.
+/// The Ayrshare HTTP client: single attempts, no retries (those are the resilience chain's,
+/// [`crate::resilience::Chain`], which is how callers use it). Cheap to clone; clones share
+/// the connection pool.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -121,9 +122,11 @@ impl Client {
             builder = builder.json(body);
         }
         let endpoint = request.endpoint;
+        let mut answered = None;
         let outcome = match builder.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
+                answered = Some(status);
                 let hints = RetryHints::from_headers(response.headers(), Utc::now());
                 match response.bytes().await {
                     Ok(body) => classify(endpoint, status, &hints, &body).and_then(|json| {
@@ -141,7 +144,7 @@ impl Client {
             Err(e) => Err(transport_error(endpoint, &e)),
         };
         let elapsed = started.elapsed();
-        let status = status_label(&outcome);
+        let status = status_label(answered, &outcome);
         metrics::histogram!(
             REQUEST_DURATION_METRIC,
             "platform" => request.platform.as_str(),
@@ -173,9 +176,10 @@ impl Client {
     }
 }
 
-fn status_label<T>(outcome: &Result<T, ProviderError>) -> String {
+/// The `status` of the log line and metric: the HTTP status, or what happened instead.
+fn status_label<T>(answered: Option<u16>, outcome: &Result<T, ProviderError>) -> String {
     match outcome {
-        Ok(_) => "200".to_owned(),
+        Ok(_) => answered.unwrap_or(200).to_string(),
         Err(e) => match e.failure() {
             Some(Failure::Status { status, .. } | Failure::InvalidResponse { status, .. }) => {
                 status.to_string()

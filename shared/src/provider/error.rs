@@ -1,11 +1,15 @@
 //! The one error type of provider calls, classifying every outcome once.
 //!
-//! | class | when | the caller |
-//! |---|---|---|
-//! | [`ProviderError::Rejected`] (definite rejection) | a 4xx other than 429, or a 2xx whose body says `"status": "error"` | stops: the request was refused and not applied |
-//! | [`ProviderError::Transient`] | 429; a 5xx, timeout or lost connection on a read; a refused connection on any call; our own database unavailable | tries again later (the retry layer already did, within its bounds) |
-//! | [`ProviderError::OutcomeUnknown`] | a reply or message send that got a 5xx, a timeout, a dropped connection or an unreadable 2xx | reconciles (reads back) before ever sending again |
-//! | [`ProviderError::Deferred`] | the circuit breaker is open or the request budget is spent: nothing was sent | reschedules for `retry_at`; not an attempt |
+//! - [`ProviderError::Rejected`], a definite rejection: a 4xx other than 429, or a 2xx whose
+//!   body says `"status": "error"`. The request was refused and not applied; stop.
+//! - [`ProviderError::Transient`]: a 429; a 5xx, timeout or lost connection on a read; a
+//!   refused connection on any call; our own database unavailable. Nothing was applied; try
+//!   again later (the retry layer already did, within its bounds).
+//! - [`ProviderError::OutcomeUnknown`]: a reply or message send that got a 5xx, a timeout, a
+//!   dropped connection or an unreadable 2xx. It may have been applied: reconcile (read back)
+//!   before ever sending it again.
+//! - [`ProviderError::Deferred`]: the circuit breaker is open or the request budget is spent,
+//!   so nothing was sent. Reschedule for `retry_at`; it was not an attempt.
 //!
 //! Retry, breaker and reply logic all read this classification; none re-derives it from
 //! status codes.

@@ -6,6 +6,7 @@
 //! ([`crate::resilience::Chain`]), which adds the request budget, the circuit breaker and
 //! retries, and exposes the typed operations.
 
+pub mod adapters;
 mod client;
 mod error;
 mod key;

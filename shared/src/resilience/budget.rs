@@ -1,17 +1,19 @@
 //! The provider's request budget, shared by every process through the database: at most
 //! `limit` requests per profile in any sliding window of `window`.
 //!
-//! Each profile has one `rate_budgets` row holding the grant times of its latest requests,
-//! oldest first. A take is one atomic statement (`INSERT … ON CONFLICT DO UPDATE … WHERE`):
-//! under the row lock it counts the grants of the last `window + SEND_MARGIN`, and appends
-//! the current time only if fewer than `limit` are there. So in any sliding window of that
-//! length at most `limit` grants exist, whichever process asked.
+//! Each profile has one `rate_budgets` row holding the grant times of its latest `limit`
+//! requests, oldest first. A take is one atomic statement (`INSERT … ON CONFLICT DO UPDATE …
+//! WHERE`): under the row lock it appends the current time only if the `limit`-th most recent
+//! grant is older than `window + SEND_MARGIN`. So any `limit + 1` grants span at least that
+//! long: in any sliding window of that length at most `limit` grants exist, whichever process
+//! asked.
 //!
-//! The guarantee is about grants; what the provider counts is arrivals, a little later. A
-//! request sent within [`SEND_MARGIN`] of its grant (the chain sends right after taking) keeps
-//! at most `limit` arrivals in any window of `window`: two arrivals in one window mean two
-//! grants less than `window + SEND_MARGIN` apart. A fixed-window counter would not do: it lets
-//! `2 × limit` through across a window boundary.
+//! The guarantee is about grant times; the provider counts arrival times, a little later. If
+//! every request arrives within [`SEND_MARGIN`] of its grant (the chain sends right after
+//! taking), `limit + 1` arrivals inside one window of `window` would need `limit + 1` grants
+//! inside `window + SEND_MARGIN`, which the take refuses: at most `limit` requests reach the
+//! provider in any sliding window, as the provider (and the simulator) measure it. A
+//! fixed-window counter would not do: it lets `2 × limit` through across a window boundary.
 //!
 //! When the budget is spent, [`RateBudget::take`] either waits for the next free slot
 //! ([`BudgetMode::Wait`], for reads) or answers when it frees ([`BudgetMode::Reschedule`], for
@@ -78,7 +80,9 @@ pub struct RateBudget {
     db: DatabaseConnection,
 }
 
-// The statement that takes a slot. $1 key, $2 limit, $3 window + margin in seconds. The outer
+// The statement that takes a slot. $1 key, $2 limit, $3 window + margin in seconds. A slot is
+// free when the limit-th most recent grant has left the window; the log then keeps the latest
+// limit - 1 grants and the new one, in grant order (the row lock orders them). The outer
 // SELECT reads the row as it was when the statement began (a spent budget is unchanged by the
 // INSERT), and tells when the limit-th most recent grant leaves the window. The grant log is
 // soft state, so its commit does not wait for the WAL flush (`synchronous_commit` off for this
@@ -89,12 +93,10 @@ taken AS (
     INSERT INTO rate_budgets AS b (key, calls, updated_at)
     SELECT $1, ARRAY[clock_timestamp()], clock_timestamp() FROM async_commit
     ON CONFLICT (key) DO UPDATE
-    SET calls = ARRAY(SELECT t FROM unnest(b.calls) AS t
-                      WHERE t > clock_timestamp() - make_interval(secs => $3) ORDER BY t)
-                || clock_timestamp(),
+    SET calls = b.calls[greatest(1, cardinality(b.calls) - $2 + 2):] || clock_timestamp(),
         updated_at = clock_timestamp()
-    WHERE (SELECT count(*) FROM unnest(b.calls) AS t
-           WHERE t > clock_timestamp() - make_interval(secs => $3)) < $2
+    WHERE cardinality(b.calls) < $2
+       OR b.calls[cardinality(b.calls) - $2 + 1] <= clock_timestamp() - make_interval(secs => $3)
     RETURNING 1
 )
 SELECT EXISTS (SELECT 1 FROM taken) AS granted,

@@ -6,16 +6,21 @@
 //! provider may see, retries included:
 //!
 //! ```text
-//! call ─ span + outcome log ─┬─ attempt 1: [breaker known open? → refuse]
-//!                            │             → budget slot → breaker admission → HTTP → breaker record
-//!                            ├─ backoff (full jitter, Retry-After, rate-limit headers)
-//!                            └─ attempt 2 …
+//! call: span, outcome log
+//!   attempt 1: breaker known open here? → refused
+//!              budget slot → breaker admission → HTTP → breaker record
+//!   backoff (full jitter; Retry-After and rate-limit headers first)
+//!   attempt 2 …
 //! ```
 //!
 //! Taking a budget slot per attempt (not per call) is what keeps retries inside the
 //! provider's budget; admitting per attempt is what makes a half-open probe exactly one
-//! request. A refusal by the breaker or the budget ends the call with
-//! [`ProviderError::Deferred`]: the caller reschedules, it was not an attempt.
+//! request (this is the usual nesting, retry outside breaker outside rate limiter). The slot
+//! comes before the admission so that a probe permit is never held while waiting for the
+//! budget; a call that a breaker opened by another process refuses has used a slot without
+//! a request (this process then remembers the breaker is open and refuses before the budget).
+//! A refusal by the breaker or the budget ends the call with [`ProviderError::Deferred`]: the
+//! caller reschedules, it was not an attempt.
 
 mod backoff;
 mod breaker;
@@ -195,17 +200,27 @@ impl Chain {
                 tokio::time::sleep(delay.wait).await;
                 attempt += 1;
             };
-            if let Err(error) = &outcome {
-                tracing::warn!(
+            match &outcome {
+                // A refusal or a deferral is an answer, not trouble (e.g. "no comments yet").
+                Err(error) if error.is_definite_rejection() || error.is_deferred() => {
+                    tracing::info!(
+                        attempts = attempt,
+                        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                        deferred = error.is_deferred(),
+                        retry_at = ?error.retry_at(),
+                        error = %error,
+                        "provider call not done"
+                    );
+                }
+                Err(error) => tracing::warn!(
                     attempts = attempt,
                     duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-                    transient = error.is_transient(),
                     outcome_unknown = error.is_outcome_unknown(),
-                    deferred = error.is_deferred(),
                     retry_at = ?error.retry_at(),
                     error = %error,
                     "provider call failed"
-                );
+                ),
+                Ok(_) => {}
             }
             outcome
         }

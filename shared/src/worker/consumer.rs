@@ -344,16 +344,6 @@ async fn handle(
     }
 }
 
-async fn close_connection(connection: Connection) {
-    let closing = connection.close(200, "worker stopping".into());
-    if tokio::time::timeout(Duration::from_secs(2), closing)
-        .await
-        .is_err()
-    {
-        tracing::debug!("broker connection did not close in time");
-    }
-}
-
 /// One channel and consumer per queue (the prefetch is per channel), merged into one stream.
 async fn subscribe(
     connection: &Connection,
@@ -389,7 +379,7 @@ impl Worker {
         if queues.is_empty() {
             tracing::info!(process = %inner.config.process_name, "no jobs registered: consuming nothing");
             if let Some(connection) = first {
-                close_connection(connection).await;
+                bus::close(&connection, "worker stopping").await;
             }
             cancel.cancelled().await;
             return;
@@ -424,7 +414,7 @@ impl Worker {
                 Ok(subscribed) => subscribed,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot subscribe; reconnecting");
-                    close_connection(connection).await;
+                    bus::close(&connection, "worker reconnecting").await;
                     tokio::select! {
                         _ = cancel.cancelled() => break,
                         _ = tokio::time::sleep(inner.config.max_backoff.min(Duration::from_secs(1))) => continue,
@@ -444,7 +434,7 @@ impl Worker {
                             break true;
                         }
                         None => {
-                            tracing::warn!("the broker cancelled a consumer; resubscribing");
+                            tracing::warn!("every consumer stopped (connection closed, queues deleted); resubscribing");
                             break true;
                         }
                     },
@@ -459,7 +449,7 @@ impl Worker {
                 // In-flight jobs go on and record their results; their acks will fail and the
                 // broker redelivers those messages, which are then skipped as finished.
                 drop(deliveries);
-                close_connection(connection).await;
+                bus::close(&connection, "worker reconnecting").await;
                 continue;
             }
             for (channel, tag) in &channels {
@@ -475,10 +465,10 @@ impl Worker {
         self.drain(in_flight, &handback).await;
         // Closing the channels returns deliveries prefetched but never started to the queue.
         if let Some((connection, _channels)) = held {
-            close_connection(connection).await;
+            bus::close(&connection, "worker stopping").await;
         }
         if let Some((connection, _)) = inner.pending.lock().await.take() {
-            close_connection(connection).await;
+            bus::close(&connection, "worker stopping").await;
         }
         tracing::info!(process = %inner.config.process_name, "worker stopped");
     }
@@ -530,7 +520,7 @@ impl Worker {
             }
             _ => {
                 if let Some((stale, _)) = guard.take() {
-                    close_connection(stale).await;
+                    bus::close(&stale, "worker stopping").await;
                 }
                 let connection = bus::connect(
                     inner.config.amqp_url.expose_secret(),

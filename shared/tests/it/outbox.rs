@@ -7,7 +7,7 @@ use shared::bus::JobKind;
 use shared::domain::{Platform, TaskStatus};
 use shared::outbox::scheduler::schedule_ingests;
 use shared::outbox::sweeper::{SweeperConfig, sweep};
-use shared::outbox::{self, Enqueued, NewTask};
+use shared::outbox::{self, Enqueued, NewTask, monitor};
 use shared::testing::{TestBroker, TestDb};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -260,4 +260,74 @@ async fn a_published_task_nobody_picked_up_is_published_again_after_the_timeout(
     assert_eq!(task(db.conn(), id).await.status, TaskStatus::Pending);
     assert_eq!(relay.publish_due().await.expect("publish"), 1);
     assert_eq!(broker.queue_depth("ingest.youtube").await, 2);
+}
+
+#[tokio::test]
+async fn the_gauges_show_tasks_by_kind_and_status_the_relay_lag_and_the_queue_depth() {
+    let (db, broker) = (TestDb::new().await, TestBroker::new().await);
+    let handle = shared::telemetry::metrics_handle();
+    for _ in 0..2 {
+        outbox::enqueue(db.conn(), ingest(Platform::Twitter))
+            .await
+            .expect("enqueue");
+    }
+    outbox::enqueue(
+        db.conn(),
+        NewTask::new(JobKind::Reply, Platform::Facebook)
+            .with_available_at(chrono::Utc::now() + chrono::Duration::hours(1)),
+    )
+    .await
+    .expect("enqueue");
+    // The oldest due task has waited a minute.
+    db.conn()
+        .execute_unprepared(
+            "UPDATE tasks SET available_at = now() - interval '60 seconds' \
+             WHERE kind = 'ingest' AND platform = 'twitter'",
+        )
+        .await
+        .expect("age");
+    monitor::refresh_task_gauges(db.conn())
+        .await
+        .expect("refresh");
+    let text = handle.render();
+    assert!(
+        text.contains(r#"outbox_tasks{kind="ingest",status="pending"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"outbox_tasks{kind="reply",status="pending"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"outbox_tasks{kind="reply",status="dead"} 0"#),
+        "{text}"
+    );
+    let lag: f64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("outbox_relay_lag_seconds "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no relay lag in {text}"));
+    assert!((59.0..120.0).contains(&lag), "{lag}");
+
+    relay(db.conn(), &broker)
+        .publish_due()
+        .await
+        .expect("publish");
+    let connection = broker.connect().await;
+    monitor::refresh_queue_depths(&connection, &[Platform::Twitter, Platform::Facebook])
+        .await
+        .expect("depths");
+    let text = handle.render();
+    assert!(
+        text.contains(r#"jobs_queue_depth{queue="ingest.twitter"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"jobs_queue_depth{queue="reply.facebook"} 0"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"outbox_published_total{kind="ingest",platform="twitter"} 2"#),
+        "{text}"
+    );
 }

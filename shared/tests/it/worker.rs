@@ -305,11 +305,12 @@ async fn on_shutdown_a_worker_hands_back_its_running_task_and_another_worker_fin
         "a handed-back attempt does not count"
     );
     assert!(handed_back.lease_owner.is_none());
-    assert_eq!(
-        broker.queue_depth("ingest.bluesky").await,
-        1,
-        "message requeued"
-    );
+    wait_until(
+        Duration::from_secs(5),
+        "the message to be requeued",
+        || async { broker.queue_depth("ingest.bluesky").await == 1 },
+    )
+    .await;
 
     let fast = Worker::new(
         db.conn().clone(),

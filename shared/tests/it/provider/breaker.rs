@@ -160,7 +160,7 @@ async fn after_the_open_period_exactly_k_probes_pass_across_instances_then_it_re
     // Slow failing probes, so that every racer asks while they are out.
     set_faults(
         &sim,
-        json!({"rules": [{"endpoint": "history", "fault": "latency", "ms": 800},
+        json!({"rules": [{"endpoint": "history", "fault": "latency", "ms": 1500},
                          {"endpoint": "history", "fault": "status", "status": 503}]}),
     )
     .await;

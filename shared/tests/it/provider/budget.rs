@@ -120,7 +120,6 @@ async fn three_processes_sharing_a_budget_never_exceed_it_and_finish_their_work(
         .map(|(_, path)| path)
         .expect("module path");
 
-    let started = Instant::now();
     let children: Vec<_> = (0..PROCESSES)
         .map(|_| {
             tokio::process::Command::new(&exe)
@@ -153,7 +152,6 @@ async fn three_processes_sharing_a_budget_never_exceed_it_and_finish_their_work(
             .unwrap_or_else(|| panic!("no result line in:\n{stdout}"));
         assert_eq!(result["ok"], CALLS_EACH, "{result}");
     }
-    let elapsed = started.elapsed();
 
     let stats = control(&sim, "stats?windowSeconds=10").await;
     assert_eq!(requests(&sim, "history", Some(429)).await, 0, "{stats}");
@@ -165,6 +163,4 @@ async fn three_processes_sharing_a_budget_never_exceed_it_and_finish_their_work(
         .as_u64()
         .expect("max in window");
     assert!(busiest <= 30, "{busiest} requests in one 10 s window");
-    // 90 calls at 30 per window need two full windows after the first.
-    assert!(elapsed >= Duration::from_secs(20), "{elapsed:?}");
 }

@@ -1,0 +1,138 @@
+//! Adapters between the provider's shapes and our mentions (DESIGN §3, §6.4): one trait for
+//! the fetching side ([`FetchAdapter`]) and one for the replying side ([`ReplyAdapter`]), one
+//! implementation per mention type, so a new type is one new file.
+//!
+//! - [`comment::CommentAdapter`] reads a post's comments: nested `replies` are flattened with
+//!   their parent kept ([`NewMention::parent_ref`]); X/Twitter's flat list is split by
+//!   `referencedTweets` into top-level comments and replies; a post without comments (404) is
+//!   an empty page.
+//! - [`message::MessageAdapter`] reads direct messages (facebook, instagram, twitter): the
+//!   customer's `received` messages become mentions of type `message`, with the conversation
+//!   id as provider post ref and the sender as author; our own `sent` ones are skipped.
+//!
+//! The replying side is implemented next to the reply job (`shared::reply`), against
+//! [`ReplyAdapter`]. Both sides recognise our own replies in a thread with the one rule of
+//! [`is_our_reply`], so ingestion (which links them instead of storing them as inbound
+//! mentions) and the replier's reconciliation (which looks for a reply that may have been
+//! sent) never disagree.
+
+pub mod comment;
+pub mod message;
+
+use crate::db::entities::mentions;
+use crate::domain::{MentionType, Platform};
+use crate::provider::{Author, ProviderError};
+use crate::resilience::Chain;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+/// A mention as read from the provider, in the common format of DESIGN §3, before it is
+/// stored (ids and triage fields are the database's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMention {
+    /// Comment, reply (within a thread) or message.
+    pub mention_type: MentionType,
+    /// Where it was posted.
+    pub platform: Platform,
+    /// The text.
+    pub content: String,
+    /// The network's id of the comment or message (Social Comment ID, message id).
+    pub platform_ref: String,
+    /// Ayrshare Post ID for comments and replies, conversation id for messages.
+    pub provider_post_ref: Option<String>,
+    /// The `platform_ref` of the comment this one answers (threads); resolved to
+    /// `mentions.parent_id` when stored.
+    pub parent_ref: Option<String>,
+    /// Who wrote it.
+    pub author: Author,
+    /// When it was written.
+    pub posted_at: Option<DateTime<Utc>>,
+    /// The provider's item as received (for comments, without the nested `replies`).
+    pub raw: Value,
+}
+
+/// What one fetch read.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Fetched {
+    /// The mentions, parents before their replies.
+    pub mentions: Vec<NewMention>,
+    /// When the provider refreshes this data next (`nextUpdate`): no use reading before.
+    pub next_update: Option<DateTime<Utc>>,
+}
+
+/// The fetching side of one mention type.
+#[async_trait::async_trait]
+pub trait FetchAdapter: Send + Sync {
+    /// What it reads from: a post for comments, nothing more than the chain's platform for
+    /// messages.
+    type Source: Send + Sync;
+
+    /// The mention type it produces (for messages; comments produce comments and replies).
+    fn mention_type(&self) -> MentionType;
+
+    /// Reads `source` through `chain` (the resilience chain of the platform) and maps what the
+    /// provider answers to mentions. The provider's quirks that mean "nothing here" (a 404 for
+    /// a post without comments) are an empty [`Fetched`], not an error.
+    async fn fetch(&self, chain: &Chain, source: &Self::Source) -> Result<Fetched, ProviderError>;
+}
+
+/// What the provider says about a reply we sent, or one found when reading a thread back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentReply {
+    /// The thread's Ayrshare Post ID (or the conversation for messages), if known.
+    pub provider_post_id: Option<String>,
+    /// Our reply's Social Comment ID (or message id), if known.
+    pub provider_comment_id: Option<String>,
+    /// The provider's answer or item as received.
+    pub raw: Value,
+}
+
+/// The replying side of one mention type (implemented by the reply job).
+#[async_trait::async_trait]
+pub trait ReplyAdapter: Send + Sync {
+    /// The mention types it answers (a comment adapter answers comments and thread replies).
+    fn mention_types(&self) -> &'static [MentionType];
+
+    /// Sends `content` in answer to `mention`, once: an
+    /// [`ProviderError::OutcomeUnknown`] means "reconcile with
+    /// [`ReplyAdapter::find_sent`] before sending again".
+    async fn send(
+        &self,
+        chain: &Chain,
+        mention: &mentions::Model,
+        content: &str,
+    ) -> Result<SentReply, ProviderError>;
+
+    /// Reads the thread (or conversation) of `mention` back and looks for our reply with
+    /// `content` (see [`is_our_reply`]); `None` if it is not (yet) visible.
+    async fn find_sent(
+        &self,
+        chain: &Chain,
+        mention: &mentions::Model,
+        content: &str,
+    ) -> Result<Option<SentReply>, ProviderError>;
+}
+
+/// Text compared the way the networks may alter it: surrounding whitespace dropped and inner
+/// runs of whitespace collapsed to one space.
+pub fn normalized_content(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether `candidate`, read from a thread, is our reply to the comment `parent_ref` with
+/// `content`: it answers that comment and says the same (after [`normalized_content`]).
+/// A known provider id of our reply (`reply_comment_id`) decides alone when given.
+pub fn is_our_reply(
+    candidate: &NewMention,
+    parent_ref: &str,
+    content: &str,
+    reply_comment_id: Option<&str>,
+) -> bool {
+    match reply_comment_id {
+        Some(id) => candidate.platform_ref == id,
+        None => {
+            candidate.parent_ref.as_deref() == Some(parent_ref)
+                && normalized_content(&candidate.content) == normalized_content(content)
+        }
+    }
+}
