@@ -1,12 +1,17 @@
 //! The `ingestor` process. Consumes ingest jobs: reads comments and direct messages from the
-//! provider into mentions.
+//! provider into mentions (DESIGN §6).
 //!
 //! It runs the worker framework ([`shared::worker`]) on the queues `ingest.<platform>` of the
-//! configured `WORKER_PLATFORMS`, for the jobs in [`jobs`]; with `RELAY_ENABLED=true` it also
-//! runs an outbox relay. The ingest job itself arrives with the ingestion issue: until then
-//! [`jobs`] is empty, so the ingestor subscribes to nothing and ingest tasks wait in their
-//! queues (and rows) for a worker that can run them.
+//! configured `WORKER_PLATFORMS` for the [`job::IngestJob`]; with `RELAY_ENABLED=true` it also
+//! runs an outbox relay. Ingestors are stateless: any number of copies may run, each pinned to
+//! some platforms or not; the database (one active task per dedup key, unique mentions) keeps
+//! their work apart. Memory stays flat: a job holds one page of one post at a time.
 
+pub mod job;
+pub mod settings;
+
+use anyhow::Context as _;
+use settings::IngestSettings;
 use shared::config::Settings;
 use shared::process::CommonArgs;
 use shared::worker::{self, Jobs};
@@ -15,9 +20,9 @@ use tokio_util::sync::CancellationToken;
 /// The name this process uses in logs, audit actors and broker connections.
 pub const PROCESS_NAME: &str = "ingestor";
 
-/// The jobs this process runs (none yet: see the module documentation).
-pub fn jobs() -> Jobs {
-    Jobs::new()
+/// The jobs this process runs.
+pub fn jobs(settings: &Settings, ingest: IngestSettings) -> anyhow::Result<Jobs> {
+    Ok(Jobs::new().with(job::IngestJob::new(settings, ingest, PROCESS_NAME)?))
 }
 
 /// Runs until `cancel` fires, then finishes or hands back its jobs within the grace period.
@@ -26,5 +31,8 @@ pub async fn run(
     args: CommonArgs,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    worker::run_process(&settings, PROCESS_NAME, &args, jobs(), &cancel).await
+    let ingest = IngestSettings::from_lookup(|k| std::env::var(k).ok())
+        .context("invalid ingest settings")?;
+    let jobs = jobs(&settings, ingest)?;
+    worker::run_process(&settings, PROCESS_NAME, &args, jobs, &cancel).await
 }

@@ -1,10 +1,11 @@
 //! The `replier` process. Consumes reply jobs: sends each reply to the provider exactly once.
 //!
 //! It runs the worker framework ([`shared::worker`]) on the queues `reply.<platform>` of the
-//! configured `WORKER_PLATFORMS`, for the jobs in [`jobs`]; with `RELAY_ENABLED=true` it also
-//! runs an outbox relay. The reply job itself arrives with the replies issue: until then
-//! [`jobs`] is empty, so the replier subscribes to nothing and reply tasks wait in their
-//! queues (and rows) for a worker that can run them.
+//! configured `WORKER_PLATFORMS` with the [`job::ReplyJob`]; with `RELAY_ENABLED=true` it also
+//! runs an outbox relay. Any number of repliers may run: a reply's task is leased to one at a
+//! time, and every transition of the reply is fenced by the state it was decided on.
+
+pub mod job;
 
 use shared::config::Settings;
 use shared::process::CommonArgs;
@@ -14,9 +15,9 @@ use tokio_util::sync::CancellationToken;
 /// The name this process uses in logs, audit actors and broker connections.
 pub const PROCESS_NAME: &str = "replier";
 
-/// The jobs this process runs (none yet: see the module documentation).
-pub fn jobs() -> Jobs {
-    Jobs::new()
+/// The jobs this process runs: the reply job.
+pub fn jobs(settings: &Settings) -> anyhow::Result<Jobs> {
+    Ok(Jobs::new().with(job::ReplyJob::new(settings)?))
 }
 
 /// Runs until `cancel` fires, then finishes or hands back its jobs within the grace period.
@@ -25,5 +26,6 @@ pub async fn run(
     args: CommonArgs,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    worker::run_process(&settings, PROCESS_NAME, &args, jobs(), &cancel).await
+    let jobs = jobs(&settings)?;
+    worker::run_process(&settings, PROCESS_NAME, &args, jobs, &cancel).await
 }

@@ -57,6 +57,22 @@ pub struct Settings {
     pub tasks: TaskSettings,
     /// Calling the provider: timeouts, retries, circuit breakers and the request budget.
     pub resilience: ResilienceSettings,
+    /// Sending replies exactly once: the provider's read cache, the undecided limit.
+    pub replies: ReplySettings,
+}
+
+/// How the replier decides whether an attempt whose outcome is unknown reached the provider
+/// (DESIGN §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplySettings {
+    /// How long after an attempt a reply may still be hidden by the provider's read cache: a
+    /// reply not found when reading back is sent again only once this has passed since the
+    /// attempt (`REPLY_CACHE_WINDOW_SECONDS`).
+    pub cache_window: Duration,
+    /// A reply whose outcome still cannot be decided this long after its last attempt (the
+    /// read-back keeps failing) ends `failed` instead of being sent again
+    /// (`REPLY_UNDECIDED_LIMIT_SECONDS`).
+    pub undecided_limit: Duration,
 }
 
 /// How background work is relayed, claimed, retried and swept (DESIGN §4–§5).
@@ -176,6 +192,7 @@ impl fmt::Debug for Settings {
             .field("poll_interval", &self.poll_interval)
             .field("tasks", &self.tasks)
             .field("resilience", &self.resilience)
+            .field("replies", &self.replies)
             .finish_non_exhaustive()
     }
 }
@@ -219,6 +236,8 @@ struct Raw {
     breaker_probe_permits: String,
     rate_budget_requests: String,
     rate_budget_window_seconds: String,
+    reply_cache_window_seconds: String,
+    reply_undecided_limit_seconds: String,
 }
 
 const DEFAULTS: &[(&str, &str)] = &[
@@ -260,6 +279,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("breaker_probe_permits", "1"),
     ("rate_budget_requests", "300"),
     ("rate_budget_window_seconds", "300"),
+    ("reply_cache_window_seconds", "660"),
+    ("reply_undecided_limit_seconds", "86400"),
 ];
 
 /// Loads and validates the settings from defaults, the optional file and the process
@@ -321,6 +342,7 @@ fn validate(raw: Raw) -> Result<Settings, ConfigError> {
     // Before any field is moved out of `raw`.
     let tasks = validate_tasks(&raw)?;
     let resilience = validate_resilience(&raw)?;
+    let replies = validate_replies(&raw)?;
     let platforms = parse_platforms("SOCIAL_PLATFORMS", &raw.social_platforms)?;
     let worker_platforms = match raw.worker_platforms.as_deref() {
         None => platforms.clone(),
@@ -440,6 +462,44 @@ fn validate(raw: Raw) -> Result<Settings, ConfigError> {
         cors_allowed_origins,
         tasks,
         resilience,
+        replies,
+    })
+}
+
+fn validate_replies(raw: &Raw) -> Result<ReplySettings, ConfigError> {
+    let seconds = |variable, text: &str, min, max| {
+        parse_number(
+            variable,
+            text,
+            min,
+            max,
+            &format!("a whole number of seconds from {min} to {max}"),
+        )
+        .map(Duration::from_secs)
+    };
+    let cache_window = seconds(
+        "REPLY_CACHE_WINDOW_SECONDS",
+        &raw.reply_cache_window_seconds,
+        0,
+        86_400,
+    )?;
+    let undecided_limit = seconds(
+        "REPLY_UNDECIDED_LIMIT_SECONDS",
+        &raw.reply_undecided_limit_seconds,
+        1,
+        30 * 86_400,
+    )?;
+    if undecided_limit <= cache_window {
+        return Err(ConfigError {
+            variable: "REPLY_UNDECIDED_LIMIT_SECONDS",
+            value: quote(&raw.reply_undecided_limit_seconds),
+            problem: "not longer than REPLY_CACHE_WINDOW_SECONDS".to_owned(),
+            allowed: format!("more than {}", cache_window.as_secs()),
+        });
+    }
+    Ok(ReplySettings {
+        cache_window,
+        undecided_limit,
     })
 }
 

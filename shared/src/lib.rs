@@ -5,9 +5,11 @@ pub mod bus;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod ingest;
 pub mod outbox;
 pub mod process;
 pub mod provider;
+pub mod reply;
 pub mod resilience;
 pub mod telemetry;
 #[cfg(feature = "testing")]

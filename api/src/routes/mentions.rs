@@ -183,13 +183,16 @@ impl From<ListedMention> for MentionOut {
     }
 }
 
-/// A reply as shown with its mention.
+/// A reply (with its mention, and from `/v1/replies`).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplyOut {
     /// Id.
     #[schema(value_type = String, format = Uuid)]
     pub id: ReplyId,
+    /// The mention it answers.
+    #[schema(value_type = String, format = Uuid)]
+    pub mention_id: MentionId,
     /// The text.
     pub content: String,
     /// `pending`, `sending`, `unknown`, `sent` or `failed`.
@@ -216,6 +219,7 @@ impl From<replies::Model> for ReplyOut {
     fn from(r: replies::Model) -> Self {
         ReplyOut {
             id: r.id,
+            mention_id: r.mention_id,
             content: r.content,
             status: r.status,
             requested_by: r.requested_by,

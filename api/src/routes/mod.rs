@@ -8,7 +8,9 @@
 pub mod audit;
 pub mod health;
 pub mod mentions;
+pub mod replies;
 pub mod status;
+pub mod sync;
 pub mod tasks;
 pub mod users;
 
@@ -35,8 +37,10 @@ fn protected_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(users::router())
         .merge(mentions::router())
+        .merge(replies::router())
         .merge(audit::router())
         .merge(tasks::router())
+        .merge(sync::router())
 }
 
 /// The OpenAPI document of every annotated route.

@@ -191,8 +191,9 @@ async fn one_mention_comes_with_its_replies_and_unknown_or_malformed_ids_are_ref
     let agent = app.user(Role::Agent, "ann@example.com").await;
     let mention = MentionSeed::comment("hello?", 5).insert(&app).await;
     app.sql(&format!(
-        "INSERT INTO replies (mention_id, content, content_hash, requested_by, status) \
-         VALUES ('{}', 'Hi there!', 'h1', '{}', 'failed'), ('{}', 'Hello!', 'h2', '{}', 'sent')",
+        "INSERT INTO replies (mention_id, content, content_hash, requested_by, status, created_at) \
+         VALUES ('{}', 'Hi there!', 'h1', '{}', 'failed', now() - interval '1 minute'), \
+                ('{}', 'Hello!', 'h2', '{}', 'sent', now())",
         mention.id, agent.user.id, mention.id, agent.user.id
     ))
     .await;

@@ -70,7 +70,10 @@ fn wait_ready(process: &Process, port: u16, expected: u16) -> serde_json::Value 
 #[test]
 fn each_configuration_error_stops_every_binary_with_exit_code_2_naming_the_variable() {
     let cases: [(&str, &[(&str, &str)]); 5] = [
-        ("SOCIAL_PLATFORMS", &[("SOCIAL_PLATFORMS", "twitter,myspace")]),
+        (
+            "SOCIAL_PLATFORMS",
+            &[("SOCIAL_PLATFORMS", "twitter,myspace")],
+        ),
         (
             "SOCIAL_MEDIA_API_HISTORY_LAST_DAYS",
             &[("SOCIAL_MEDIA_API_HISTORY_LAST_DAYS", "a week")],
@@ -96,7 +99,11 @@ fn each_configuration_error_stops_every_binary_with_exit_code_2_naming_the_varia
             let mut process = Process::spawn(binary, &[], &with(overrides));
             let status = process.wait_exit(Duration::from_secs(10));
             let output = process.output();
-            assert_eq!(status.code(), Some(2), "{binary} with bad {variable}: {output}");
+            assert_eq!(
+                status.code(),
+                Some(2),
+                "{binary} with bad {variable}: {output}"
+            );
             assert_eq!(output.lines().count(), 1, "one line expected: {output}");
             assert!(output.contains(variable), "{binary}: {output}");
             assert!(output.contains("allowed:"), "{binary}: {output}");

@@ -164,7 +164,7 @@ pub async fn list(
     // The lateral join runs once per row of the page, after the LIMIT.
     sql.push_str(
         " LEFT JOIN LATERAL (SELECT r.id, r.status, r.sent_at, r.updated_at FROM replies r \
-         WHERE r.mention_id = m.id ORDER BY r.created_at DESC LIMIT 1) lr ON true",
+         WHERE r.mention_id = m.id ORDER BY r.created_at DESC, r.id DESC LIMIT 1) lr ON true",
     );
     if !c.sql.is_empty() {
         let _ = write!(sql, " WHERE {}", c.sql.join(" AND "));

@@ -11,6 +11,5 @@ mod values;
 pub use ids::{MentionId, PostId, ReplyId, TaskId, TokenId, UserId};
 pub use transitions::{IllegalTransition, MentionEvent, next_state, state_name};
 pub use values::{
-    Disposition, MentionState, MentionType, Platform, ReplyStatus, Role, TaskStatus,
-    UnknownValue,
+    Disposition, MentionState, MentionType, Platform, ReplyStatus, Role, TaskStatus, UnknownValue,
 };

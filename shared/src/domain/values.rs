@@ -83,7 +83,10 @@ string_enum!(
 impl Platform {
     /// Whether Ayrshare offers direct messages on this platform.
     pub fn has_messages(self) -> bool {
-        matches!(self, Platform::Facebook | Platform::Instagram | Platform::Twitter)
+        matches!(
+            self,
+            Platform::Facebook | Platform::Instagram | Platform::Twitter
+        )
     }
 }
 
@@ -162,7 +165,10 @@ string_enum!(
 impl TaskStatus {
     /// Pending, published and running tasks are active: one per dedup key at most.
     pub fn is_active(self) -> bool {
-        matches!(self, TaskStatus::Pending | TaskStatus::Published | TaskStatus::Running)
+        matches!(
+            self,
+            TaskStatus::Pending | TaskStatus::Published | TaskStatus::Running
+        )
     }
 }
 

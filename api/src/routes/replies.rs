@@ -1,0 +1,215 @@
+//! Replies: `POST /v1/mentions/{id}/reply` requests the reply to a mention (DESIGN §8.1), and
+//! `GET /v1/replies/{id}` follows it. The replier sends it exactly once in the background.
+//!
+//! | request | answer |
+//! |---|---|
+//! | first request | 202 with the reply (`pending`) |
+//! | same content as the mention's live or sent reply, no key | 200 with that reply |
+//! | other content while a reply is live or sent | 409 `reply_exists`, naming it |
+//! | after the reply `failed` | a new reply (202) |
+//! | same `Idempotency-Key` and body | the first answer again (status and body) |
+//! | same key, other body | 422 `idempotency_key_reused` |
+//! | same key while the first request is being handled | 409 `request_in_flight` |
+//!
+//! Answers are stored under their key for successful requests only: a refused request leaves
+//! nothing, and repeating it is evaluated again.
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::{ApiError, Problem};
+use crate::extract::{Body, parse_id};
+use crate::routes::mentions::ReplyOut;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sea_orm::TransactionTrait;
+use serde::Deserialize;
+use shared::domain::{MentionId, ReplyId};
+use shared::reply::idempotency::{self, Claim, MAX_KEY_CHARS};
+use shared::reply::{self, ReplyRequest, RequestError, Requested};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Longest reply, in characters (the longest any supported network accepts in a comment).
+pub const MAX_CONTENT_CHARS: usize = 8000;
+
+/// The header carrying the client's idempotency key.
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// The reply routes (all need a token).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_reply))
+        .routes(routes!(get_reply))
+}
+
+/// A reply to send.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateReplyIn {
+    /// The text, 1 to 8000 characters (surrounding whitespace is removed).
+    pub content: String,
+}
+
+fn validate_content(content: &str) -> Result<&str, ApiError> {
+    let content = content.trim();
+    if content.is_empty() {
+        return Err(ApiError::invalid("content", "content: must not be empty"));
+    }
+    if content.chars().count() > MAX_CONTENT_CHARS {
+        return Err(ApiError::invalid(
+            "content",
+            format!("content: at most {MAX_CONTENT_CHARS} characters"),
+        ));
+    }
+    Ok(content)
+}
+
+/// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ApiError::invalid(
+            IDEMPOTENCY_KEY,
+            format!("{IDEMPOTENCY_KEY}: 1 to {MAX_KEY_CHARS} visible ASCII characters"),
+        )
+    };
+    let key = value.to_str().map_err(|_| invalid())?.trim();
+    let valid = !key.is_empty()
+        && key.len() <= MAX_KEY_CHARS
+        && key.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if valid { Ok(Some(key.to_owned())) } else { Err(invalid()) }
+}
+
+/// What makes two requests under one key the same request: the mention and the content.
+fn request_hash(mention_id: MentionId, content: &str) -> String {
+    reply::content_hash(&format!("{mention_id}\n{content}"))
+}
+
+fn request_error(err: RequestError) -> ApiError {
+    match err {
+        RequestError::MentionNotFound => ApiError::not_found("no mention with this id"),
+        RequestError::Conflict { existing } => ApiError::conflict(
+            "reply_exists",
+            format!(
+                "the mention already has reply {} ({}) with other content; a new reply can be \
+                 requested only after that one failed",
+                existing.id, existing.status
+            ),
+        )
+        .with_details(serde_json::json!({
+            "replyId": existing.id,
+            "status": existing.status,
+        })),
+        RequestError::Illegal(e) => e.into(),
+        RequestError::Db(e) => e.into(),
+        RequestError::Outbox(e) => ApiError::internal(&e),
+    }
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+/// Requests the reply to a mention. The replier sends it exactly once; follow it with
+/// `GET /v1/replies/{id}`. See the module documentation for repeated requests.
+#[utoipa::path(post, path = "/v1/mentions/{id}/reply", tag = "mentions",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Mention id (UUID)"),
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "Up to 255 characters; repeating the request with it replays the first answer"),
+    ),
+    request_body = CreateReplyIn,
+    responses(
+        (status = 202, description = "The reply was accepted and will be sent", body = ReplyOut),
+        (status = 200, description = "The mention's reply with this content already exists", body = ReplyOut),
+        (status = 404, description = "No such mention", body = Problem),
+        (status = 409, description = "Another reply is live or sent (`reply_exists`), the state does not allow a reply (`illegal_transition`), or a request with this key is in flight (`request_in_flight`)", body = Problem),
+        (status = 422, description = "Invalid content, id or key, or the key was used for another request (`idempotency_key_reused`)", body = Problem),
+    ))]
+#[tracing::instrument(skip_all, fields(mention_id = %id))]
+async fn create_reply(
+    State(state): State<AppState>,
+    me: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Body(input): Body<CreateReplyIn>,
+) -> Result<Response, ApiError> {
+    let mention_id: MentionId = parse_id("id", &id)?;
+    let content = validate_content(&input.content)?;
+    let key = idempotency_key(&headers)?;
+    let hash = request_hash(mention_id, content);
+    let txn = state.db.begin().await?;
+    if let Some(key) = &key {
+        match idempotency::claim(&txn, me.user_id, key, &hash).await? {
+            Claim::Fresh => {}
+            Claim::Replay { status, body } => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                return Ok(json_response(status, body));
+            }
+            Claim::Mismatch => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used for a different request",
+                )
+                .with_field(IDEMPOTENCY_KEY));
+            }
+            Claim::InFlight => {
+                return Err(ApiError::conflict(
+                    "request_in_flight",
+                    "a request with this Idempotency-Key is still being handled; retry later",
+                ));
+            }
+        }
+    }
+    let requested = reply::request_reply(
+        &txn,
+        ReplyRequest {
+            mention_id,
+            content,
+            requested_by: me.user_id,
+            idempotency_key: key.as_deref(),
+            trace_id: None,
+        },
+    )
+    .await
+    .map_err(request_error)?;
+    let status = match requested {
+        Requested::Created { .. } => StatusCode::ACCEPTED,
+        Requested::Existing(_) => StatusCode::OK,
+    };
+    let body = serde_json::to_value(ReplyOut::from(requested.reply().clone()))
+        .map_err(|e| ApiError::internal(&e))?;
+    if let Some(key) = &key {
+        idempotency::save(&txn, me.user_id, key, &hash, status.as_u16(), &body).await?;
+    }
+    requested.audit(&txn, me.actor()).await?;
+    txn.commit().await?;
+    Ok(json_response(status, body))
+}
+
+/// One reply: its status in the exactly-once protocol, attempts, and the provider's answer.
+#[utoipa::path(get, path = "/v1/replies/{id}", tag = "mentions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Reply id (UUID)")),
+    responses(
+        (status = 200, description = "The reply", body = ReplyOut),
+        (status = 404, description = "No such reply", body = Problem),
+        (status = 422, description = "Malformed id", body = Problem),
+    ))]
+async fn get_reply(
+    State(state): State<AppState>,
+    _me: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<ReplyOut>, ApiError> {
+    let id: ReplyId = parse_id("id", &id)?;
+    let reply = reply::request::find(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no reply with this id"))?;
+    Ok(Json(ReplyOut::from(reply)))
+}

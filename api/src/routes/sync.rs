@@ -1,0 +1,114 @@
+//! `POST /v1/sync`: ingest now instead of waiting for the next poll (admins and agents).
+//!
+//! Enqueues the same `ingest` task per platform as the scheduler, with the same dedup key
+//! (`ingest:<platform>`): while an ingest of a platform is active, asking again is a no-op
+//! that returns the active task. Answers 202: the work happens in the ingestor.
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::{ApiError, Problem};
+use crate::extract::{Params, parse_list};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use sea_orm::TransactionTrait;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shared::audit::{self, Entry};
+use shared::bus::JobKind;
+use shared::domain::{Platform, TaskId};
+use shared::outbox::scheduler::ingest_dedup_key;
+use shared::outbox::{self, NewTask};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The sync route (needs a token).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_sync))
+}
+
+/// Which platforms to ingest.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CreateSyncQuery {
+    /// Platforms, comma separated (default: every configured platform).
+    pub platform: Option<String>,
+}
+
+/// The ingest of one platform.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncOut {
+    /// The platform.
+    #[schema(value_type = String, example = "twitter")]
+    pub platform: Platform,
+    /// The ingest task (new, or the one already active).
+    #[schema(value_type = String, format = Uuid)]
+    pub task_id: TaskId,
+    /// `false` when an ingest of the platform was already active (nothing new was queued).
+    pub created: bool,
+}
+
+/// The ingests requested.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncPage {
+    /// One per platform.
+    pub result: Vec<SyncOut>,
+}
+
+/// Queues an ingest of the given platforms now; a no-op for a platform whose ingest is
+/// already active.
+#[utoipa::path(post, path = "/v1/sync", tag = "sync", params(CreateSyncQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Ingests queued (or already active)", body = SyncPage),
+        (status = 422, description = "An unknown or unconfigured platform", body = Problem),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn create_sync(
+    State(state): State<AppState>,
+    me: Principal,
+    Params(query): Params<CreateSyncQuery>,
+) -> Result<(StatusCode, Json<SyncPage>), ApiError> {
+    let mut platforms: Vec<Platform> = parse_list("platform", query.platform.as_deref())?;
+    if platforms.is_empty() {
+        platforms = state.platforms.to_vec();
+    }
+    if let Some(p) = platforms.iter().find(|p| !state.platforms.contains(p)) {
+        return Err(ApiError::invalid(
+            "platform",
+            format!("platform: {p} is not in SOCIAL_PLATFORMS"),
+        ));
+    }
+    platforms.sort();
+    platforms.dedup();
+    let txn = state.db.begin().await?;
+    let mut result = Vec::with_capacity(platforms.len());
+    for platform in platforms {
+        let task = NewTask::new(JobKind::Ingest, platform).with_dedup_key(ingest_dedup_key(platform));
+        let enqueued = outbox::enqueue(&txn, task)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        result.push(SyncOut {
+            platform,
+            task_id: enqueued.task().id,
+            created: enqueued.is_created(),
+        });
+    }
+    let created: Vec<&str> = result
+        .iter()
+        .filter(|s| s.created)
+        .map(|s| s.platform.as_str())
+        .collect();
+    if !created.is_empty() {
+        audit::append(
+            &txn,
+            Entry::new(me.actor(), "ingest.requested", "platform", created.join(","))
+                .with_payload(json!({ "platforms": created })),
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok((StatusCode::ACCEPTED, Json(SyncPage { result })))
+}

@@ -1,0 +1,330 @@
+//! The reply job (DESIGN §8.2–§8.4): takes one reply to `sent` or `failed`, exactly once.
+//!
+//! For the claimed task's reply:
+//!
+//! - `sent` or `failed`: nothing to do;
+//! - `sending` or `unknown` (an earlier attempt may have reached the provider): **reconcile**
+//!   first: read the thread back. Found: record it as sent. Not found: wait (the task is
+//!   deferred, not counted as an attempt) until the provider's cache window has passed since
+//!   the last attempt, then send. A read-back that keeps failing ends the reply `failed`
+//!   (`undecided`) once the undecided limit has passed since the last attempt;
+//! - `pending`, or reconciled as not sent: commit `sending` (write-ahead), call the provider,
+//!   then record what it said: success → `sent`; definite rejection → `failed`; 5xx, timeout,
+//!   dropped connection → `unknown`, reconciled at once (a lost response is usually visible
+//!   immediately) and later. An open breaker or spent budget (or a 429 or refused connection
+//!   after the retries) reached nobody: the attempt is given back and the task rescheduled.
+//!
+//! No provider call is ever made inside a database transaction, and no reply is sent again
+//! after an unknown outcome before the read-back has shown, past the cache window, that the
+//! provider does not have it.
+
+use crate::PROCESS_NAME;
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use shared::audit::Actor;
+use shared::bus::JobKind;
+use shared::config::{ReplySettings, ResilienceSettings, Settings};
+use shared::db::entities::{mentions, replies};
+use shared::db::mentions as mention_queries;
+use shared::domain::{Platform, ReplyStatus};
+use shared::provider::adapters::{ReplyAdapter, SentReply};
+use shared::provider::{Client, ClientBuildError, ProviderError, ProviderKey};
+use shared::reply::protocol::{self, Failure};
+use shared::reply::{self, ReplyTask};
+use shared::resilience::Chain;
+use shared::worker::{Job, JobContext, JobError, Outcome};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Counts replies by how their attempts ended (`sent`, `reconciled`, `failed`, `unknown`,
+/// `not_sent`).
+pub const REPLIES_METRIC: &str = "replies_total";
+
+/// Shortest and longest wait before reading a thread back again after the read failed.
+const READ_RETRY_MIN: Duration = Duration::from_secs(1);
+const READ_RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// Sends replies; see the module documentation.
+pub struct ReplyJob {
+    client: Client,
+    resilience: ResilienceSettings,
+    replies: ReplySettings,
+    /// One chain per platform, built on first use over the worker's pool.
+    chains: OnceLock<HashMap<Platform, Chain>>,
+    actor: Actor,
+}
+
+/// What to do after a step of the protocol.
+enum Next {
+    /// The job is over with this result.
+    Done(Result<Outcome, JobError>),
+    /// Send (again): the reply is not at the provider.
+    Send(replies::Model),
+    /// Read back: the attempt's outcome is unknown.
+    Reconcile(replies::Model),
+}
+
+fn deferred(until: DateTime<Utc>, reason: impl Into<String>) -> Next {
+    Next::Done(Ok(Outcome::Deferred {
+        until,
+        reason: reason.into(),
+    }))
+}
+
+fn at(time: sea_orm::prelude::DateTimeWithTimeZone) -> DateTime<Utc> {
+    time.with_timezone(&Utc)
+}
+
+fn after(start: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
+    start + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX)
+}
+
+fn count(outcome: &'static str) {
+    metrics::counter!(REPLIES_METRIC, "outcome" => outcome).increment(1);
+}
+
+impl ReplyJob {
+    /// The job for `settings` (provider, resilience and reply settings).
+    pub fn new(settings: &Settings) -> Result<ReplyJob, ClientBuildError> {
+        Ok(ReplyJob {
+            client: Client::new(&settings.provider, settings.resilience.request_timeout)?,
+            resilience: settings.resilience.clone(),
+            replies: settings.replies,
+            chains: OnceLock::new(),
+            actor: Actor::system(PROCESS_NAME),
+        })
+    }
+
+    fn chain(&self, db: &DatabaseConnection, platform: Platform) -> Option<&Chain> {
+        self.chains
+            .get_or_init(|| {
+                Platform::ALL
+                    .iter()
+                    .map(|&p| {
+                        let chain = Chain::new(
+                            ProviderKey::platform(p),
+                            self.client.clone(),
+                            db.clone(),
+                            &self.resilience,
+                            PROCESS_NAME,
+                        );
+                        // A spent budget reschedules the task instead of holding the worker.
+                        (p, chain.rescheduling())
+                    })
+                    .collect()
+            })
+            .get(&platform)
+    }
+
+    /// When to read back again after a failed read.
+    fn read_retry(&self, error: &ProviderError) -> DateTime<Utc> {
+        error.retry_at().unwrap_or_else(|| {
+            let wait = (self.replies.cache_window / 4).clamp(READ_RETRY_MIN, READ_RETRY_MAX);
+            after(Utc::now(), wait)
+        })
+    }
+
+    /// Reads the thread back for `reply` (`sending` or `unknown`). With `may_send`, a reply
+    /// not found past the cache window is to be sent again.
+    async fn reconcile(
+        &self,
+        ctx: &JobContext,
+        chain: &Chain,
+        adapter: &dyn ReplyAdapter,
+        mention: &mentions::Model,
+        reply: replies::Model,
+        may_send: bool,
+    ) -> Result<Next, JobError> {
+        let last_attempt = at(reply.last_attempt_at.unwrap_or(reply.created_at));
+        let since = (Utc::now() - last_attempt).to_std().unwrap_or_default();
+        match adapter.find_sent(chain, mention, &reply.content).await {
+            Ok(Some(found)) => self.finish_sent(ctx, &reply, &found, true).await,
+            Ok(None) if since < self.replies.cache_window => Ok(deferred(
+                after(last_attempt, self.replies.cache_window),
+                "the reply is not visible at the provider yet; waiting out its read cache",
+            )),
+            Ok(None) if may_send => {
+                tracing::info!(reply_id = %reply.id, "reply not at the provider after the cache window; sending it again");
+                Ok(Next::Send(reply))
+            }
+            Ok(None) => Ok(deferred(Utc::now(), "the reply is not at the provider")),
+            Err(e) if since >= self.replies.undecided_limit => {
+                let failure = Failure {
+                    reason: "undecided",
+                    message: format!(
+                        "whether the provider has the reply could not be decided within {}s \
+                         of the last attempt (reading it back failed: {e})",
+                        self.replies.undecided_limit.as_secs()
+                    ),
+                    provider_status: e.status(),
+                    provider_code: e.provider_code(),
+                };
+                self.finish_failed(ctx, &reply, failure).await
+            }
+            Err(e) => Ok(deferred(
+                self.read_retry(&e),
+                format!("cannot read the thread back: {e}"),
+            )),
+        }
+    }
+
+    /// One attempt at sending `seen` (`pending`, or reconciled as not sent).
+    async fn attempt(
+        &self,
+        ctx: &JobContext,
+        chain: &Chain,
+        adapter: &dyn ReplyAdapter,
+        mention: &mentions::Model,
+        seen: replies::Model,
+    ) -> Result<Next, JobError> {
+        let db = ctx.db();
+        let Some(attempt) = protocol::begin_attempt(db, &seen, &self.actor).await? else {
+            return Ok(deferred(Utc::now(), "the reply changed meanwhile; looking again"));
+        };
+        let error = match adapter.send(chain, mention, &attempt.content).await {
+            Ok(sent) => return self.finish_sent(ctx, &attempt, &sent, false).await,
+            Err(e) => e,
+        };
+        if error.is_deferred() || error.is_transient() {
+            // Nothing reached the provider: the attempt is given back.
+            count("not_sent");
+            protocol::abandon_attempt(db, &attempt, &seen, &error.to_string(), &self.actor)
+                .await?;
+            return Ok(Next::Done(if error.is_deferred() {
+                Ok(Outcome::Deferred {
+                    until: error.retry_at().unwrap_or_else(Utc::now),
+                    reason: error.to_string(),
+                })
+            } else {
+                Err(JobError::Transient {
+                    retry_at: error.retry_at(),
+                    error: error.into(),
+                })
+            }));
+        }
+        if error.is_definite_rejection() {
+            let message = match error.failure() {
+                Some(shared::provider::Failure::Status { message, .. }) => message.clone(),
+                _ => error.to_string(),
+            };
+            let failure = Failure {
+                reason: "rejected",
+                message,
+                provider_status: error.status(),
+                provider_code: error.provider_code(),
+            };
+            return self.finish_failed(ctx, &attempt, failure).await;
+        }
+        count("unknown");
+        match protocol::record_unknown(db, &attempt, &error.to_string(), &self.actor).await? {
+            Some(unknown) => Ok(Next::Reconcile(unknown)),
+            None => Ok(deferred(Utc::now(), "the reply changed meanwhile; looking again")),
+        }
+    }
+
+    /// Records `reply` as sent and the task as succeeded, in one transaction.
+    async fn finish_sent(
+        &self,
+        ctx: &JobContext,
+        reply: &replies::Model,
+        sent: &SentReply,
+        reconciled: bool,
+    ) -> Result<Next, JobError> {
+        let txn = ctx.db().begin().await?;
+        // The reply's outcome is the truth and is recorded even if the lease was lost
+        // meanwhile; the worker now holding the task will find the reply sent.
+        let task_recorded = ctx.succeed_in(&txn).await;
+        let recorded =
+            protocol::record_sent(&txn, reply, sent, reconciled, &self.actor).await?;
+        if recorded.is_none() {
+            txn.rollback().await?;
+            return Ok(deferred(Utc::now(), "the reply changed meanwhile; looking again"));
+        }
+        txn.commit().await?;
+        count(if reconciled { "reconciled" } else { "sent" });
+        tracing::info!(reply_id = %reply.id, reconciled, provider_comment_id = ?sent.provider_comment_id, "reply sent");
+        Ok(Next::Done(task_recorded.map(|()| Outcome::Succeeded)))
+    }
+
+    /// Records `reply` as failed; the task fails with the same reason.
+    async fn finish_failed(
+        &self,
+        ctx: &JobContext,
+        reply: &replies::Model,
+        failure: Failure,
+    ) -> Result<Next, JobError> {
+        if protocol::record_failed(ctx.db(), reply, &failure, &self.actor)
+            .await?
+            .is_none()
+        {
+            return Ok(deferred(Utc::now(), "the reply changed meanwhile; looking again"));
+        }
+        count("failed");
+        tracing::warn!(reply_id = %reply.id, reason = failure.reason, message = %failure.message, "reply failed");
+        Ok(Next::Done(Err(JobError::permanent(anyhow::anyhow!(
+            "reply {} failed ({}): {}",
+            reply.id,
+            failure.reason,
+            failure.message
+        )))))
+    }
+}
+
+#[async_trait::async_trait]
+impl Job for ReplyJob {
+    fn name(&self) -> &'static str {
+        "reply"
+    }
+
+    fn kind(&self) -> JobKind {
+        JobKind::Reply
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<Outcome, JobError> {
+        let ReplyTask { reply_id } = ctx.payload()?;
+        let db = ctx.db();
+        let reply = reply::request::find(db, reply_id).await?.ok_or_else(|| {
+            JobError::permanent(anyhow::anyhow!("reply {reply_id} does not exist"))
+        })?;
+        let mention = mention_queries::find(db, reply.mention_id)
+            .await?
+            .ok_or_else(|| {
+                JobError::permanent(anyhow::anyhow!("mention {} does not exist", reply.mention_id))
+            })?;
+        let chain = self.chain(db, mention.platform).ok_or_else(|| {
+            JobError::permanent(anyhow::anyhow!("no provider chain for {}", mention.platform))
+        })?;
+        let adapter = reply::for_type(mention.mention_type);
+        let mut next = match reply.status {
+            ReplyStatus::Sent | ReplyStatus::Failed => return Ok(Outcome::Succeeded),
+            ReplyStatus::Sending | ReplyStatus::Unknown => {
+                self.reconcile(ctx, chain, adapter, &mention, reply, true)
+                    .await?
+            }
+            ReplyStatus::Pending => Next::Send(reply),
+        };
+        // At most one send and one read-back per run: a lost answer is looked for at once,
+        // and anything still open is deferred to a later run.
+        let mut sent_once = false;
+        loop {
+            next = match next {
+                Next::Done(result) => return result,
+                Next::Send(_) if sent_once => {
+                    return Ok(Outcome::Deferred {
+                        until: Utc::now(),
+                        reason: "sending again".to_owned(),
+                    });
+                }
+                Next::Send(seen) => {
+                    sent_once = true;
+                    self.attempt(ctx, chain, adapter, &mention, seen).await?
+                }
+                Next::Reconcile(unknown) => {
+                    self.reconcile(ctx, chain, adapter, &mention, unknown, false)
+                        .await?
+                }
+            };
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! The database side of ingestion (DESIGN §6): storing what the fetch adapters read
+//! ([`crate::provider::adapters`]) exactly once, and what is known about each platform.
+//!
+//! - [`store`]: posts from the history (upsert) and the comments fetches that are due
+//!   (one active task per post, through the tasks' dedup key); mentions in batches with
+//!   `INSERT … ON CONFLICT DO NOTHING`, their thread parents, and one audit row per new
+//!   mention; our own replies recognised in a thread.
+//! - [`platform_status`]: whether direct messages are available per platform (a 403 from the
+//!   provider marks them disabled and they are checked again only rarely), and when the last
+//!   ingest succeeded. `GET /v1/status/health` reports it.
+//!
+//! Every function takes `&impl ConnectionTrait`, so the job runs them in the transaction that
+//! also records its task as succeeded.
+
+pub mod platform_status;
+pub mod store;
+
+/// The payload of an `ingest` task, telling which step of ingestion it is. The scheduler's
+/// tasks carry `{}`, which is [`IngestStep::Platform`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(tag = "step", rename_all = "camelCase")]
+pub enum IngestStep {
+    /// Read the post history, upsert posts, enqueue the due comments fetches (and the direct
+    /// messages read on messaging platforms).
+    #[default]
+    Platform,
+    /// Read one post's comments.
+    Comments {
+        /// The `posts` row.
+        #[serde(rename = "postId")]
+        post_id: crate::domain::PostId,
+    },
+    /// Read the platform's direct messages.
+    Messages,
+}
+
+impl IngestStep {
+    /// Reads a task payload: `{}` (or no `step`) is [`IngestStep::Platform`].
+    pub fn from_payload(payload: &serde_json::Value) -> Result<IngestStep, serde_json::Error> {
+        match payload.get("step") {
+            None => Ok(IngestStep::Platform),
+            Some(_) => serde_json::from_value(payload.clone()),
+        }
+    }
+}
+
+/// The dedup key of a post's comments fetch: one active fetch per post.
+pub fn comments_dedup_key(post_id: crate::domain::PostId) -> String {
+    format!("comments:{post_id}")
+}
+
+/// The dedup key of a platform's direct messages read.
+pub fn messages_dedup_key(platform: crate::domain::Platform) -> String {
+    format!("messages:{platform}")
+}

@@ -1,0 +1,284 @@
+//! Posts, comments fetches and mentions, stored exactly once.
+
+use crate::audit::Actor;
+use crate::bus::JobKind;
+use crate::db::entities::posts;
+use crate::domain::{MentionId, Platform, PostId, ReplyId};
+use crate::provider::HistoryPost;
+use crate::provider::adapters::{NewMention, is_our_reply};
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, Statement};
+use serde_json::{Value, json};
+
+/// Rows per mentions statement: a page of comments (at most 1,000 at the provider) is one.
+pub const MENTION_BATCH: usize = 1_000;
+
+/// The audit action of a stored mention.
+pub const MENTION_INGESTED: &str = "mention.ingested";
+
+fn statement(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// Inserts the posts of `history` that landed on `platform` (by their Social Post ID), and
+/// updates the Ayrshare id or creation time of known ones; returns how many rows were written.
+pub async fn upsert_posts(
+    conn: &impl ConnectionTrait,
+    platform: Platform,
+    history: &[HistoryPost],
+) -> Result<u64, DbErr> {
+    let rows: Vec<Value> = history
+        .iter()
+        .filter_map(|post| {
+            let social = post.social_post_id(platform)?;
+            Some(json!({
+                "id": PostId::new(),
+                "ayrshare_post_id": post.id,
+                "platform_post_id": social,
+                "post_created_at": post.created,
+            }))
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let result = conn
+        .execute_raw(statement(
+            "INSERT INTO posts (id, platform, ayrshare_post_id, platform_post_id, post_created_at) \
+             SELECT id, $2, ayrshare_post_id, platform_post_id, post_created_at \
+             FROM jsonb_to_recordset($1::jsonb) AS t(id uuid, ayrshare_post_id text, \
+                  platform_post_id text, post_created_at timestamptz) \
+             ON CONFLICT (platform, platform_post_id) DO UPDATE \
+             SET ayrshare_post_id = EXCLUDED.ayrshare_post_id, \
+                 post_created_at = COALESCE(EXCLUDED.post_created_at, posts.post_created_at), \
+                 updated_at = now() \
+             WHERE posts.ayrshare_post_id IS DISTINCT FROM EXCLUDED.ayrshare_post_id \
+                OR posts.post_created_at IS DISTINCT FROM \
+                   COALESCE(EXCLUDED.post_created_at, posts.post_created_at)",
+            vec![Value::Array(rows).into(), platform.into()],
+        ))
+        .await?;
+    Ok(result.rows_affected())
+}
+
+/// Enqueues one comments fetch for each post of `platform` that is due (`next_fetch_at`
+/// passed) and was created within the last `last_days` days (0: any), unless that post's
+/// fetch is already active (the partial unique index on active dedup keys decides). Returns
+/// how many tasks were created. One statement, whatever the number of posts.
+pub async fn enqueue_due_fetches(
+    conn: &impl ConnectionTrait,
+    platform: Platform,
+    last_days: u32,
+    trace_id: &str,
+) -> Result<u64, DbErr> {
+    let result = conn
+        .execute_raw(statement(
+            "INSERT INTO tasks (id, kind, platform, subject_id, dedup_key, payload, trace_id) \
+             SELECT gen_random_uuid(), $2, platform, id, 'comments:' || id::text, \
+                    jsonb_build_object('step', 'comments', 'postId', id), $4 \
+             FROM posts \
+             WHERE platform = $1 AND next_fetch_at <= now() \
+               AND ($3 = 0 OR post_created_at IS NULL \
+                    OR post_created_at >= now() - make_interval(days => $3)) \
+             ORDER BY next_fetch_at \
+             ON CONFLICT (dedup_key) WHERE status IN ('pending', 'published', 'running') \
+             DO NOTHING",
+            vec![
+                platform.into(),
+                JobKind::Ingest.as_str().into(),
+                i32::try_from(last_days).unwrap_or(i32::MAX).into(),
+                trace_id.into(),
+            ],
+        ))
+        .await?;
+    Ok(result.rows_affected())
+}
+
+/// The post with this id, if it exists.
+pub async fn find_post(
+    conn: &impl ConnectionTrait,
+    id: PostId,
+) -> Result<Option<posts::Model>, DbErr> {
+    posts::Entity::find_by_id(id).one(conn).await
+}
+
+/// Records a comments fetch of `post`: fetched now, next at `next_fetch_at`, and, when it
+/// found new comments, that it did.
+pub async fn record_fetch(
+    conn: &impl ConnectionTrait,
+    post: PostId,
+    next_fetch_at: DateTime<Utc>,
+    found_new: bool,
+) -> Result<(), DbErr> {
+    conn.execute_raw(statement(
+        "UPDATE posts SET next_fetch_at = $2, last_fetched_at = now(), \
+             last_new_comment_at = CASE WHEN $3 THEN now() ELSE last_new_comment_at END, \
+             updated_at = now() \
+         WHERE id = $1",
+        vec![post.into(), next_fetch_at.into(), found_new.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Stores `mentions` once each: new ones are inserted (in batches of [`MENTION_BATCH`], with
+/// `ON CONFLICT DO NOTHING` on (platform, type, platform ref)), linked to their thread parent
+/// when it is stored, and audited (`mention.ingested`, one row per new mention, by `actor`),
+/// all through `conn` (the caller's transaction). Returns how many were new; mentions
+/// already stored are left as they are.
+pub async fn insert_mentions(
+    conn: &impl ConnectionTrait,
+    mentions: &[NewMention],
+    actor: &Actor,
+) -> Result<u64, DbErr> {
+    let mut inserted = 0;
+    let mut new_ids: Vec<MentionId> = Vec::new();
+    for chunk in mentions.chunks(MENTION_BATCH) {
+        new_ids.clear();
+        let rows: Vec<Value> = chunk
+            .iter()
+            .map(|m| {
+                json!({
+                    "id": MentionId::new(),
+                    "type": m.mention_type,
+                    "platform": m.platform,
+                    "content": m.content,
+                    "platform_ref": m.platform_ref,
+                    "provider_post_ref": m.provider_post_ref,
+                    "parent_ref": m.parent_ref,
+                    "author_id": m.author.id,
+                    "author_name": m.author.name,
+                    "author_handle": m.author.handle,
+                    "posted_at": m.posted_at,
+                    "raw": m.raw,
+                })
+            })
+            .collect();
+        let rows = Value::Array(rows);
+        // Parents are resolved against stored rows only, so a reply and its parent in the
+        // same batch need the second statement; replies whose parent is not stored (yet)
+        // keep no parent.
+        let returned = conn
+            .query_all_raw(statement(
+                "WITH input AS ( \
+                     SELECT t.*, p.id AS parent_id \
+                     FROM jsonb_to_recordset($1::jsonb) WITH ORDINALITY AS t(id uuid, type text, \
+                          platform text, content text, platform_ref text, \
+                          provider_post_ref text, parent_ref text, author_id text, \
+                          author_name text, author_handle text, posted_at timestamptz, \
+                          raw jsonb, ord bigint) \
+                     LEFT JOIN mentions p ON p.platform = t.platform \
+                          AND p.type IN ('comment', 'reply') AND p.platform_ref = t.parent_ref) \
+                 INSERT INTO mentions (id, type, platform, content, platform_ref, \
+                     provider_post_ref, parent_id, author_id, author_name, author_handle, \
+                     posted_at, raw) \
+                 SELECT id, type, platform, content, platform_ref, provider_post_ref, \
+                     parent_id, author_id, author_name, author_handle, posted_at, raw \
+                 FROM input ORDER BY ord \
+                 ON CONFLICT (platform, type, platform_ref) DO NOTHING \
+                 RETURNING id",
+                vec![rows.clone().into()],
+            ))
+            .await?;
+        for row in &returned {
+            new_ids.push(MentionId(row.try_get("", "id")?));
+        }
+        if new_ids.is_empty() {
+            continue;
+        }
+        inserted += new_ids.len() as u64;
+        if chunk.iter().any(|m| m.parent_ref.is_some()) {
+            conn.execute_raw(statement(
+                "UPDATE mentions c SET parent_id = p.id \
+                 FROM jsonb_to_recordset($1::jsonb) AS t(platform text, type text, \
+                      platform_ref text, parent_ref text), mentions p \
+                 WHERE t.parent_ref IS NOT NULL AND c.parent_id IS NULL \
+                   AND c.platform = t.platform AND c.type = t.type \
+                   AND c.platform_ref = t.platform_ref \
+                   AND p.platform = t.platform AND p.type IN ('comment', 'reply') \
+                   AND p.platform_ref = t.parent_ref",
+                vec![rows.into()],
+            ))
+            .await?;
+        }
+        // Last write of the batch: the audit chain's head stays locked until commit.
+        let ids: Vec<Value> = new_ids.iter().map(|id| json!(id)).collect();
+        conn.execute_raw(statement(
+            "INSERT INTO audit_log (actor, action, entity_type, entity_id, payload) \
+             SELECT $2, $3, 'mention', m.id::text, \
+                    jsonb_build_object('type', m.type, 'platform', m.platform, \
+                        'platformRef', m.platform_ref, 'providerPostRef', m.provider_post_ref, \
+                        'parentId', m.parent_id) \
+             FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY AS n(id, ord) \
+             JOIN mentions m ON m.id = n.id::uuid \
+             ORDER BY n.ord",
+            vec![
+                Value::Array(ids).into(),
+                actor.to_string().into(),
+                MENTION_INGESTED.into(),
+            ],
+        ))
+        .await?;
+    }
+    Ok(inserted)
+}
+
+/// A reply of ours on a thread, as the replier recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct OurReply {
+    /// The `replies` row.
+    pub id: ReplyId,
+    /// What we said.
+    pub content: String,
+    /// Our reply's Social Comment ID, once the provider told us.
+    pub provider_comment_id: Option<String>,
+    /// The `platform_ref` of the mention we answered.
+    pub parent_ref: String,
+}
+
+/// Our replies to mentions of the post `ayrshare_post_id` on `platform` (any status: a reply
+/// that ended `failed` may still have reached the network).
+pub async fn our_replies_on_post(
+    conn: &impl ConnectionTrait,
+    platform: Platform,
+    ayrshare_post_id: &str,
+) -> Result<Vec<OurReply>, DbErr> {
+    OurReply::find_by_statement(statement(
+        "SELECT r.id, r.content, r.provider_comment_id, m.platform_ref AS parent_ref \
+         FROM replies r JOIN mentions m ON m.id = r.mention_id \
+         WHERE m.platform = $1 AND m.provider_post_ref = $2",
+        vec![platform.into(), ayrshare_post_id.into()],
+    ))
+    .all(conn)
+    .await
+}
+
+/// Takes our own replies out of `mentions` (they are linked to their `replies` row, not
+/// stored as new inbound mentions) and returns which they were: (reply, its Social Comment
+/// ID). A reply matches by its known provider comment id, else by parent and content
+/// ([`is_our_reply`]), each reply at most once.
+pub fn take_our_replies(
+    mentions: &mut Vec<NewMention>,
+    ours: &[OurReply],
+) -> Vec<(ReplyId, String)> {
+    if ours.is_empty() {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    let mut matched = vec![false; ours.len()];
+    mentions.retain(|m| {
+        let hit = ours.iter().enumerate().position(|(i, r)| {
+            let by_id = r.provider_comment_id.as_deref() == Some(m.platform_ref.as_str());
+            !matched[i] && (by_id || is_our_reply(m, &r.parent_ref, &r.content, None))
+        });
+        match hit {
+            Some(i) => {
+                matched[i] = true;
+                found.push((ours[i].id, m.platform_ref.clone()));
+                false
+            }
+            None => true,
+        }
+    });
+    found
+}

@@ -1,0 +1,55 @@
+//! Replies, once and only once (DESIGN §8): everything both sides of the reply path share.
+//!
+//! - [`request`]: the API side. One transaction locks the mention, inserts the `replies` row
+//!   (the partial unique index `replies_one_live_per_mention_key` decides which of concurrent
+//!   requests wins), moves the mention to `reply_attempt` and enqueues the reply task.
+//! - [`idempotency`]: `Idempotency-Key` handling: replay, mismatch, in flight.
+//! - [`adapter`]: the reply side of the provider adapters
+//!   ([`crate::provider::adapters::ReplyAdapter`]): send a reply to a comment or a direct
+//!   message, and find it again in the thread (reconciliation).
+//! - [`protocol`]: the replier's write-ahead and outcome transitions of a `replies` row, each
+//!   with its audit row, fenced by the status and attempt count they were decided on.
+//!
+//! Audit rows of the reply path name the mention (`entity_type = "mention"`) with the reply
+//! id in their payload, so a mention's trail (`GET /v1/mentions/{id}/audit`) tells the
+//! reply's whole story.
+
+pub mod adapter;
+pub mod idempotency;
+pub mod protocol;
+pub mod request;
+
+pub use adapter::{CommentReplies, MessageReplies, for_type};
+pub use request::{RequestError, Requested, ReplyRequest, request_reply};
+
+use crate::domain::ReplyId;
+use crate::provider::adapters::normalized_content;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The audit entity of every reply-path row: the mention answered.
+pub const AUDIT_ENTITY: &str = "mention";
+
+/// The payload of a reply task: which reply to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplyTask {
+    /// The `replies` row.
+    pub reply_id: ReplyId,
+}
+
+/// The dedup key of a reply's task: one active task per reply.
+pub fn dedup_key(reply_id: ReplyId) -> String {
+    format!("reply:{reply_id}")
+}
+
+/// `content_hash` of a reply: hex SHA-256 of its text.
+pub fn content_hash(content: &str) -> String {
+    hex::encode(Sha256::digest(content.as_bytes()))
+}
+
+/// Whether two reply texts say the same thing, compared the way the networks may alter them
+/// ([`normalized_content`]).
+pub fn same_content(a: &str, b: &str) -> bool {
+    normalized_content(a) == normalized_content(b)
+}

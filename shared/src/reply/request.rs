@@ -1,0 +1,198 @@
+//! Requesting a reply: the API's side of the protocol (DESIGN §8.1).
+//!
+//! [`request_reply`] runs inside the caller's transaction: it locks the mention, inserts the
+//! reply with `ON CONFLICT DO NOTHING` on the partial unique index "one live reply per
+//! mention", and only if the row was inserted moves the mention to `reply_attempt` and
+//! enqueues the reply task. The index, not a prior read, decides between concurrent requests:
+//! the loser reads the winner back and answers with it (same content) or a conflict naming it.
+//! [`Requested::audit`] then appends the audit row, as the transaction's last write.
+
+use crate::audit::{self, Actor, Entry};
+use crate::bus::JobKind;
+use crate::db::entities::{mentions, replies};
+use crate::db::mentions::{self as mention_queries, Triage};
+use crate::domain::{IllegalTransition, MentionEvent, MentionId, ReplyId, UserId, next_state};
+use crate::outbox::{self, NewTask, OutboxError};
+use crate::reply::{AUDIT_ENTITY, ReplyTask, content_hash, dedup_key, same_content};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, Statement};
+use serde_json::json;
+
+/// One request for a reply.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyRequest<'a> {
+    /// The mention to answer.
+    pub mention_id: MentionId,
+    /// The text, already validated.
+    pub content: &'a str,
+    /// Who asks.
+    pub requested_by: UserId,
+    /// The request's `Idempotency-Key`, if any (stored with the reply for tracing).
+    pub idempotency_key: Option<&'a str>,
+    /// The trace id to give the reply task.
+    pub trace_id: Option<&'a str>,
+}
+
+/// What a request did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requested {
+    /// A new reply, its task enqueued; the mention is `reply_attempt`.
+    Created {
+        /// The reply.
+        reply: replies::Model,
+        /// The mention's state before.
+        mention: mentions::Model,
+    },
+    /// The mention's live reply already has this content: it is that reply.
+    Existing(replies::Model),
+}
+
+impl Requested {
+    /// The reply, new or existing.
+    pub fn reply(&self) -> &replies::Model {
+        match self {
+            Requested::Created { reply, .. } | Requested::Existing(reply) => reply,
+        }
+    }
+
+    /// Appends the `reply.requested` audit row for a new reply (nothing for an existing
+    /// one). Call it as the transaction's last write (see [`crate::audit`]).
+    pub async fn audit(&self, conn: &impl ConnectionTrait, actor: Actor) -> Result<(), DbErr> {
+        let Requested::Created { reply, mention } = self else {
+            return Ok(());
+        };
+        audit::append(
+            conn,
+            Entry::new(actor, "reply.requested", AUDIT_ENTITY, reply.mention_id).with_payload(
+                json!({
+                    "replyId": reply.id,
+                    "content": reply.content,
+                    "fromState": mention.state,
+                    "toState": "reply_attempt",
+                    "idempotencyKey": reply.idempotency_key,
+                }),
+            ),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Why a reply cannot be requested.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// No mention has this id.
+    #[error("no mention with this id")]
+    MentionNotFound,
+    /// The mention has a live or sent reply with other content.
+    #[error("the mention already has reply {} ({}) with other content", .existing.id, .existing.status)]
+    Conflict {
+        /// That reply.
+        existing: Box<replies::Model>,
+    },
+    /// The mention's state does not allow a reply.
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    /// The task could not be enqueued.
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+}
+
+/// Requests a reply through `txn` (see the module documentation). The caller commits, after
+/// [`Requested::audit`].
+pub async fn request_reply(
+    txn: &impl ConnectionTrait,
+    request: ReplyRequest<'_>,
+) -> Result<Requested, RequestError> {
+    let mention = mention_queries::find_for_update(txn, request.mention_id)
+        .await?
+        .ok_or(RequestError::MentionNotFound)?;
+    let Some(reply) = insert_live(txn, &request).await? else {
+        // Holding the mention lock, the live reply cannot change status under us: the
+        // replier's outcome transactions lock the mention first.
+        let existing = live_reply(txn, request.mention_id)
+            .await?
+            .ok_or(DbErr::RecordNotFound(
+                "the live reply that refused the insert".to_owned(),
+            ))?;
+        return if same_content(&existing.content, request.content) {
+            Ok(Requested::Existing(existing))
+        } else {
+            Err(RequestError::Conflict {
+                existing: Box::new(existing),
+            })
+        };
+    };
+    let state = next_state(mention.state, MentionEvent::RequestReply)?;
+    mention_queries::update_triage(
+        txn,
+        mention.clone(),
+        Triage {
+            assignee_id: mention.assignee_id,
+            state,
+            disposition: mention.disposition,
+        },
+    )
+    .await?;
+    let mut task = NewTask::new(JobKind::Reply, mention.platform)
+        .with_subject(reply.id)
+        .with_dedup_key(dedup_key(reply.id))
+        .with_payload(json!(ReplyTask { reply_id: reply.id }));
+    if let Some(trace_id) = request.trace_id {
+        task = task.with_trace_id(trace_id);
+    }
+    outbox::enqueue(txn, task).await?;
+    Ok(Requested::Created { reply, mention })
+}
+
+/// Inserts the reply unless the mention has a live one (then `None`).
+async fn insert_live(
+    txn: &impl ConnectionTrait,
+    request: &ReplyRequest<'_>,
+) -> Result<Option<replies::Model>, DbErr> {
+    // The predicate repeats the partial index's own, so PostgreSQL infers the index.
+    replies::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO replies (id, mention_id, content, content_hash, requested_by, \
+                                  idempotency_key) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (mention_id) WHERE status <> 'failed' DO NOTHING \
+             RETURNING *",
+            [
+                ReplyId::new().into(),
+                request.mention_id.into(),
+                request.content.into(),
+                content_hash(request.content).into(),
+                request.requested_by.into(),
+                request.idempotency_key.map(str::to_owned).into(),
+            ],
+        ))
+        .one(txn)
+        .await
+}
+
+/// The mention's reply that is not `failed`, if any.
+pub async fn live_reply(
+    conn: &impl ConnectionTrait,
+    mention_id: MentionId,
+) -> Result<Option<replies::Model>, DbErr> {
+    replies::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT * FROM replies WHERE mention_id = $1 AND status <> 'failed'",
+            [mention_id.into()],
+        ))
+        .one(conn)
+        .await
+}
+
+/// The reply with this id.
+pub async fn find(
+    conn: &impl ConnectionTrait,
+    id: ReplyId,
+) -> Result<Option<replies::Model>, DbErr> {
+    replies::Entity::find_by_id(id).one(conn).await
+}
