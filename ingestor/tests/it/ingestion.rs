@@ -1,0 +1,267 @@
+//! Ingestion end to end: the simulator, real `ingestor` processes (with the relay), real
+//! PostgreSQL and RabbitMQ. The database must hold exactly the simulator's comments.
+
+use crate::ingest_support::{SETTLE, World, assert_same_comments, sim_config};
+use serde_json::json;
+use shared::domain::Platform;
+use shared::ingest::platform_status;
+use shared::outbox::scheduler;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test]
+async fn every_simulated_comment_is_stored_exactly_once_and_a_second_pass_adds_nothing() {
+    let world = World::start(sim_config(20, 25)).await;
+    let ingestor = world.ingestor(&[]);
+    world.schedule().await;
+    world.drain(&[&ingestor]).await;
+    assert_same_comments(&world).await;
+    let stored = world.stored_comments().await.len();
+    let audited = world
+        .scalar("SELECT count(*) FROM audit_log WHERE action = 'mention.ingested'")
+        .await;
+    let mentions = world.scalar("SELECT count(*) FROM mentions").await;
+    assert_eq!(audited, mentions, "one audit row per stored mention");
+    let twitter_replies = world
+        .scalar(
+            "SELECT count(*) FROM mentions WHERE platform = 'twitter' AND type = 'reply' \
+             AND parent_id IS NOT NULL",
+        )
+        .await;
+    assert!(twitter_replies > 0, "X threads are kept as replies");
+
+    // Every post's `nextUpdate` (one second) passes: the second pass reads them all again.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    world.schedule().await;
+    world.drain(&[&ingestor]).await;
+    assert_same_comments(&world).await;
+    assert_eq!(world.stored_comments().await.len(), stored);
+    let fetches = world
+        .scalar(
+            "SELECT count(*) FROM tasks WHERE payload->>'step' = 'comments' \
+             AND status = 'succeeded'",
+        )
+        .await;
+    assert!(
+        fetches >= 2 * 8 * 20,
+        "each post was fetched twice ({fetches})"
+    );
+    assert_eq!(
+        world
+            .scalar("SELECT count(*) FROM audit_log WHERE action = 'mention.ingested'")
+            .await,
+        audited,
+        "the second pass audited nothing new"
+    );
+}
+
+#[tokio::test]
+async fn comments_added_to_the_world_appear_within_one_poll_interval() {
+    let world = World::start(sim_config(3, 4)).await;
+    let ingestor = world.ingestor(&[]);
+    let interval = Duration::from_secs(2);
+    let cancel = CancellationToken::new();
+    let scheduler = {
+        let (db, cancel) = (world.db.conn().clone(), cancel.clone());
+        tokio::spawn(async move {
+            scheduler::run(&db, Platform::ALL, interval, &cancel).await;
+        })
+    };
+    let deadline = Instant::now() + SETTLE;
+    while world.stored_comments().await.len() < world.sim_comments().await.len() {
+        assert!(Instant::now() < deadline, "{}", ingestor.output());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, parent, _) = world
+        .sim_comments()
+        .await
+        .into_iter()
+        .find(|(p, _, parent)| p == "facebook" && parent.is_none())
+        .expect("a facebook comment");
+    let post: String = {
+        let body: serde_json::Value = reqwest::get(format!("{}/_sim/comments", world.sim.base_url()))
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("json");
+        body["comments"]
+            .as_array()
+            .expect("comments")
+            .iter()
+            .find(|c| c["commentId"] == parent.as_str())
+            .and_then(|c| c["postId"].as_str())
+            .expect("post id")
+            .to_owned()
+    };
+    let top = world
+        .add_comment(json!({"platform": "twitter", "postId": twitter_post(&world).await,
+                            "content": "Is this still on sale?"}))
+        .await;
+    let reply = world
+        .add_comment(json!({"platform": "facebook", "postId": post, "parentId": parent,
+                            "content": "Same question here"}))
+        .await;
+    // One poll interval, plus the provider's refresh (one second) and time to work.
+    let added = Instant::now();
+    let deadline = added + interval + Duration::from_secs(6);
+    loop {
+        let stored = world.stored_comments().await;
+        let has = |id: &str| stored.iter().any(|(_, r, _)| r == id);
+        if has(&top) && has(&reply) {
+            let reply_row = stored.iter().find(|(_, r, _)| *r == reply).expect("reply");
+            assert_eq!(reply_row.2.as_deref(), Some(parent.as_str()), "kept with its parent");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "new comments not stored {:?} after they were added\n{}",
+            added.elapsed(),
+            ingestor.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cancel.cancel();
+    scheduler.await.expect("scheduler stops");
+    assert_same_comments(&world).await;
+}
+
+async fn twitter_post(world: &World) -> String {
+    let body: serde_json::Value = reqwest::get(format!("{}/_sim/comments", world.sim.base_url()))
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    body["comments"]
+        .as_array()
+        .expect("comments")
+        .iter()
+        .find(|c| c["platform"] == "twitter")
+        .and_then(|c| c["postId"].as_str())
+        .expect("a twitter post")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn with_transient_faults_and_429s_the_stored_comments_are_exactly_the_same() {
+    let world = World::start(sim_config(8, 10)).await;
+    world
+        .faults(json!({"rules": [
+            {"endpoint": "*", "platform": "*", "fault": "status", "status": 503, "probability": 0.2},
+            {"endpoint": "*", "platform": "*", "fault": "status", "status": 429, "probability": 0.05}
+        ]}))
+        .await;
+    let ingestor = world.ingestor(&[]);
+    world.schedule().await;
+    world.drain(&[&ingestor]).await;
+    assert_same_comments(&world).await;
+    let stats = world.stats().await;
+    let faulted: u64 = stats["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter(|r| r["status"] == 503 || r["status"] == 429)
+        .filter_map(|r| r["count"].as_u64())
+        .sum();
+    assert!(faulted > 0, "faults were injected: {stats}");
+}
+
+#[tokio::test]
+async fn three_ingestors_store_the_same_comments_and_never_fetch_one_post_concurrently() {
+    let world = World::start(sim_config(10, 10)).await;
+    // Latency makes overlapping fetches of one post likely if anything allowed them.
+    world
+        .faults(json!({"rules": [
+            {"endpoint": "comments", "platform": "*", "fault": "latency", "ms": 30}
+        ]}))
+        .await;
+    let ingestors = [world.ingestor(&[]), world.ingestor(&[]), world.ingestor(&[])];
+    for _ in 0..3 {
+        world.schedule().await;
+        world.drain(&ingestors.iter().collect::<Vec<_>>()).await;
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    }
+    assert_same_comments(&world).await;
+    let stats = world.stats().await;
+    assert_eq!(
+        stats["maxConcurrentCommentFetchesPerPost"], 1,
+        "no post was fetched by two workers at once: {stats}"
+    );
+    let owners = world
+        .scalar(
+            "SELECT count(DISTINCT split_part(lease_owner, ':', 2)) FROM tasks \
+             WHERE lease_owner IS NOT NULL",
+        )
+        .await;
+    assert_eq!(owners, 0, "no task is left leased");
+}
+
+#[tokio::test]
+async fn with_messaging_disabled_on_one_platform_comments_and_other_messages_still_flow() {
+    let world = World::start(sim_config(3, 4)).await;
+    world.faults(json!({"messagingDisabled": ["instagram"]})).await;
+    let ingestor = world.ingestor(&[]);
+    world.schedule().await;
+    world.drain(&[&ingestor]).await;
+    // A second pass does not ask again (the next check is an hour away by default).
+    world.schedule().await;
+    world.drain(&[&ingestor]).await;
+    assert_same_comments(&world).await;
+
+    for platform in [Platform::Facebook, Platform::Twitter] {
+        let expected = world.sim_received_messages(platform).await;
+        assert!(!expected.is_empty());
+        assert_eq!(world.stored_messages(platform).await, expected);
+    }
+    assert!(world.stored_messages(Platform::Instagram).await.is_empty());
+    let statuses = platform_status::list(world.db.conn()).await.expect("status");
+    let messaging = |p: Platform| {
+        statuses
+            .iter()
+            .find(|s| s.platform == p)
+            .and_then(|s| s.messaging_enabled)
+    };
+    assert_eq!(messaging(Platform::Instagram), Some(false));
+    assert_eq!(messaging(Platform::Facebook), Some(true));
+    let open = world
+        .scalar("SELECT count(*) FROM circuit_breakers WHERE state <> 'closed'")
+        .await;
+    assert_eq!(open, 0, "no breaker opened");
+    let stats = world.stats().await;
+    let instagram_403s: u64 = stats["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter(|r| r["platform"] == "instagram" && r["status"] == 403)
+        .filter_map(|r| r["count"].as_u64())
+        .sum();
+    assert_eq!(instagram_403s, 1, "messaging was checked once, not at every poll");
+    let errors = ingestor
+        .output()
+        .lines()
+        .filter(|l| l.contains("ERROR"))
+        .count();
+    assert_eq!(errors, 0, "{}", ingestor.output());
+}
+
+#[tokio::test]
+async fn a_bluesky_history_404_does_not_stop_the_other_platforms() {
+    let world = World::start(sim_config(3, 4)).await;
+    world.faults(json!({"historyNotFound": ["bluesky"]})).await;
+    let ingestor = world.ingestor(&[]);
+    world.schedule().await;
+    world.drain(&[&ingestor]).await;
+    let expected: Vec<_> = world
+        .sim_comments()
+        .await
+        .into_iter()
+        .filter(|(p, _, _)| p != "bluesky")
+        .collect();
+    let stored = world.stored_comments().await;
+    assert_eq!(stored, expected);
+    let failed = world
+        .scalar("SELECT count(*) FROM tasks WHERE status IN ('failed', 'dead')")
+        .await;
+    assert_eq!(failed, 0, "{:?}", world.task_summary().await);
+}
