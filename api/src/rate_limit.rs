@@ -20,16 +20,6 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
-impl Default for RateLimit {
-    /// 20 requests per second, bursts of 40.
-    fn default() -> Self {
-        RateLimit {
-            per_second: 20,
-            burst: 40,
-        }
-    }
-}
-
 /// Table size from which entries whose TAT has passed are pruned.
 const PRUNE_EVERY: usize = 4096;
 

@@ -48,7 +48,10 @@ impl AppState {
         Self {
             db,
             broker: Arc::new(RwLock::new(None)),
-            limiter: Arc::new(RateLimiter::new(RateLimit::default())),
+            limiter: Arc::new(RateLimiter::new(RateLimit {
+                per_second: settings.api_rate_limit_per_second,
+                burst: settings.api_rate_limit_burst,
+            })),
             login_throttle: LoginThrottle::default(),
             platforms: settings.platforms.clone().into(),
             cors_allowed_origins: settings.cors_allowed_origins.clone().into(),

@@ -53,6 +53,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Origins allowed by CORS (`CORS_ALLOWED_ORIGINS`).
     pub cors_allowed_origins: Vec<String>,
+    /// Sustained requests per second each API token may make (`API_RATE_LIMIT_PER_SECOND`).
+    pub api_rate_limit_per_second: u32,
+    /// Requests an API token may make at once (`API_RATE_LIMIT_BURST`).
+    pub api_rate_limit_burst: u32,
     /// Background work: outbox relay, sweeper and workers.
     pub tasks: TaskSettings,
     /// Calling the provider: timeouts, retries, circuit breakers and the request budget.
@@ -214,6 +218,8 @@ struct Raw {
     shutdown_grace_seconds: String,
     log_format: String,
     cors_allowed_origins: String,
+    api_rate_limit_per_second: String,
+    api_rate_limit_burst: String,
     relay_enabled: Option<String>,
     relay_batch_size: String,
     task_lease_seconds: String,
@@ -258,6 +264,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("shutdown_grace_seconds", "8"),
     ("log_format", "text"),
     ("cors_allowed_origins", "http://localhost:5173"),
+    ("api_rate_limit_per_second", "20"),
+    ("api_rate_limit_burst", "40"),
     ("relay_batch_size", "200"),
     ("task_lease_seconds", "60"),
     ("worker_prefetch", "4"),
@@ -443,6 +451,20 @@ fn validate(raw: Raw) -> Result<Settings, ConfigError> {
             allowed: "a comma list of origins like http://localhost:5173, or *".to_owned(),
         });
     }
+    let api_rate_limit_per_second = parse_number(
+        "API_RATE_LIMIT_PER_SECOND",
+        &raw.api_rate_limit_per_second,
+        1,
+        100_000,
+        "a whole number of requests per second from 1 to 100000",
+    )?;
+    let api_rate_limit_burst = parse_number(
+        "API_RATE_LIMIT_BURST",
+        &raw.api_rate_limit_burst,
+        1,
+        100_000,
+        "a whole number of requests from 1 to 100000",
+    )?;
     Ok(Settings {
         platforms,
         history_last_days,
@@ -460,6 +482,8 @@ fn validate(raw: Raw) -> Result<Settings, ConfigError> {
         shutdown_grace: Duration::from_secs(grace),
         log_format,
         cors_allowed_origins,
+        api_rate_limit_per_second,
+        api_rate_limit_burst,
         tasks,
         resilience,
         replies,

@@ -26,7 +26,15 @@ pub fn metrics_handle() -> &'static metrics_exporter_prometheus::PrometheusHandl
     static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
         std::sync::OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+        // Durations render as histograms (aggregatable across processes), not summaries.
+        const SECONDS_BUCKETS: &[f64] = &[
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ];
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), SECONDS_BUCKETS)
+            .expect("the bucket list is not empty")
+            .build_recorder();
         let handle = recorder.handle();
         // Fails only if another recorder was installed first; ours still renders then.
         let _ = metrics::set_global_recorder(recorder);

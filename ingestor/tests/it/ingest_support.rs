@@ -307,8 +307,10 @@ pub async fn assert_same_comments(world: &World) {
     let extra: Vec<_> = stored.iter().filter(|c| !expected.contains(c)).take(5).collect();
     assert!(
         missing.is_empty() && extra.is_empty() && stored.len() == expected.len(),
-        "expected {} comments, stored {}; missing (first 5): {missing:?}; extra or twice: {extra:?}",
+        "expected {} comments, stored {}; missing (first 5): {missing:?}; extra or twice: \
+         {extra:?}; tasks: {:?}",
         expected.len(),
-        stored.len()
+        stored.len(),
+        world.task_summary().await
     );
 }

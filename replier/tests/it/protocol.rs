@@ -1,0 +1,215 @@
+//! The reply job in-process against the simulator: sent once whatever the provider does.
+
+use crate::support::{
+    Harness, audit_actions, ledger_messages, ledger_replies, mention, reply, request,
+};
+use serde_json::json;
+use shared::domain::{MentionState, Platform, ReplyStatus};
+use std::time::Duration;
+
+const DRAIN: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn a_requested_reply_is_sent_once_and_the_mention_is_replied() {
+    let h = Harness::new(&[]).await;
+    let agent = h.agent().await;
+    let m = &h.comment_mentions(Platform::Facebook, 1).await[0];
+    let id = request(&h.db, agent, m.id, "Thanks, we are on it!").await;
+
+    h.drain(DRAIN).await;
+
+    let sent = reply(&h.db, id).await;
+    assert_eq!(sent.status, ReplyStatus::Sent);
+    assert_eq!(sent.attempts, 1);
+    assert!(sent.provider_comment_id.is_some());
+    assert_eq!(
+        mention(&h.db, m.id).await.state,
+        Some(MentionState::Replied)
+    );
+    let ledger = h.sim_get("ledger").await;
+    assert_eq!(
+        ledger_replies(&ledger, &m.platform_ref, "Thanks, we are on it!"),
+        1
+    );
+    let actions: Vec<String> = audit_actions(&h.db, m.id)
+        .await
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(
+        actions,
+        ["reply.requested", "reply.attempt_started", "reply.sent"]
+    );
+}
+
+#[tokio::test]
+async fn lost_responses_on_every_first_attempt_still_send_each_reply_exactly_once() {
+    let h = Harness::new(&[]).await;
+    let agent = h.agent().await;
+    let mut mentions = h.comment_mentions(Platform::Twitter, 4).await;
+    mentions.extend(h.comment_mentions(Platform::Instagram, 4).await);
+    let n = mentions.len();
+    // Exactly the next n reply requests, i.e. every first attempt, are applied and lost.
+    h.faults(json!({"rules": [{"endpoint": "reply", "platform": "*",
+        "fault": "lost_response", "count": n}]}))
+        .await;
+    let mut requested = Vec::new();
+    for (i, m) in mentions.iter().enumerate() {
+        let content = format!("Reply number {i}");
+        requested.push((m, request(&h.db, agent, m.id, &content).await, content));
+    }
+
+    h.drain(DRAIN).await;
+
+    let ledger = h.sim_get("ledger").await;
+    for (m, id, content) in &requested {
+        let r = reply(&h.db, *id).await;
+        assert_eq!(r.status, ReplyStatus::Sent, "{content}");
+        assert_eq!(r.attempts, 1, "found by reading back, not sent again");
+        assert_eq!(ledger_replies(&ledger, &m.platform_ref, content), 1, "{content}");
+    }
+    assert_eq!(ledger["replies"].as_array().expect("replies").len(), n);
+}
+
+#[tokio::test]
+async fn a_read_cache_longer_than_the_first_reconcile_still_sends_exactly_once() {
+    // The provider hides new replies for 2 s; the cache window (3 s) covers it.
+    let h = Harness::new(&[("REPLY_CACHE_WINDOW_SECONDS", "3")]).await;
+    let agent = h.agent().await;
+    let mentions = h.comment_mentions(Platform::Youtube, 3).await;
+    h.faults(json!({"rules": [{"endpoint": "reply", "platform": "*",
+        "fault": "lost_response", "status": 502, "count": mentions.len()}],
+        "cacheDelaySeconds": 2}))
+        .await;
+    let mut requested = Vec::new();
+    for (i, m) in mentions.iter().enumerate() {
+        let content = format!("Cached reply {i}");
+        requested.push((m, request(&h.db, agent, m.id, &content).await, content));
+    }
+
+    h.drain(DRAIN).await;
+
+    let ledger = h.sim_get("ledger").await;
+    for (m, id, content) in &requested {
+        let r = reply(&h.db, *id).await;
+        assert_eq!(r.status, ReplyStatus::Sent);
+        assert_eq!(r.attempts, 1);
+        assert_eq!(ledger_replies(&ledger, &m.platform_ref, content), 1);
+        let actions: Vec<String> = audit_actions(&h.db, m.id)
+            .await
+            .into_iter()
+            .map(|a| a.action)
+            .collect();
+        assert!(actions.contains(&"reply.outcome_unknown".to_owned()), "{actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_definite_rejection_ends_failed_with_the_providers_message_and_allows_a_new_reply() {
+    let h = Harness::new(&[]).await;
+    let agent = h.agent().await;
+    let m = &h.comment_mentions(Platform::Linkedin, 1).await[0];
+    h.faults(json!({"rules": [{"endpoint": "reply", "platform": "*",
+        "fault": "status", "status": 400, "count": 1}]}))
+        .await;
+    let id = request(&h.db, agent, m.id, "Rejected text").await;
+
+    h.drain(DRAIN).await;
+
+    let failed = reply(&h.db, id).await;
+    assert_eq!(failed.status, ReplyStatus::Failed);
+    let message = failed.last_error.clone().expect("the provider's message");
+    assert!(!message.is_empty());
+    assert_eq!(
+        mention(&h.db, m.id).await.state,
+        Some(MentionState::ProviderError)
+    );
+    let audit = audit_actions(&h.db, m.id).await;
+    let row = audit
+        .iter()
+        .find(|a| a.action == "reply.failed")
+        .expect("reply.failed audited");
+    assert_eq!(row.payload["reason"], "rejected");
+    assert_eq!(row.payload["providerStatus"], 400);
+    assert_eq!(row.payload["message"], message.as_str());
+    assert_eq!(
+        ledger_replies(&h.sim_get("ledger").await, &m.platform_ref, "Rejected text"),
+        0
+    );
+
+    // After a failure, a new reply is allowed and goes out.
+    let retry = request(&h.db, agent, m.id, "Second try").await;
+    h.drain(DRAIN).await;
+    assert_eq!(reply(&h.db, retry).await.status, ReplyStatus::Sent);
+    assert_eq!(
+        mention(&h.db, m.id).await.state,
+        Some(MentionState::Replied)
+    );
+}
+
+#[tokio::test]
+async fn a_direct_message_reply_goes_to_the_sender_once_and_survives_a_lost_response() {
+    let h = Harness::new(&[]).await;
+    let agent = h.agent().await;
+    let m = &h.message_mentions(Platform::Facebook, 1).await[0];
+    let sender = m.author_id.clone().expect("sender");
+    h.faults(json!({"rules": [{"endpoint": "messages", "platform": "*",
+        "fault": "lost_response", "count": 1}]}))
+        .await;
+    let id = request(&h.db, agent, m.id, "Your parcel left today.").await;
+
+    h.drain(DRAIN).await;
+
+    let sent = reply(&h.db, id).await;
+    assert_eq!(sent.status, ReplyStatus::Sent);
+    assert_eq!(sent.attempts, 1);
+    let ledger = h.sim_get("ledger").await;
+    assert_eq!(
+        ledger_messages(&ledger, &sender, "Your parcel left today."),
+        1
+    );
+    assert!(ledger["replies"].as_array().expect("replies").is_empty());
+}
+
+#[tokio::test]
+async fn a_reply_whose_outcome_cannot_be_decided_in_time_fails_and_is_never_sent_again() {
+    // The reply is applied but its answer lost, and the thread cannot be read back.
+    let h = Harness::new(&[
+        ("REPLY_CACHE_WINDOW_SECONDS", "0"),
+        ("REPLY_UNDECIDED_LIMIT_SECONDS", "2"),
+    ])
+    .await;
+    let agent = h.agent().await;
+    let m = &h.comment_mentions(Platform::Tiktok, 1).await[0];
+    h.faults(json!({"rules": [
+        {"endpoint": "reply", "platform": "*", "fault": "lost_response", "count": 1},
+        {"endpoint": "comments", "platform": "*", "fault": "status", "status": 503}]}))
+        .await;
+    let id = request(&h.db, agent, m.id, "Undecidable").await;
+
+    h.drain(DRAIN).await;
+
+    let failed = reply(&h.db, id).await;
+    assert_eq!(failed.status, ReplyStatus::Failed);
+    assert!(
+        failed
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("could not be decided")),
+        "{failed:?}"
+    );
+    assert_eq!(
+        ledger_replies(&h.sim_get("ledger").await, &m.platform_ref, "Undecidable"),
+        1
+    );
+    let audit = audit_actions(&h.db, m.id).await;
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "reply.failed" && a.payload["reason"] == "undecided")
+    );
+    let task = shared::outbox::find_active(h.db.conn(), &shared::reply::dedup_key(id))
+        .await
+        .expect("query");
+    assert!(task.is_none(), "no task left for the reply");
+}
