@@ -178,7 +178,9 @@ impl IngestJob {
             return Ok(Outcome::Succeeded);
         }
         let chain = self.chain(ctx.db(), platform);
-        let (state, mentions) = match MessageAdapter.fetch(&chain, &MessagesQuery::default()).await
+        let (state, mentions) = match MessageAdapter
+            .fetch(&chain, &MessagesQuery::default())
+            .await
         {
             Ok(fetched) => (Messaging::Enabled, fetched.mentions),
             Err(e) if e.is_messaging_disabled() => (

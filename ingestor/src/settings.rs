@@ -52,8 +52,10 @@ impl IngestSettings {
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<IngestSettings, InvalidSetting> {
-        let number = |variable: &'static str, default: u64, min: u64, max: u64| {
-            match lookup(variable).filter(|v| !v.is_empty()) {
+        let number =
+            |variable: &'static str, default: u64, min: u64, max: u64| match lookup(variable)
+                .filter(|v| !v.is_empty())
+            {
                 None => Ok(default),
                 Some(value) => value
                     .trim()
@@ -65,8 +67,7 @@ impl IngestSettings {
                         value,
                         expected: "a whole number in the documented range",
                     }),
-            }
-        };
+            };
         let defaults = IngestSettings::default();
         let seconds = |variable, default: Duration| {
             number(variable, default.as_secs(), 1, 30 * 86_400).map(Duration::from_secs)

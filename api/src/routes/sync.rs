@@ -86,7 +86,8 @@ async fn create_sync(
     let txn = state.db.begin().await?;
     let mut result = Vec::with_capacity(platforms.len());
     for platform in platforms {
-        let task = NewTask::new(JobKind::Ingest, platform).with_dedup_key(ingest_dedup_key(platform));
+        let task =
+            NewTask::new(JobKind::Ingest, platform).with_dedup_key(ingest_dedup_key(platform));
         let enqueued = outbox::enqueue(&txn, task)
             .await
             .map_err(|e| ApiError::internal(&e))?;
@@ -104,8 +105,13 @@ async fn create_sync(
     if !created.is_empty() {
         audit::append(
             &txn,
-            Entry::new(me.actor(), "ingest.requested", "platform", created.join(","))
-                .with_payload(json!({ "platforms": created })),
+            Entry::new(
+                me.actor(),
+                "ingest.requested",
+                "platform",
+                created.join(","),
+            )
+            .with_payload(json!({ "platforms": created })),
         )
         .await?;
     }

@@ -9,6 +9,7 @@ mod mentions;
 mod openapi;
 mod processes;
 mod rate_limit;
+mod replies;
 mod status;
 mod tasks;
 mod triage;

@@ -303,8 +303,16 @@ impl World {
 pub async fn assert_same_comments(world: &World) {
     let expected = world.sim_comments().await;
     let stored = world.stored_comments().await;
-    let missing: Vec<_> = expected.iter().filter(|c| !stored.contains(c)).take(5).collect();
-    let extra: Vec<_> = stored.iter().filter(|c| !expected.contains(c)).take(5).collect();
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|c| !stored.contains(c))
+        .take(5)
+        .collect();
+    let extra: Vec<_> = stored
+        .iter()
+        .filter(|c| !expected.contains(c))
+        .take(5)
+        .collect();
     assert!(
         missing.is_empty() && extra.is_empty() && stored.len() == expected.len(),
         "expected {} comments, stored {}; missing (first 5): {missing:?}; extra or twice: \

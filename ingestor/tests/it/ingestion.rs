@@ -79,12 +79,13 @@ async fn comments_added_to_the_world_appear_within_one_poll_interval() {
         .find(|(p, _, parent)| p == "facebook" && parent.is_none())
         .expect("a facebook comment");
     let post: String = {
-        let body: serde_json::Value = reqwest::get(format!("{}/_sim/comments", world.sim.base_url()))
-            .await
-            .expect("GET")
-            .json()
-            .await
-            .expect("json");
+        let body: serde_json::Value =
+            reqwest::get(format!("{}/_sim/comments", world.sim.base_url()))
+                .await
+                .expect("GET")
+                .json()
+                .await
+                .expect("json");
         body["comments"]
             .as_array()
             .expect("comments")
@@ -95,12 +96,16 @@ async fn comments_added_to_the_world_appear_within_one_poll_interval() {
             .to_owned()
     };
     let top = world
-        .add_comment(json!({"platform": "twitter", "postId": twitter_post(&world).await,
-                            "content": "Is this still on sale?"}))
+        .add_comment(
+            json!({"platform": "twitter", "postId": twitter_post(&world).await,
+                            "content": "Is this still on sale?"}),
+        )
         .await;
     let reply = world
-        .add_comment(json!({"platform": "facebook", "postId": post, "parentId": parent,
-                            "content": "Same question here"}))
+        .add_comment(
+            json!({"platform": "facebook", "postId": post, "parentId": parent,
+                            "content": "Same question here"}),
+        )
         .await;
     // One poll interval, plus the provider's refresh (one second) and time to work.
     let added = Instant::now();
@@ -110,7 +115,11 @@ async fn comments_added_to_the_world_appear_within_one_poll_interval() {
         let has = |id: &str| stored.iter().any(|(_, r, _)| r == id);
         if has(&top) && has(&reply) {
             let reply_row = stored.iter().find(|(_, r, _)| *r == reply).expect("reply");
-            assert_eq!(reply_row.2.as_deref(), Some(parent.as_str()), "kept with its parent");
+            assert_eq!(
+                reply_row.2.as_deref(),
+                Some(parent.as_str()),
+                "kept with its parent"
+            );
             break;
         }
         assert!(
@@ -176,7 +185,11 @@ async fn three_ingestors_store_the_same_comments_and_never_fetch_one_post_concur
             {"endpoint": "comments", "platform": "*", "fault": "latency", "ms": 30}
         ]}))
         .await;
-    let ingestors = [world.ingestor(&[]), world.ingestor(&[]), world.ingestor(&[])];
+    let ingestors = [
+        world.ingestor(&[]),
+        world.ingestor(&[]),
+        world.ingestor(&[]),
+    ];
     for _ in 0..3 {
         world.schedule().await;
         world.drain(&ingestors.iter().collect::<Vec<_>>()).await;
@@ -200,7 +213,9 @@ async fn three_ingestors_store_the_same_comments_and_never_fetch_one_post_concur
 #[tokio::test]
 async fn with_messaging_disabled_on_one_platform_comments_and_other_messages_still_flow() {
     let world = World::start(sim_config(3, 4)).await;
-    world.faults(json!({"messagingDisabled": ["instagram"]})).await;
+    world
+        .faults(json!({"messagingDisabled": ["instagram"]}))
+        .await;
     let ingestor = world.ingestor(&[]);
     world.schedule().await;
     world.drain(&[&ingestor]).await;
@@ -215,7 +230,9 @@ async fn with_messaging_disabled_on_one_platform_comments_and_other_messages_sti
         assert_eq!(world.stored_messages(platform).await, expected);
     }
     assert!(world.stored_messages(Platform::Instagram).await.is_empty());
-    let statuses = platform_status::list(world.db.conn()).await.expect("status");
+    let statuses = platform_status::list(world.db.conn())
+        .await
+        .expect("status");
     let messaging = |p: Platform| {
         statuses
             .iter()
@@ -236,7 +253,10 @@ async fn with_messaging_disabled_on_one_platform_comments_and_other_messages_sti
         .filter(|r| r["platform"] == "instagram" && r["status"] == 403)
         .filter_map(|r| r["count"].as_u64())
         .sum();
-    assert_eq!(instagram_403s, 1, "messaging was checked once, not at every poll");
+    assert_eq!(
+        instagram_403s, 1,
+        "messaging was checked once, not at every poll"
+    );
     let errors = ingestor
         .output()
         .lines()

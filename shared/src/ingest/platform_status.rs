@@ -56,10 +56,7 @@ pub async fn record_ingest(conn: &impl ConnectionTrait, platform: Platform) -> R
 
 /// Whether `platform`'s direct messages should be read now: it has them, and it is not
 /// marked disabled with a next check still ahead.
-pub async fn messaging_due(
-    conn: &impl ConnectionTrait,
-    platform: Platform,
-) -> Result<bool, DbErr> {
+pub async fn messaging_due(conn: &impl ConnectionTrait, platform: Platform) -> Result<bool, DbErr> {
     if !platform.has_messages() {
         return Ok(false);
     }
@@ -100,7 +97,11 @@ pub async fn record_messaging(
         Messaging::Disabled {
             reason,
             recheck_after,
-        } => (false, Some(reason.clone()), Some(recheck_after.as_secs_f64())),
+        } => (
+            false,
+            Some(reason.clone()),
+            Some(recheck_after.as_secs_f64()),
+        ),
     };
     let row = conn
         .query_one_raw(statement(

@@ -162,11 +162,11 @@ pub async fn insert_mentions(
             .query_all_raw(statement(
                 "WITH input AS ( \
                      SELECT t.*, p.id AS parent_id \
-                     FROM jsonb_to_recordset($1::jsonb) WITH ORDINALITY AS t(id uuid, type text, \
+                     FROM jsonb_to_recordset($1::jsonb) AS t(id uuid, type text, \
                           platform text, content text, platform_ref text, \
                           provider_post_ref text, parent_ref text, author_id text, \
                           author_name text, author_handle text, posted_at timestamptz, \
-                          raw jsonb, ord bigint) \
+                          raw jsonb) \
                      LEFT JOIN mentions p ON p.platform = t.platform \
                           AND p.type IN ('comment', 'reply') AND p.platform_ref = t.parent_ref) \
                  INSERT INTO mentions (id, type, platform, content, platform_ref, \
@@ -174,7 +174,7 @@ pub async fn insert_mentions(
                      posted_at, raw) \
                  SELECT id, type, platform, content, platform_ref, provider_post_ref, \
                      parent_id, author_id, author_name, author_handle, posted_at, raw \
-                 FROM input ORDER BY ord \
+                 FROM input \
                  ON CONFLICT (platform, type, platform_ref) DO NOTHING \
                  RETURNING id",
                 vec![rows.clone().into()],

@@ -59,10 +59,7 @@ pub fn map_page(platform: Platform, post: &PostRef, page: CommentsPage) -> Fetch
 /// On X every tweet of the conversation comes at the top level: one referencing another
 /// tweet than the post (`replied_to` first) is a reply to that tweet.
 fn tweet_parent(tweet: &Comment, post: &PostRef) -> Option<String> {
-    let post_id = post
-        .social_post_id
-        .as_deref()
-        .or(tweet.post_id.as_deref());
+    let post_id = post.social_post_id.as_deref().or(tweet.post_id.as_deref());
     let not_the_post = |id: &str| Some(id) != post_id;
     tweet
         .referenced_tweets

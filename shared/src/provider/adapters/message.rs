@@ -20,11 +20,7 @@ impl FetchAdapter for MessageAdapter {
         MentionType::Message
     }
 
-    async fn fetch(
-        &self,
-        chain: &Chain,
-        query: &MessagesQuery,
-    ) -> Result<Fetched, ProviderError> {
+    async fn fetch(&self, chain: &Chain, query: &MessagesQuery) -> Result<Fetched, ProviderError> {
         let page = chain.messages(query).await?;
         Ok(map_page(chain.key().platform, page))
     }

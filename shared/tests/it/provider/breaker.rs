@@ -2,24 +2,17 @@
 //! exactly K probes across instances, longer reopening, closing, audit and metrics.
 
 use super::support::{
-    Logs, PROCESS, breaker_audit, breaker_state, chain, requests, resilience, set_faults,
-    sim_config, simulator, status_fault,
+    Logs, PROCESS, breaker_audit, breaker_state, chain, last_30_days, persistent_status_fault,
+    requests, resilience, set_faults, start, status_fault,
 };
 use futures_util::future::join_all;
 use sea_orm::{ConnectOptions, Database};
 use serde_json::json;
 use shared::domain::Platform;
-use shared::provider::{DeferReason, HistoryQuery};
+use shared::provider::DeferReason;
 use shared::resilience::STATE_METRIC;
 use shared::testing::TestDb;
 use std::time::Duration;
-
-fn query() -> HistoryQuery {
-    HistoryQuery {
-        last_days: 30,
-        limit: None,
-    }
-}
 
 /// Settings where each call is one request: no retries.
 fn single_attempt(api_url: &str) -> shared::config::ResilienceSettings {
@@ -36,8 +29,7 @@ async fn other_pool(db: &TestDb) -> sea_orm::DatabaseConnection {
 #[tokio::test]
 async fn the_breaker_opens_at_the_threshold_and_then_fails_fast_without_calling_the_provider() {
     let metrics = shared::telemetry::metrics_handle();
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
+    let (sim, db) = start().await;
     let twitter = chain(
         &sim,
         db.conn(),
@@ -45,14 +37,10 @@ async fn the_breaker_opens_at_the_threshold_and_then_fails_fast_without_calling_
         Platform::Twitter,
     );
     let (logs, _guard) = Logs::capture();
-    set_faults(
-        &sim,
-        json!({"rules": [{"endpoint": "history", "fault": "status", "status": 503}]}),
-    )
-    .await;
+    set_faults(&sim, persistent_status_fault("history", 503)).await;
 
     for n in 1..=3 {
-        let err = twitter.history(&query()).await.expect_err("503");
+        let err = twitter.history(&last_30_days(None)).await.expect_err("503");
         assert!(err.is_transient(), "call {n}: {err}");
         assert_eq!(
             breaker_state(db.conn(), "twitter").await,
@@ -60,12 +48,15 @@ async fn the_breaker_opens_at_the_threshold_and_then_fails_fast_without_calling_
             "call {n}"
         );
     }
-    let fourth = twitter.history(&query()).await.expect_err("503");
+    let fourth = twitter.history(&last_30_days(None)).await.expect_err("503");
     assert!(fourth.is_transient());
     assert_eq!(breaker_state(db.conn(), "twitter").await, "open");
 
     for _ in 0..10 {
-        let err = twitter.history(&query()).await.expect_err("open");
+        let err = twitter
+            .history(&last_30_days(None))
+            .await
+            .expect_err("open");
         assert!(err.is_deferred(), "{err}");
         assert!(matches!(
             err,
@@ -117,18 +108,17 @@ async fn the_breaker_opens_at_the_threshold_and_then_fails_fast_without_calling_
 
 #[tokio::test]
 async fn breaker_state_written_by_one_instance_is_obeyed_by_another() {
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
+    let (sim, db) = start().await;
     let settings = single_attempt(&sim.api_url());
     let first = chain(&sim, db.conn(), &settings, Platform::Twitter);
     set_faults(&sim, status_fault("history", 503, 4)).await;
     for _ in 0..4 {
-        first.history(&query()).await.expect_err("503");
+        first.history(&last_30_days(None)).await.expect_err("503");
     }
 
     let pool = other_pool(&db).await;
     let second = chain(&sim, &pool, &settings, Platform::Twitter);
-    let err = second.history(&query()).await.expect_err("open");
+    let err = second.history(&last_30_days(None)).await.expect_err("open");
     assert!(err.is_deferred(), "{err}");
     assert_eq!(requests(&sim, "history", None).await, 4);
 }
@@ -136,8 +126,7 @@ async fn breaker_state_written_by_one_instance_is_obeyed_by_another() {
 #[tokio::test]
 async fn after_the_open_period_exactly_k_probes_pass_across_instances_then_it_reopens_longer_and_a_good_probe_closes_it()
  {
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
+    let (sim, db) = start().await;
     // Two probe permits; open 2 s, then 4 s after a failed probe.
     let settings = single_attempt(&sim.api_url());
     let pool = other_pool(&db).await;
@@ -145,13 +134,12 @@ async fn after_the_open_period_exactly_k_probes_pass_across_instances_then_it_re
         chain(&sim, db.conn(), &settings, Platform::Twitter),
         chain(&sim, &pool, &settings, Platform::Twitter),
     ];
-    set_faults(
-        &sim,
-        json!({"rules": [{"endpoint": "history", "fault": "status", "status": 503}]}),
-    )
-    .await;
+    set_faults(&sim, persistent_status_fault("history", 503)).await;
     for _ in 0..4 {
-        instances[0].history(&query()).await.expect_err("503");
+        instances[0]
+            .history(&last_30_days(None))
+            .await
+            .expect_err("503");
     }
     let opened = breaker_audit(db.conn(), "twitter").await;
     let first_open_until: chrono::DateTime<chrono::Utc> =
@@ -168,7 +156,7 @@ async fn after_the_open_period_exactly_k_probes_pass_across_instances_then_it_re
         .to_std()
         .unwrap_or_default();
     tokio::time::sleep(wait + Duration::from_millis(50)).await;
-    let q = query();
+    let q = last_30_days(None);
     let racers = instances
         .iter()
         .flat_map(|chain| (0..6).map(|_| chain.history(&q)));
@@ -213,12 +201,12 @@ async fn after_the_open_period_exactly_k_probes_pass_across_instances_then_it_re
         .unwrap_or_default();
     tokio::time::sleep(wait + Duration::from_millis(50)).await;
     instances[1]
-        .history(&query())
+        .history(&last_30_days(None))
         .await
         .expect("probe succeeds");
     assert_eq!(breaker_state(db.conn(), "twitter").await, "closed");
     instances[0]
-        .history(&query())
+        .history(&last_30_days(None))
         .await
         .expect("closed for everyone");
     let actions: Vec<String> = breaker_audit(db.conn(), "twitter")

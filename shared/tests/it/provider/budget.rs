@@ -1,28 +1,20 @@
 //! The request budget shared through the database: callers that reschedule, callers that
 //! wait, and separate processes that together stay inside it.
 
-use super::support::{chain, control, requests, resilience, sim_config, simulator};
+use super::support::{chain, control, last_30_days, requests, resilience, simulator, start};
 use sea_orm::Database;
 use serde_json::Value;
 use shared::domain::Platform;
-use shared::provider::{DeferReason, HistoryQuery, ProviderError};
+use shared::provider::{DeferReason, ProviderError};
 use shared::resilience::SEND_MARGIN;
 use shared::testing::TestDb;
 use simulator::SimConfig;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn query() -> HistoryQuery {
-    HistoryQuery {
-        last_days: 30,
-        limit: Some(1),
-    }
-}
-
 #[tokio::test]
 async fn a_spent_budget_defers_a_rescheduling_caller_and_makes_a_waiting_caller_wait_for_a_slot() {
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
+    let (sim, db) = start().await;
     let settings = resilience(
         &sim.api_url(),
         &[
@@ -35,10 +27,16 @@ async fn a_spent_budget_defers_a_rescheduling_caller_and_makes_a_waiting_caller_
 
     let started = Instant::now();
     for _ in 0..3 {
-        waiting.history(&query()).await.expect("inside the budget");
+        waiting
+            .history(&last_30_days(Some(1)))
+            .await
+            .expect("inside the budget");
     }
     // The budget is per profile: another platform's chain shares it.
-    let err = rescheduling.history(&query()).await.expect_err("spent");
+    let err = rescheduling
+        .history(&last_30_days(Some(1)))
+        .await
+        .expect_err("spent");
     assert!(
         matches!(&err, ProviderError::Deferred { reason: DeferReason::BudgetSpent(key), .. }
                  if key == "default"),
@@ -51,7 +49,10 @@ async fn a_spent_budget_defers_a_rescheduling_caller_and_makes_a_waiting_caller_
         "{free_in}"
     );
 
-    waiting.history(&query()).await.expect("after waiting");
+    waiting
+        .history(&last_30_days(Some(1)))
+        .await
+        .expect("after waiting");
     assert!(started.elapsed() >= Duration::from_secs(2) + SEND_MARGIN);
     assert_eq!(
         requests(&sim, "history", None).await,
@@ -91,7 +92,7 @@ async fn budget_child_process() {
     let mut ok = 0;
     let mut errors = Vec::new();
     for _ in 0..calls {
-        match twitter.history(&query()).await {
+        match twitter.history(&last_30_days(Some(1))).await {
             Ok(_) => ok += 1,
             Err(e) => errors.push(e.to_string()),
         }

@@ -2,7 +2,8 @@
 //! classification of what comes back, and what gets logged and measured.
 
 use super::support::{
-    Logs, chain, chain_at, client, control, requests, resilience, set_faults, sim_config, simulator,
+    Logs, chain, chain_at, client, control, default_chain, last_30_days, requests, resilience,
+    set_faults, sim_config, simulator, some_comment, start,
 };
 use serde_json::{Value, json};
 use shared::domain::Platform;
@@ -14,25 +15,15 @@ use shared::resilience::Chain;
 use shared::testing::TestDb;
 use simulator::SimConfig;
 
-fn last_month() -> HistoryQuery {
-    HistoryQuery {
-        last_days: 30,
-        limit: Some(100),
-    }
-}
+/// Up to 100 posts of the last month.
+const LAST_MONTH: HistoryQuery = last_30_days(Some(100));
 
 #[tokio::test]
 async fn history_in_both_forms_lists_the_platforms_posts_with_ids_and_dates() {
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
-    let twitter = chain(
-        &sim,
-        db.conn(),
-        &resilience(&sim.api_url(), &[]),
-        Platform::Twitter,
-    );
+    let (sim, db) = start().await;
+    let twitter = default_chain(&sim, db.conn(), Platform::Twitter);
 
-    let posts = twitter.history(&last_month()).await.expect("history");
+    let posts = twitter.history(&LAST_MONTH).await.expect("history");
     assert_eq!(posts.len(), 10, "the simulator's 10 twitter posts");
     for post in &posts {
         assert!(post.social_post_id(Platform::Twitter).is_some(), "{post:?}");
@@ -54,12 +45,11 @@ async fn history_in_both_forms_lists_the_platforms_posts_with_ids_and_dates() {
 
 #[tokio::test]
 async fn comments_by_ayrshare_post_id_and_by_social_post_id_are_the_same_thread() {
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
+    let (sim, db) = start().await;
     let settings = resilience(&sim.api_url(), &[]);
     let facebook = chain(&sim, db.conn(), &settings, Platform::Facebook);
 
-    let posts = facebook.history(&last_month()).await.expect("history");
+    let posts = facebook.history(&LAST_MONTH).await.expect("history");
     // The newest post has no comments (the simulator's default).
     let post = posts.last().expect("an older post");
     let by_ayrshare = facebook
@@ -92,7 +82,7 @@ async fn comments_by_ayrshare_post_id_and_by_social_post_id_are_the_same_thread(
     );
 
     let twitter = chain(&sim, db.conn(), &settings, Platform::Twitter);
-    let tweet_post = twitter.history(&last_month()).await.expect("history");
+    let tweet_post = twitter.history(&LAST_MONTH).await.expect("history");
     let thread = twitter
         .comments(&CommentsTarget::AyrsharePost(
             tweet_post.last().expect("older post").id.clone(),
@@ -110,15 +100,9 @@ async fn comments_by_ayrshare_post_id_and_by_social_post_id_are_the_same_thread(
 
 #[tokio::test]
 async fn a_post_without_comments_is_a_definite_not_found_and_is_not_retried() {
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
-    let facebook = chain(
-        &sim,
-        db.conn(),
-        &resilience(&sim.api_url(), &[]),
-        Platform::Facebook,
-    );
-    let posts = facebook.history(&last_month()).await.expect("history");
+    let (sim, db) = start().await;
+    let facebook = default_chain(&sim, db.conn(), Platform::Facebook);
+    let posts = facebook.history(&LAST_MONTH).await.expect("history");
     let newest = posts.first().expect("newest post");
 
     let err = facebook
@@ -132,22 +116,9 @@ async fn a_post_without_comments_is_a_definite_not_found_and_is_not_retried() {
 
 #[tokio::test]
 async fn a_reply_by_social_comment_id_is_applied_once_and_confirmed_with_its_ids() {
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
-    let instagram = chain(
-        &sim,
-        db.conn(),
-        &resilience(&sim.api_url(), &[]),
-        Platform::Instagram,
-    );
-    let comments = control(&sim, "comments").await;
-    let target = comments["comments"]
-        .as_array()
-        .expect("comments")
-        .iter()
-        .find(|c| c["platform"] == "instagram" && c["parentId"].is_null())
-        .expect("an instagram comment");
-    let comment_id = target["commentId"].as_str().expect("id").to_owned();
+    let (sim, db) = start().await;
+    let instagram = default_chain(&sim, db.conn(), Platform::Instagram);
+    let comment_id = some_comment(&sim, "instagram").await;
 
     let receipt = instagram
         .reply(
@@ -175,14 +146,8 @@ async fn a_reply_by_social_comment_id_is_applied_once_and_confirmed_with_its_ids
 
 #[tokio::test]
 async fn direct_messages_are_listed_and_a_message_to_a_customer_is_sent() {
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
-    let facebook = chain(
-        &sim,
-        db.conn(),
-        &resilience(&sim.api_url(), &[]),
-        Platform::Facebook,
-    );
+    let (sim, db) = start().await;
+    let facebook = default_chain(&sim, db.conn(), Platform::Facebook);
 
     let page = facebook
         .messages(&MessagesQuery::default())
@@ -236,8 +201,7 @@ async fn direct_messages_are_listed_and_a_message_to_a_customer_is_sent() {
 
 #[tokio::test]
 async fn rejections_are_final_and_never_trip_the_breaker() {
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
+    let (sim, db) = start().await;
     // The breaker would open after 2 failures out of 2 calls.
     let settings = resilience(&sim.api_url(), &[("BREAKER_MIN_CALLS", "2")]);
     set_faults(&sim, json!({"messagingDisabled": ["instagram"]})).await;
@@ -282,7 +246,7 @@ async fn rejections_are_final_and_never_trip_the_breaker() {
         );
     }
     instagram
-        .history(&last_month())
+        .history(&LAST_MONTH)
         .await
         .expect("the platform still answers");
 }
@@ -308,10 +272,10 @@ async fn the_api_key_and_profile_key_never_reach_logs_errors_or_debug_output() {
         &settings,
         "provider-test",
     );
-    twitter.history(&last_month()).await.expect("history");
+    twitter.history(&LAST_MONTH).await.expect("history");
     set_faults(&sim, super::support::status_fault("history", 503, 1)).await;
     twitter
-        .history(&last_month())
+        .history(&LAST_MONTH)
         .await
         .expect("history after a retry");
     let wrong = chain_at(
@@ -321,7 +285,7 @@ async fn the_api_key_and_profile_key_never_reach_logs_errors_or_debug_output() {
         &settings,
         Platform::Twitter,
     );
-    let unauthorized = wrong.history(&last_month()).await.expect_err("wrong key");
+    let unauthorized = wrong.history(&LAST_MONTH).await.expect_err("wrong key");
     assert_eq!(unauthorized.status(), Some(401));
 
     let attempts = logs.events("provider request");
@@ -347,16 +311,10 @@ async fn the_api_key_and_profile_key_never_reach_logs_errors_or_debug_output() {
 #[tokio::test]
 async fn every_request_records_its_duration_by_platform_endpoint_and_status() {
     let handle = shared::telemetry::metrics_handle();
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
-    let youtube = chain(
-        &sim,
-        db.conn(),
-        &resilience(&sim.api_url(), &[]),
-        Platform::Youtube,
-    );
+    let (sim, db) = start().await;
+    let youtube = default_chain(&sim, db.conn(), Platform::Youtube);
     set_faults(&sim, super::support::status_fault("history", 500, 1)).await;
-    youtube.history(&last_month()).await.expect("history");
+    youtube.history(&LAST_MONTH).await.expect("history");
 
     let rendered = handle.render();
     let lines: Vec<&str> = rendered

@@ -2,40 +2,18 @@
 //! once they may have reached the provider.
 
 use super::support::{
-    Logs, chain, chain_at, control, requests, resilience, retry_after_proxy, set_faults,
-    sim_config, simulator, status_fault,
+    Logs, chain, chain_at, chain_behind_retry_after_proxy, control, default_chain, last_30_days,
+    requests, resilience, set_faults, some_comment, start, status_fault,
 };
 use serde_json::json;
 use shared::domain::Platform;
-use shared::provider::{Failure, HistoryQuery, ReplyTarget};
+use shared::provider::{Failure, ReplyTarget};
 use shared::testing::{TestDb, free_port};
-use simulator::Simulator;
 use std::time::{Duration, Instant};
-
-fn query() -> HistoryQuery {
-    HistoryQuery {
-        last_days: 30,
-        limit: None,
-    }
-}
-
-/// A top-level comment of `platform` in the simulator's world.
-async fn some_comment(sim: &Simulator, platform: &str) -> String {
-    let comments = control(sim, "comments").await;
-    comments["comments"]
-        .as_array()
-        .expect("comments")
-        .iter()
-        .find(|c| c["platform"] == platform && c["parentId"].is_null())
-        .and_then(|c| c["commentId"].as_str())
-        .expect("a comment")
-        .to_owned()
-}
 
 #[tokio::test]
 async fn a_read_facing_three_503s_returns_the_data_after_three_retries_with_growing_backoff() {
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
+    let (sim, db) = start().await;
     let settings = resilience(
         &sim.api_url(),
         &[
@@ -49,7 +27,10 @@ async fn a_read_facing_three_503s_returns_the_data_after_three_retries_with_grow
     let (logs, _guard) = Logs::capture();
 
     let started = Instant::now();
-    let posts = twitter.history(&query()).await.expect("data after retries");
+    let posts = twitter
+        .history(&last_30_days(None))
+        .await
+        .expect("data after retries");
     let elapsed = started.elapsed();
 
     assert_eq!(posts.len(), 10);
@@ -80,17 +61,14 @@ async fn a_read_facing_three_503s_returns_the_data_after_three_retries_with_grow
 
 #[tokio::test]
 async fn a_400_is_final_and_not_retried() {
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
-    let twitter = chain(
-        &sim,
-        db.conn(),
-        &resilience(&sim.api_url(), &[]),
-        Platform::Twitter,
-    );
+    let (sim, db) = start().await;
+    let twitter = default_chain(&sim, db.conn(), Platform::Twitter);
     set_faults(&sim, status_fault("history", 400, 10)).await;
 
-    let err = twitter.history(&query()).await.expect_err("bad request");
+    let err = twitter
+        .history(&last_30_days(None))
+        .await
+        .expect_err("bad request");
     assert!(err.is_definite_rejection(), "{err}");
     assert_eq!(err.status(), Some(400));
     assert!(
@@ -102,23 +80,16 @@ async fn a_400_is_final_and_not_retried() {
 
 #[tokio::test]
 async fn a_429_with_retry_after_2_waits_at_least_2_seconds_then_succeeds() {
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
+    let (sim, db) = start().await;
     // The simulator sends no Retry-After; a proxy in front of it adds one to its 429s.
-    let proxy = retry_after_proxy(sim.base_url(), 2).await;
     let settings = resilience(&sim.api_url(), &[("PROVIDER_RETRY_CAP_MS", "5000")]);
-    let twitter = chain_at(
-        &format!("{proxy}/api"),
-        sim.api_key(),
-        db.conn(),
-        &settings,
-        Platform::Twitter,
-    );
+    let twitter =
+        chain_behind_retry_after_proxy(&sim, db.conn(), &settings, 2, Platform::Twitter).await;
     set_faults(&sim, status_fault("history", 429, 1)).await;
 
     let started = Instant::now();
     twitter
-        .history(&query())
+        .history(&last_30_days(None))
         .await
         .expect("data after the wait");
     assert!(
@@ -132,21 +103,17 @@ async fn a_429_with_retry_after_2_waits_at_least_2_seconds_then_succeeds() {
 
 #[tokio::test]
 async fn a_retry_after_longer_than_the_cap_is_handed_back_with_when_to_try_again() {
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
-    let proxy = retry_after_proxy(sim.base_url(), 60).await;
+    let (sim, db) = start().await;
     let settings = resilience(&sim.api_url(), &[]);
-    let twitter = chain_at(
-        &format!("{proxy}/api"),
-        sim.api_key(),
-        db.conn(),
-        &settings,
-        Platform::Twitter,
-    );
+    let twitter =
+        chain_behind_retry_after_proxy(&sim, db.conn(), &settings, 60, Platform::Twitter).await;
     set_faults(&sim, status_fault("history", 429, 1)).await;
 
     let started = Instant::now();
-    let err = twitter.history(&query()).await.expect_err("not waited out");
+    let err = twitter
+        .history(&last_30_days(None))
+        .await
+        .expect_err("not waited out");
     assert!(started.elapsed() < Duration::from_secs(2));
     assert!(err.is_transient(), "{err}");
     let retry_at = err.retry_at().expect("when to try again");
@@ -156,14 +123,8 @@ async fn a_retry_after_longer_than_the_cap_is_handed_back_with_when_to_try_again
 
 #[tokio::test]
 async fn a_reply_facing_a_502_is_outcome_unknown_and_not_retried() {
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
-    let twitter = chain(
-        &sim,
-        db.conn(),
-        &resilience(&sim.api_url(), &[]),
-        Platform::Twitter,
-    );
+    let (sim, db) = start().await;
+    let twitter = default_chain(&sim, db.conn(), Platform::Twitter);
     let comment = some_comment(&sim, "twitter").await;
     // The reply is applied, then the answer is lost behind a 502.
     set_faults(
@@ -189,8 +150,7 @@ async fn a_reply_facing_a_502_is_outcome_unknown_and_not_retried() {
 
 #[tokio::test]
 async fn a_reply_that_times_out_is_outcome_unknown_and_not_retried() {
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
+    let (sim, db) = start().await;
     let settings = resilience(&sim.api_url(), &[("PROVIDER_TIMEOUT_MS", "300")]);
     let twitter = chain(&sim, db.conn(), &settings, Platform::Twitter);
     let comment = some_comment(&sim, "twitter").await;
@@ -211,14 +171,8 @@ async fn a_reply_that_times_out_is_outcome_unknown_and_not_retried() {
 
 #[tokio::test]
 async fn a_reply_refused_with_429_is_retried_and_applied_once() {
-    let sim = simulator(sim_config()).await;
-    let db = TestDb::new().await;
-    let twitter = chain(
-        &sim,
-        db.conn(),
-        &resilience(&sim.api_url(), &[]),
-        Platform::Twitter,
-    );
+    let (sim, db) = start().await;
+    let twitter = default_chain(&sim, db.conn(), Platform::Twitter);
     let comment = some_comment(&sim, "twitter").await;
     set_faults(&sim, status_fault("reply", 429, 1)).await;
 

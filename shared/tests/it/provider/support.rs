@@ -10,8 +10,9 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::config::{ProviderSettings, ResilienceSettings, Settings};
 use shared::domain::Platform;
-use shared::provider::{Client, ProviderKey};
+use shared::provider::{Client, HistoryQuery, ProviderKey};
 use shared::resilience::Chain;
+use shared::testing::TestDb;
 use simulator::{SimConfig, Simulator};
 use std::collections::HashMap;
 use std::io::Write;
@@ -33,6 +34,13 @@ pub fn sim_config() -> SimConfig {
         rate_limit: 0,
         ..SimConfig::on_free_port()
     }
+}
+
+/// A simulator with [`sim_config`] and a fresh database: what most tests start from.
+pub async fn start() -> (Simulator, TestDb) {
+    let sim = simulator(sim_config()).await;
+    let db = TestDb::new().await;
+    (sim, db)
 }
 
 /// Settings loaded like a process loads them, from `env` on top of the defaults, with the
@@ -86,6 +94,30 @@ pub fn chain(
     chain_at(&sim.api_url(), sim.api_key(), db, settings, platform)
 }
 
+/// The chain for `platform` against `sim` with the default test timings of [`resilience`].
+pub fn default_chain(sim: &Simulator, db: &DatabaseConnection, platform: Platform) -> Chain {
+    chain(sim, db, &resilience(&sim.api_url(), &[]), platform)
+}
+
+/// The chain for `platform` reaching `sim` through a [`retry_after_proxy`] that adds
+/// `Retry-After: <seconds>` to its 429s.
+pub async fn chain_behind_retry_after_proxy(
+    sim: &Simulator,
+    db: &DatabaseConnection,
+    settings: &ResilienceSettings,
+    seconds: u32,
+    platform: Platform,
+) -> Chain {
+    let proxy = retry_after_proxy(sim.base_url(), seconds).await;
+    chain_at(
+        &format!("{proxy}/api"),
+        sim.api_key(),
+        db,
+        settings,
+        platform,
+    )
+}
+
 /// The chain for `platform` against the provider at `api_url`.
 pub fn chain_at(
     api_url: &str,
@@ -114,6 +146,27 @@ pub async fn set_faults(sim: &Simulator, faults: Value) {
         .expect("POST /_sim/faults")
         .status();
     assert!(status.is_success(), "fault set refused: {status}");
+}
+
+/// Posts of the last 30 days, at most `limit` of them.
+pub const fn last_30_days(limit: Option<u32>) -> HistoryQuery {
+    HistoryQuery {
+        last_days: 30,
+        limit,
+    }
+}
+
+/// A top-level comment of `platform` in the simulator's world: its social comment ID.
+pub async fn some_comment(sim: &Simulator, platform: &str) -> String {
+    let comments = control(sim, "comments").await;
+    comments["comments"]
+        .as_array()
+        .expect("comments")
+        .iter()
+        .find(|c| c["platform"] == platform && c["parentId"].is_null())
+        .and_then(|c| c["commentId"].as_str())
+        .expect("a comment")
+        .to_owned()
 }
 
 /// `GET /_sim/<path>` as JSON.
@@ -274,4 +327,9 @@ async fn forward(
 /// A JSON rule answering `status` on `endpoint` for the next `count` requests.
 pub fn status_fault(endpoint: &str, status: u16, count: u64) -> Value {
     json!({"rules": [{"endpoint": endpoint, "fault": "status", "status": status, "count": count}]})
+}
+
+/// A JSON rule answering `status` on `endpoint` to every request, until replaced.
+pub fn persistent_status_fault(endpoint: &str, status: u16) -> Value {
+    json!({"rules": [{"endpoint": endpoint, "fault": "status", "status": status}]})
 }
