@@ -38,6 +38,7 @@ async fn main() {
         comments_per_post: COMMENTS_PER_POST,
         replies_per_comment: 1,
         empty_posts_per_platform: 0,
+        conversations_per_platform: 0,
         post_days: 5,
         ..simulator::SimConfig::on_free_port()
     })

@@ -5,8 +5,9 @@
 //! - `sent` or `failed`: nothing to do;
 //! - `sending` or `unknown` (an earlier attempt may have reached the provider): **reconcile**
 //!   first: read the thread back. Found: record it as sent. Not found: wait (the task is
-//!   deferred, not counted as an attempt) until the provider's cache window has passed since
-//!   the last attempt, then send. A read-back that keeps failing ends the reply `failed`
+//!   deferred, not counted as an attempt) until the request timeout plus the provider's cache
+//!   window have passed since the last attempt (an attempt may be applied as late as its
+//!   request ends), then send. A read-back that keeps failing ends the reply `failed`
 //!   (`undecided`) once the undecided limit has passed since the last attempt;
 //! - `pending`, or reconciled as not sent: commit `sending` (write-ahead), call the provider,
 //!   then record what it said: success → `sent`; definite rejection → `failed`; 5xx, timeout,
@@ -49,6 +50,7 @@ const READ_RETRY_MAX: Duration = Duration::from_secs(60);
 pub struct ReplyJob {
     client: Client,
     resilience: ResilienceSettings,
+    request_timeout: Duration,
     replies: ReplySettings,
     /// One chain per platform, built on first use over the worker's pool.
     chains: OnceLock<HashMap<Platform, Chain>>,
@@ -90,6 +92,7 @@ impl ReplyJob {
         Ok(ReplyJob {
             client: Client::new(&settings.provider, settings.resilience.request_timeout)?,
             resilience: settings.resilience.clone(),
+            request_timeout: settings.resilience.request_timeout,
             replies: settings.replies,
             chains: OnceLock::new(),
             actor: Actor::system(PROCESS_NAME),
@@ -138,10 +141,13 @@ impl ReplyJob {
     ) -> Result<Next, JobError> {
         let last_attempt = at(reply.last_attempt_at.unwrap_or(reply.created_at));
         let since = (Utc::now() - last_attempt).to_std().unwrap_or_default();
+        // An attempt may be applied as late as the end of its request, and then hidden by the
+        // provider's cache for the window: only past both is "not found" conclusive.
+        let settle = self.request_timeout + self.replies.cache_window;
         match adapter.find_sent(chain, mention, &reply.content).await {
             Ok(Some(found)) => self.finish_sent(ctx, &reply, &found, true).await,
-            Ok(None) if since < self.replies.cache_window => Ok(deferred(
-                after(last_attempt, self.replies.cache_window),
+            Ok(None) if since < settle => Ok(deferred(
+                after(last_attempt, settle),
                 "the reply is not visible at the provider yet; waiting out its read cache",
             )),
             Ok(None) if may_send => {
@@ -180,7 +186,10 @@ impl ReplyJob {
     ) -> Result<Next, JobError> {
         let db = ctx.db();
         let Some(attempt) = protocol::begin_attempt(db, &seen, &self.actor).await? else {
-            return Ok(deferred(Utc::now(), "the reply changed meanwhile; looking again"));
+            return Ok(deferred(
+                Utc::now(),
+                "the reply changed meanwhile; looking again",
+            ));
         };
         let error = match adapter.send(chain, mention, &attempt.content).await {
             Ok(sent) => return self.finish_sent(ctx, &attempt, &sent, false).await,
@@ -189,8 +198,7 @@ impl ReplyJob {
         if error.is_deferred() || error.is_transient() {
             // Nothing reached the provider: the attempt is given back.
             count("not_sent");
-            protocol::abandon_attempt(db, &attempt, &seen, &error.to_string(), &self.actor)
-                .await?;
+            protocol::abandon_attempt(db, &attempt, &seen, &error.to_string(), &self.actor).await?;
             return Ok(Next::Done(if error.is_deferred() {
                 Ok(Outcome::Deferred {
                     until: error.retry_at().unwrap_or_else(Utc::now),
@@ -219,7 +227,10 @@ impl ReplyJob {
         count("unknown");
         match protocol::record_unknown(db, &attempt, &error.to_string(), &self.actor).await? {
             Some(unknown) => Ok(Next::Reconcile(unknown)),
-            None => Ok(deferred(Utc::now(), "the reply changed meanwhile; looking again")),
+            None => Ok(deferred(
+                Utc::now(),
+                "the reply changed meanwhile; looking again",
+            )),
         }
     }
 
@@ -235,11 +246,13 @@ impl ReplyJob {
         // The reply's outcome is the truth and is recorded even if the lease was lost
         // meanwhile; the worker now holding the task will find the reply sent.
         let task_recorded = ctx.succeed_in(&txn).await;
-        let recorded =
-            protocol::record_sent(&txn, reply, sent, reconciled, &self.actor).await?;
+        let recorded = protocol::record_sent(&txn, reply, sent, reconciled, &self.actor).await?;
         if recorded.is_none() {
             txn.rollback().await?;
-            return Ok(deferred(Utc::now(), "the reply changed meanwhile; looking again"));
+            return Ok(deferred(
+                Utc::now(),
+                "the reply changed meanwhile; looking again",
+            ));
         }
         txn.commit().await?;
         count(if reconciled { "reconciled" } else { "sent" });
@@ -258,7 +271,10 @@ impl ReplyJob {
             .await?
             .is_none()
         {
-            return Ok(deferred(Utc::now(), "the reply changed meanwhile; looking again"));
+            return Ok(deferred(
+                Utc::now(),
+                "the reply changed meanwhile; looking again",
+            ));
         }
         count("failed");
         tracing::warn!(reply_id = %reply.id, reason = failure.reason, message = %failure.message, "reply failed");
@@ -290,10 +306,16 @@ impl Job for ReplyJob {
         let mention = mention_queries::find(db, reply.mention_id)
             .await?
             .ok_or_else(|| {
-                JobError::permanent(anyhow::anyhow!("mention {} does not exist", reply.mention_id))
+                JobError::permanent(anyhow::anyhow!(
+                    "mention {} does not exist",
+                    reply.mention_id
+                ))
             })?;
         let chain = self.chain(db, mention.platform).ok_or_else(|| {
-            JobError::permanent(anyhow::anyhow!("no provider chain for {}", mention.platform))
+            JobError::permanent(anyhow::anyhow!(
+                "no provider chain for {}",
+                mention.platform
+            ))
         })?;
         let adapter = reply::for_type(mention.mention_type);
         let mut next = match reply.status {

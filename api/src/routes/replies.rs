@@ -82,7 +82,11 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let valid = !key.is_empty()
         && key.len() <= MAX_KEY_CHARS
         && key.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
-    if valid { Ok(Some(key.to_owned())) } else { Err(invalid()) }
+    if valid {
+        Ok(Some(key.to_owned()))
+    } else {
+        Err(invalid())
+    }
 }
 
 /// What makes two requests under one key the same request: the mention and the content.

@@ -218,17 +218,19 @@ async fn the_same_key_while_the_first_request_is_in_flight_is_refused_with_409()
                 .as_u16()
         })
     };
-    // Bounded wait until the first request holds the key's lock.
-    let mut in_flight = None;
-    for _ in 0..100 {
-        let second = post_reply(&app, &agent.token, &id, "Hi!", Some("key-1")).await;
-        if second.status() == 409 {
-            in_flight = Some(second);
+    // Bounded wait until the first request holds the key's lock (and waits for the mention).
+    let mut held = false;
+    for _ in 0..250 {
+        let advisory = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+        if count(&app, advisory).await > 0 {
+            held = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let second = in_flight.expect("a 409 while the first request is in flight");
+    assert!(held, "the first request reached its transaction");
+    let second = post_reply(&app, &agent.token, &id, "Hi!", Some("key-1")).await;
     assert_problem(second, 409, "request_in_flight").await;
     blocker.rollback().await.expect("release");
     assert_eq!(first.await.expect("first request"), 202);

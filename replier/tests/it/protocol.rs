@@ -66,7 +66,11 @@ async fn lost_responses_on_every_first_attempt_still_send_each_reply_exactly_onc
         let r = reply(&h.db, *id).await;
         assert_eq!(r.status, ReplyStatus::Sent, "{content}");
         assert_eq!(r.attempts, 1, "found by reading back, not sent again");
-        assert_eq!(ledger_replies(&ledger, &m.platform_ref, content), 1, "{content}");
+        assert_eq!(
+            ledger_replies(&ledger, &m.platform_ref, content),
+            1,
+            "{content}"
+        );
     }
     assert_eq!(ledger["replies"].as_array().expect("replies").len(), n);
 }
@@ -100,7 +104,10 @@ async fn a_read_cache_longer_than_the_first_reconcile_still_sends_exactly_once()
             .into_iter()
             .map(|a| a.action)
             .collect();
-        assert!(actions.contains(&"reply.outcome_unknown".to_owned()), "{actions:?}");
+        assert!(
+            actions.contains(&"reply.outcome_unknown".to_owned()),
+            "{actions:?}"
+        );
     }
 }
 

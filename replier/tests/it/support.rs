@@ -4,7 +4,6 @@
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde_json::{Value, json};
-use shared::config::Settings;
 use shared::db::entities::{audit_log, mentions, replies};
 use shared::db::users as user_queries;
 use shared::domain::{MentionId, MentionType, Platform, ReplyId, Role, UserId};
@@ -18,7 +17,7 @@ use std::time::Duration;
 
 /// Settings every test starts from: fast retries, a 1 s cache window, no budget in the way.
 pub const BASE_ENV: &[(&str, &str)] = &[
-    ("PROVIDER_TIMEOUT_MS", "5000"),
+    ("PROVIDER_TIMEOUT_MS", "2000"),
     ("PROVIDER_RETRY_BASE_MS", "20"),
     ("PROVIDER_RETRY_CAP_MS", "200"),
     ("RATE_BUDGET_REQUESTS", "1000000"),
@@ -66,12 +65,9 @@ pub fn env(
 pub struct Harness {
     /// The database.
     pub db: TestDb,
-    /// The broker vhost.
-    pub broker: TestBroker,
+    _broker: TestBroker,
     /// The provider.
     pub sim: Simulator,
-    /// The settings of the replier.
-    pub settings: Settings,
     relay: Relay,
     worker: Worker,
     http: reqwest::Client,
@@ -100,9 +96,8 @@ impl Harness {
         );
         Harness {
             db,
-            broker,
+            _broker: broker,
             sim,
-            settings,
             relay,
             worker,
             http: reqwest::Client::new(),
@@ -235,7 +230,11 @@ pub async fn conversations(
         }
     }
     items.truncate(n);
-    assert_eq!(items.len(), n, "the world has {n} conversations on {platform}");
+    assert_eq!(
+        items.len(),
+        n,
+        "the world has {n} conversations on {platform}"
+    );
     items
 }
 
@@ -292,17 +291,6 @@ pub async fn request(db: &TestDb, by: UserId, mention: MentionId, content: &str)
         .expect("audit");
     txn.commit().await.expect("commit");
     requested.reply().id
-}
-
-/// Every reply, by id.
-pub async fn replies_by_id(db: &TestDb) -> HashMap<ReplyId, replies::Model> {
-    replies::Entity::find()
-        .all(db.conn())
-        .await
-        .expect("replies")
-        .into_iter()
-        .map(|r| (r.id, r))
-        .collect()
 }
 
 /// The reply with this id.

@@ -20,7 +20,7 @@ pub mod protocol;
 pub mod request;
 
 pub use adapter::{CommentReplies, MessageReplies, for_type};
-pub use request::{RequestError, Requested, ReplyRequest, request_reply};
+pub use request::{ReplyRequest, RequestError, Requested, request_reply};
 
 use crate::domain::ReplyId;
 use crate::provider::adapters::normalized_content;

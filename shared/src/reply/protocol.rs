@@ -19,8 +19,8 @@ use crate::domain::{MentionEvent, ReplyStatus, next_state};
 use crate::provider::adapters::SentReply;
 use crate::reply::AUDIT_ENTITY;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement, TransactionTrait,
-    Value,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement,
+    TransactionTrait, Value,
 };
 use serde_json::json;
 
@@ -262,16 +262,20 @@ pub async fn record_failed(
     };
     audit::append(
         &txn,
-        Entry::new(actor.clone(), "reply.failed", AUDIT_ENTITY, failed.mention_id).with_payload(
-            json!({
-                "replyId": failed.id,
-                "reason": failure.reason,
-                "message": failure.message,
-                "providerStatus": failure.provider_status,
-                "providerCode": failure.provider_code,
-                "attempts": failed.attempts,
-            }),
-        ),
+        Entry::new(
+            actor.clone(),
+            "reply.failed",
+            AUDIT_ENTITY,
+            failed.mention_id,
+        )
+        .with_payload(json!({
+            "replyId": failed.id,
+            "reason": failure.reason,
+            "message": failure.message,
+            "providerStatus": failure.provider_status,
+            "providerCode": failure.provider_code,
+            "attempts": failed.attempts,
+        })),
     )
     .await?;
     txn.commit().await?;

@@ -9,9 +9,11 @@
 
 use crate::audit::{self, Actor, Entry};
 use crate::bus::JobKind;
-use crate::db::entities::{mentions, replies};
+use crate::db::entities::replies;
 use crate::db::mentions::{self as mention_queries, Triage};
-use crate::domain::{IllegalTransition, MentionEvent, MentionId, ReplyId, UserId, next_state};
+use crate::domain::{
+    IllegalTransition, MentionEvent, MentionId, MentionState, ReplyId, UserId, next_state,
+};
 use crate::outbox::{self, NewTask, OutboxError};
 use crate::reply::{AUDIT_ENTITY, ReplyTask, content_hash, dedup_key, same_content};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, Statement};
@@ -40,7 +42,7 @@ pub enum Requested {
         /// The reply.
         reply: replies::Model,
         /// The mention's state before.
-        mention: mentions::Model,
+        from_state: Option<MentionState>,
     },
     /// The mention's live reply already has this content: it is that reply.
     Existing(replies::Model),
@@ -57,7 +59,7 @@ impl Requested {
     /// Appends the `reply.requested` audit row for a new reply (nothing for an existing
     /// one). Call it as the transaction's last write (see [`crate::audit`]).
     pub async fn audit(&self, conn: &impl ConnectionTrait, actor: Actor) -> Result<(), DbErr> {
-        let Requested::Created { reply, mention } = self else {
+        let Requested::Created { reply, from_state } = self else {
             return Ok(());
         };
         audit::append(
@@ -66,7 +68,7 @@ impl Requested {
                 json!({
                     "replyId": reply.id,
                     "content": reply.content,
-                    "fromState": mention.state,
+                    "fromState": from_state,
                     "toState": "reply_attempt",
                     "idempotencyKey": reply.idempotency_key,
                 }),
@@ -144,7 +146,10 @@ pub async fn request_reply(
         task = task.with_trace_id(trace_id);
     }
     outbox::enqueue(txn, task).await?;
-    Ok(Requested::Created { reply, mention })
+    Ok(Requested::Created {
+        reply,
+        from_state: mention.state,
+    })
 }
 
 /// Inserts the reply unless the mention has a live one (then `None`).
