@@ -169,6 +169,61 @@ async fn five_concurrent_replies_through_the_api_send_exactly_one() {
 }
 
 #[tokio::test]
+async fn a_definite_rejection_shows_the_providers_message_in_the_api_and_the_audit_trail() {
+    let stack = Stack::start(&[], &[]).await;
+    let _replier = stack.replier();
+    let m = &stack.comment_mentions(Platform::Linkedin, 1).await[0];
+    set_faults(
+        &stack.http,
+        &stack.sim_base,
+        json!({"rules": [{"endpoint": "reply", "platform": "*", "fault": "status",
+            "status": 400, "count": 1}]}),
+    )
+    .await;
+    let (status, body) = stack.post_reply(m, "Refused by the network").await;
+    assert_eq!(status, 202, "{body}");
+    stack.settled(Duration::from_secs(30)).await;
+
+    let stack = &stack;
+    let get = |path: String| async move {
+        let response = stack
+            .http
+            .get(format!("{}{path}", stack.api_base))
+            .bearer_auth(&stack.token)
+            .send()
+            .await
+            .expect("api reachable");
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        response.json::<Value>().await.expect("json")
+    };
+    let reply = get(format!("/v1/replies/{}", body["id"].as_str().expect("id"))).await;
+    assert_eq!(reply["status"], "failed", "{reply}");
+    let message = reply["lastError"].as_str().expect("the provider's message");
+    assert!(!message.is_empty());
+    let mention = get(format!("/v1/mentions/{}", m.id)).await;
+    assert_eq!(mention["state"], "provider_error", "{mention}");
+    let audit = get(format!("/v1/mentions/{}/audit", m.id)).await;
+    let rows = audit["result"].as_array().expect("audit rows");
+    let failed = rows
+        .iter()
+        .find(|row| row["action"] == "reply.failed")
+        .unwrap_or_else(|| panic!("no reply.failed row in {audit}"));
+    assert_eq!(
+        failed["payload"]["message"].as_str(),
+        Some(message),
+        "{failed}"
+    );
+    assert_eq!(
+        ledger_replies(
+            &stack.ledger().await,
+            &m.platform_ref,
+            "Refused by the network"
+        ),
+        0
+    );
+}
+
+#[tokio::test]
 async fn a_replier_killed_during_the_provider_call_is_reconciled_without_sending_twice() {
     let stack = Stack::start(&[], &[("TASK_LEASE_SECONDS", "3")]).await;
     let m = &stack.comment_mentions(Platform::Twitter, 1).await[0];
