@@ -200,18 +200,21 @@ async fn scalar(db: &impl ConnectionTrait, sql: &str) -> i64 {
 /// The pid of this process's child named `name` (from `/proc`).
 fn child_pid(name: &str) -> Option<u32> {
     let me = std::process::id().to_string();
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-        let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
-        let field = |key: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .map(str::trim)
-                .map(str::to_owned)
-        };
-        (field("Name:")? == name && field("PPid:")? == me).then_some(pid)
-    })
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+            let field = |key: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .map(str::trim)
+                    .map(str::to_owned)
+            };
+            (field("Name:")? == name && field("PPid:")? == me).then_some(pid)
+        })
 }
 
 /// Peak resident set size in KB (`VmHWM`).
