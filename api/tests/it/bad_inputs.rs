@@ -5,7 +5,15 @@ use reqwest::Method;
 use shared::domain::Role;
 
 /// Method, path, content type, body, expected status, code and field.
-type Case<'a> = (Method, String, &'a str, String, u16, &'a str, Option<&'a str>);
+type Case<'a> = (
+    Method,
+    String,
+    &'a str,
+    String,
+    u16,
+    &'a str,
+    Option<&'a str>,
+);
 
 #[tokio::test]
 async fn a_table_of_bad_inputs_each_get_the_right_4xx_and_none_a_5xx() {
