@@ -177,3 +177,15 @@ pub async fn close_worker(db: DatabaseConnection, process_name: &str) {
     }
     tracing::info!(process = process_name, "stopped");
 }
+
+/// The body of a worker binary's `main`: loads the settings (exit code 2 when invalid), starts
+/// logging, and runs `run` until SIGINT/SIGTERM.
+pub async fn worker_main<F, Fut>(args: CommonArgs, run: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Settings, CommonArgs, CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let settings = crate::config::load_or_exit();
+    crate::telemetry::init(settings.log_format);
+    run(settings, args, shutdown_token()).await
+}
