@@ -10,7 +10,6 @@
 pub mod job;
 pub mod settings;
 
-use anyhow::Context as _;
 use settings::IngestSettings;
 use shared::config::Settings;
 use shared::process::CommonArgs;
@@ -31,8 +30,14 @@ pub async fn run(
     args: CommonArgs,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    let ingest = IngestSettings::from_lookup(|k| std::env::var(k).ok())
-        .context("invalid ingest settings")?;
+    // Invalid settings stop the process like every other configuration error: one line, exit 2.
+    let ingest = match IngestSettings::from_lookup(|k| std::env::var(k).ok()) {
+        Ok(ingest) => ingest,
+        Err(e) => {
+            eprintln!("invalid configuration: {e}");
+            std::process::exit(shared::config::EXIT_CONFIG);
+        }
+    };
     let jobs = jobs(&settings, ingest)?;
     worker::run_process(&settings, PROCESS_NAME, &args, jobs, &cancel).await
 }

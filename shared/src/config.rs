@@ -406,26 +406,23 @@ fn validate(raw: Raw) -> Result<Settings, ConfigError> {
         problem: "not a socket address".to_owned(),
         allowed: "IP:PORT, e.g. 127.0.0.1:3000 or 0.0.0.0:3000".to_owned(),
     })?;
-    let poll = parse_number(
+    let poll_interval = parse_seconds(
         "POLL_INTERVAL_SECONDS",
         &raw.poll_interval_seconds,
         1,
         86_400,
-        "a whole number of seconds from 1 to 86400",
     )?;
-    let grace = parse_number(
+    let shutdown_grace = parse_seconds(
         "SHUTDOWN_GRACE_SECONDS",
         &raw.shutdown_grace_seconds,
         0,
         3_600,
-        "a whole number of seconds from 0 to 3600",
     )?;
-    let database_max_connections = parse_number(
+    let database_max_connections = parse_whole(
         "DATABASE_MAX_CONNECTIONS",
         &raw.database_max_connections,
         1,
         1_000,
-        "a whole number from 1 to 1000",
     )?;
     let log_format = match raw.log_format.as_str() {
         "text" => LogFormat::Text,
@@ -478,8 +475,8 @@ fn validate(raw: Raw) -> Result<Settings, ConfigError> {
         amqp_url: SecretString::from(amqp_url.to_string()),
         api_addr,
         worker_platforms,
-        poll_interval: Duration::from_secs(poll),
-        shutdown_grace: Duration::from_secs(grace),
+        poll_interval,
+        shutdown_grace,
         log_format,
         cors_allowed_origins,
         api_rate_limit_per_second,
@@ -491,23 +488,13 @@ fn validate(raw: Raw) -> Result<Settings, ConfigError> {
 }
 
 fn validate_replies(raw: &Raw) -> Result<ReplySettings, ConfigError> {
-    let seconds = |variable, text: &str, min, max| {
-        parse_number(
-            variable,
-            text,
-            min,
-            max,
-            &format!("a whole number of seconds from {min} to {max}"),
-        )
-        .map(Duration::from_secs)
-    };
-    let cache_window = seconds(
+    let cache_window = parse_seconds(
         "REPLY_CACHE_WINDOW_SECONDS",
         &raw.reply_cache_window_seconds,
         0,
         86_400,
     )?;
-    let undecided_limit = seconds(
+    let undecided_limit = parse_seconds(
         "REPLY_UNDECIDED_LIMIT_SECONDS",
         &raw.reply_undecided_limit_seconds,
         1,
@@ -532,69 +519,41 @@ fn validate_tasks(raw: &Raw) -> Result<TaskSettings, ConfigError> {
         None => None,
         Some(text) => Some(parse_bool("RELAY_ENABLED", text)?),
     };
-    let seconds = |variable, text: &str, min, max| {
-        parse_number(
-            variable,
-            text,
-            min,
-            max,
-            &format!("a whole number of seconds from {min} to {max}"),
-        )
-        .map(Duration::from_secs)
-    };
-    let retry_base = seconds(
+    let retry_base = parse_seconds(
         "TASK_RETRY_BASE_SECONDS",
         &raw.task_retry_base_seconds,
         1,
         3_600,
     )?;
-    let retry_max = seconds(
+    let retry_max = parse_seconds(
         "TASK_RETRY_MAX_SECONDS",
         &raw.task_retry_max_seconds,
         1,
         86_400,
     )?;
     if retry_max < retry_base {
-        return Err(ConfigError {
-            variable: "TASK_RETRY_MAX_SECONDS",
-            value: quote(&raw.task_retry_max_seconds),
-            problem: "smaller than TASK_RETRY_BASE_SECONDS".to_owned(),
-            allowed: format!("at least {}", retry_base.as_secs()),
-        });
+        return Err(not_below(
+            "TASK_RETRY_MAX_SECONDS",
+            &raw.task_retry_max_seconds,
+            "TASK_RETRY_BASE_SECONDS",
+            retry_base.as_secs(),
+        ));
     }
     Ok(TaskSettings {
         relay_enabled,
-        relay_batch_size: parse_number(
-            "RELAY_BATCH_SIZE",
-            &raw.relay_batch_size,
-            1,
-            10_000,
-            "a whole number from 1 to 10000",
-        )?,
-        lease: seconds("TASK_LEASE_SECONDS", &raw.task_lease_seconds, 3, 3_600)?,
-        prefetch: parse_number(
-            "WORKER_PREFETCH",
-            &raw.worker_prefetch,
-            1,
-            1_000,
-            "a whole number from 1 to 1000",
-        )?,
-        max_attempts: parse_number(
-            "TASK_MAX_ATTEMPTS",
-            &raw.task_max_attempts,
-            1,
-            1_000,
-            "a whole number from 1 to 1000",
-        )?,
+        relay_batch_size: parse_whole("RELAY_BATCH_SIZE", &raw.relay_batch_size, 1, 10_000)?,
+        lease: parse_seconds("TASK_LEASE_SECONDS", &raw.task_lease_seconds, 3, 3_600)?,
+        prefetch: parse_whole("WORKER_PREFETCH", &raw.worker_prefetch, 1, 1_000)?,
+        max_attempts: parse_whole("TASK_MAX_ATTEMPTS", &raw.task_max_attempts, 1, 1_000)?,
         retry_base,
         retry_max,
-        sweeper_interval: seconds(
+        sweeper_interval: parse_seconds(
             "SWEEPER_INTERVAL_SECONDS",
             &raw.sweeper_interval_seconds,
             1,
             3_600,
         )?,
-        published_timeout: seconds(
+        published_timeout: parse_seconds(
             "SWEEPER_PUBLISHED_TIMEOUT_SECONDS",
             &raw.sweeper_published_timeout_seconds,
             10,
@@ -604,48 +563,13 @@ fn validate_tasks(raw: &Raw) -> Result<TaskSettings, ConfigError> {
 }
 
 fn validate_resilience(raw: &Raw) -> Result<ResilienceSettings, ConfigError> {
-    let number = |variable, text: &str, min: u32, max: u32| {
-        parse_number(
-            variable,
-            text,
-            min,
-            max,
-            &format!("a whole number from {min} to {max}"),
-        )
-    };
-    let millis = |variable, text: &str, min, max| {
-        parse_number(
-            variable,
-            text,
-            min,
-            max,
-            &format!("a whole number of milliseconds from {min} to {max}"),
-        )
-        .map(Duration::from_millis)
-    };
-    let seconds = |variable, text: &str, min, max| {
-        parse_number(
-            variable,
-            text,
-            min,
-            max,
-            &format!("a whole number of seconds from {min} to {max}"),
-        )
-        .map(Duration::from_secs)
-    };
-    let not_below = |variable, text: &str, smaller: &str, bound: String| ConfigError {
-        variable,
-        value: quote(text),
-        problem: format!("smaller than {smaller}"),
-        allowed: format!("at least {bound}"),
-    };
-    let retry_base = millis(
+    let retry_base = parse_millis(
         "PROVIDER_RETRY_BASE_MS",
         &raw.provider_retry_base_ms,
         1,
         600_000,
     )?;
-    let retry_cap = millis(
+    let retry_cap = parse_millis(
         "PROVIDER_RETRY_CAP_MS",
         &raw.provider_retry_cap_ms,
         1,
@@ -656,11 +580,11 @@ fn validate_resilience(raw: &Raw) -> Result<ResilienceSettings, ConfigError> {
             "PROVIDER_RETRY_CAP_MS",
             &raw.provider_retry_cap_ms,
             "PROVIDER_RETRY_BASE_MS",
-            retry_base.as_millis().to_string(),
+            retry_base.as_millis(),
         ));
     }
-    let breaker_open = seconds("BREAKER_OPEN_SECONDS", &raw.breaker_open_seconds, 1, 86_400)?;
-    let breaker_open_max = seconds(
+    let breaker_open = parse_seconds("BREAKER_OPEN_SECONDS", &raw.breaker_open_seconds, 1, 86_400)?;
+    let breaker_open_max = parse_seconds(
         "BREAKER_OPEN_MAX_SECONDS",
         &raw.breaker_open_max_seconds,
         1,
@@ -671,17 +595,17 @@ fn validate_resilience(raw: &Raw) -> Result<ResilienceSettings, ConfigError> {
             "BREAKER_OPEN_MAX_SECONDS",
             &raw.breaker_open_max_seconds,
             "BREAKER_OPEN_SECONDS",
-            breaker_open.as_secs().to_string(),
+            breaker_open.as_secs(),
         ));
     }
     Ok(ResilienceSettings {
-        request_timeout: millis(
+        request_timeout: parse_millis(
             "PROVIDER_TIMEOUT_MS",
             &raw.provider_timeout_ms,
             100,
             600_000,
         )?,
-        retry_max_attempts: number(
+        retry_max_attempts: parse_whole(
             "PROVIDER_RETRY_MAX_ATTEMPTS",
             &raw.provider_retry_max_attempts,
             1,
@@ -689,41 +613,56 @@ fn validate_resilience(raw: &Raw) -> Result<ResilienceSettings, ConfigError> {
         )?,
         retry_base,
         retry_cap,
-        breaker_window: seconds(
+        breaker_window: parse_seconds(
             "BREAKER_WINDOW_SECONDS",
             &raw.breaker_window_seconds,
             1,
             86_400,
         )?,
-        breaker_min_calls: number("BREAKER_MIN_CALLS", &raw.breaker_min_calls, 1, 100_000)?,
-        breaker_failure_rate_percent: number(
+        breaker_min_calls: parse_whole("BREAKER_MIN_CALLS", &raw.breaker_min_calls, 1, 100_000)?,
+        breaker_failure_rate_percent: parse_whole(
             "BREAKER_FAILURE_RATE_PERCENT",
             &raw.breaker_failure_rate_percent,
             1,
             100,
         )?,
         breaker_open,
-        breaker_open_growth: number("BREAKER_OPEN_GROWTH", &raw.breaker_open_growth, 1, 10)?,
+        breaker_open_growth: parse_whole("BREAKER_OPEN_GROWTH", &raw.breaker_open_growth, 1, 10)?,
         breaker_open_max,
-        breaker_probe_permits: number(
+        breaker_probe_permits: parse_whole(
             "BREAKER_PROBE_PERMITS",
             &raw.breaker_probe_permits,
             1,
             1_000,
         )?,
-        rate_budget_requests: number(
+        rate_budget_requests: parse_whole(
             "RATE_BUDGET_REQUESTS",
             &raw.rate_budget_requests,
             1,
             1_000_000,
         )?,
-        rate_budget_window: seconds(
+        rate_budget_window: parse_seconds(
             "RATE_BUDGET_WINDOW_SECONDS",
             &raw.rate_budget_window_seconds,
             1,
             86_400,
         )?,
     })
+}
+
+/// `variable`'s value `text` is below `bound`, the value of the setting `smaller`.
+fn not_below(
+    variable: &'static str,
+    text: &str,
+    smaller: &str,
+    bound: impl fmt::Display,
+) -> ConfigError {
+    ConfigError {
+        variable,
+        value: quote(text),
+        problem: format!("smaller than {smaller}"),
+        allowed: format!("at least {bound}"),
+    }
 }
 
 fn parse_bool(variable: &'static str, text: &str) -> Result<bool, ConfigError> {
@@ -807,6 +746,37 @@ where
             allowed: allowed.to_owned(),
         }),
     }
+}
+
+/// A whole number from `min` to `max`.
+fn parse_whole<T>(variable: &'static str, text: &str, min: T, max: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display,
+{
+    let allowed = format!("a whole number from {min} to {max}");
+    parse_number(variable, text, min, max, &allowed)
+}
+
+/// A duration given as a whole number of seconds from `min` to `max`.
+fn parse_seconds(
+    variable: &'static str,
+    text: &str,
+    min: u64,
+    max: u64,
+) -> Result<Duration, ConfigError> {
+    let allowed = format!("a whole number of seconds from {min} to {max}");
+    parse_number(variable, text, min, max, &allowed).map(Duration::from_secs)
+}
+
+/// A duration given as a whole number of milliseconds from `min` to `max`.
+fn parse_millis(
+    variable: &'static str,
+    text: &str,
+    min: u64,
+    max: u64,
+) -> Result<Duration, ConfigError> {
+    let allowed = format!("a whole number of milliseconds from {min} to {max}");
+    parse_number(variable, text, min, max, &allowed).map(Duration::from_millis)
 }
 
 fn parse_url(variable: &'static str, text: &str, schemes: &[&str]) -> Result<Url, ConfigError> {

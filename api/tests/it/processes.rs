@@ -196,3 +196,13 @@ fn workers_keep_retrying_an_unreachable_database_and_still_stop_on_sigterm() {
         assert!(status.success(), "{binary}: {}", worker.output());
     }
 }
+
+#[test]
+fn an_invalid_ingest_setting_stops_the_ingestor_with_exit_code_2_naming_it() {
+    let mut ingestor = Process::spawn("ingestor", &[], &with(&[("INGEST_HISTORY_LIMIT", "lots")]));
+    let status = ingestor.wait_exit(Duration::from_secs(10));
+    let output = ingestor.output();
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert_eq!(output.lines().count(), 1, "one line expected: {output}");
+    assert!(output.contains("INGEST_HISTORY_LIMIT"), "{output}");
+}

@@ -38,19 +38,28 @@ pub struct Failure {
     pub provider_code: Option<i64>,
 }
 
-async fn update_returning(
+/// Runs `sql`, an `UPDATE replies … RETURNING *` fenced by the status and attempt count the
+/// caller read, and audits `action` with `payload` of the changed row, both through `conn`.
+/// `None`, and nothing audited, if the row moved since.
+async fn transition(
     conn: &impl ConnectionTrait,
     sql: &str,
     values: Vec<Value>,
+    actor: &Actor,
+    action: &str,
+    payload: impl FnOnce(&replies::Model) -> serde_json::Value,
 ) -> Result<Option<replies::Model>, DbErr> {
-    replies::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            values,
-        ))
+    let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+    let Some(row) = replies::Entity::find()
+        .from_raw_sql(statement)
         .one(conn)
-        .await
+        .await?
+    else {
+        return Ok(None);
+    };
+    let entry = Entry::new(actor.clone(), action, AUDIT_ENTITY, row.mention_id);
+    audit::append(conn, entry.with_payload(payload(&row))).await?;
+    Ok(Some(row))
 }
 
 /// The write-ahead: `seen` (as read, `pending`, `sending` or `unknown`) becomes `sending` with
@@ -61,30 +70,21 @@ pub async fn begin_attempt(
     actor: &Actor,
 ) -> Result<Option<replies::Model>, DbErr> {
     let txn = db.begin().await?;
-    let Some(attempt) = update_returning(
+    let attempt = transition(
         &txn,
         "UPDATE replies SET status = 'sending', attempts = attempts + 1, \
              last_attempt_at = now(), updated_at = now() \
          WHERE id = $1 AND status = $2 AND attempts = $3 RETURNING *",
         vec![seen.id.into(), seen.status.into(), seen.attempts.into()],
-    )
-    .await?
-    else {
-        return Ok(None);
-    };
-    audit::append(
-        &txn,
-        Entry::new(
-            actor.clone(),
-            "reply.attempt_started",
-            AUDIT_ENTITY,
-            attempt.mention_id,
-        )
-        .with_payload(json!({"replyId": attempt.id, "attempt": attempt.attempts})),
+        actor,
+        "reply.attempt_started",
+        |attempt| json!({"replyId": attempt.id, "attempt": attempt.attempts}),
     )
     .await?;
-    txn.commit().await?;
-    Ok(Some(attempt))
+    if attempt.is_some() {
+        txn.commit().await?;
+    }
+    Ok(attempt)
 }
 
 /// Gives back an attempt that reached nobody (breaker open, budget spent, a 429 or refused
@@ -98,7 +98,7 @@ pub async fn abandon_attempt(
     actor: &Actor,
 ) -> Result<bool, DbErr> {
     let txn = db.begin().await?;
-    let restored = update_returning(
+    let restored = transition(
         &txn,
         "UPDATE replies SET status = $3, attempts = $4, last_attempt_at = $5, \
              last_error = $6, updated_at = now() \
@@ -111,22 +111,15 @@ pub async fn abandon_attempt(
             previous.last_attempt_at.into(),
             why.into(),
         ],
+        actor,
+        "reply.attempt_not_sent",
+        // The attempt given back, not the restored count.
+        |_| json!({"replyId": attempt.id, "attempt": attempt.attempts, "why": why}),
     )
     .await?;
     if restored.is_none() {
         return Ok(false);
     }
-    audit::append(
-        &txn,
-        Entry::new(
-            actor.clone(),
-            "reply.attempt_not_sent",
-            AUDIT_ENTITY,
-            attempt.mention_id,
-        )
-        .with_payload(json!({"replyId": attempt.id, "attempt": attempt.attempts, "why": why})),
-    )
-    .await?;
     txn.commit().await?;
     Ok(true)
 }
@@ -140,31 +133,20 @@ pub async fn record_unknown(
     actor: &Actor,
 ) -> Result<Option<replies::Model>, DbErr> {
     let txn = db.begin().await?;
-    let Some(unknown) = update_returning(
+    let unknown = transition(
         &txn,
         "UPDATE replies SET status = 'unknown', last_error = $3, updated_at = now() \
          WHERE id = $1 AND status = 'sending' AND attempts = $2 RETURNING *",
         vec![attempt.id.into(), attempt.attempts.into(), error.into()],
-    )
-    .await?
-    else {
-        return Ok(None);
-    };
-    audit::append(
-        &txn,
-        Entry::new(
-            actor.clone(),
-            "reply.outcome_unknown",
-            AUDIT_ENTITY,
-            attempt.mention_id,
-        )
-        .with_payload(json!({
-            "replyId": attempt.id, "attempt": attempt.attempts, "error": error,
-        })),
+        actor,
+        "reply.outcome_unknown",
+        |_| json!({"replyId": attempt.id, "attempt": attempt.attempts, "error": error}),
     )
     .await?;
-    txn.commit().await?;
-    Ok(Some(unknown))
+    if unknown.is_some() {
+        txn.commit().await?;
+    }
+    Ok(unknown)
 }
 
 /// Locks the mention and moves it on with `event` when the rules allow (a reply outcome
@@ -203,7 +185,7 @@ pub async fn record_sent(
     actor: &Actor,
 ) -> Result<Option<replies::Model>, DbErr> {
     move_mention(txn, reply, MentionEvent::ReplySent).await?;
-    let Some(sent) = update_returning(
+    transition(
         txn,
         "UPDATE replies SET status = 'sent', provider_post_id = $3, provider_comment_id = $4, \
              last_error = NULL, sent_at = now(), updated_at = now() \
@@ -214,25 +196,19 @@ pub async fn record_sent(
             receipt.provider_post_id.clone().into(),
             receipt.provider_comment_id.clone().into(),
         ],
-    )
-    .await?
-    else {
-        return Ok(None);
-    };
-    audit::append(
-        txn,
-        Entry::new(actor.clone(), "reply.sent", AUDIT_ENTITY, sent.mention_id).with_payload(
+        actor,
+        "reply.sent",
+        |sent| {
             json!({
                 "replyId": sent.id,
                 "attempts": sent.attempts,
                 "reconciled": reconciled,
                 "providerPostId": sent.provider_post_id,
                 "providerCommentId": sent.provider_comment_id,
-            }),
-        ),
+            })
+        },
     )
-    .await?;
-    Ok(Some(sent))
+    .await
 }
 
 /// `failed` with `failure` (from `reply`'s status and attempt count), mention
@@ -245,7 +221,7 @@ pub async fn record_failed(
 ) -> Result<Option<replies::Model>, DbErr> {
     let txn = db.begin().await?;
     move_mention(&txn, reply, MentionEvent::ReplyRejected).await?;
-    let Some(failed) = update_returning(
+    let failed = transition(
         &txn,
         "UPDATE replies SET status = 'failed', last_error = $4, updated_at = now() \
          WHERE id = $1 AND status = $2 AND attempts = $3 RETURNING *",
@@ -255,31 +231,25 @@ pub async fn record_failed(
             reply.attempts.into(),
             failure.message.clone().into(),
         ],
-    )
-    .await?
-    else {
-        return Ok(None);
-    };
-    audit::append(
-        &txn,
-        Entry::new(
-            actor.clone(),
-            "reply.failed",
-            AUDIT_ENTITY,
-            failed.mention_id,
-        )
-        .with_payload(json!({
-            "replyId": failed.id,
-            "reason": failure.reason,
-            "message": failure.message,
-            "providerStatus": failure.provider_status,
-            "providerCode": failure.provider_code,
-            "attempts": failed.attempts,
-        })),
+        actor,
+        "reply.failed",
+        |failed| {
+            json!({
+                "replyId": failed.id,
+                "reason": failure.reason,
+                "message": failure.message,
+                "providerStatus": failure.provider_status,
+                "providerCode": failure.provider_code,
+                "attempts": failed.attempts,
+            })
+        },
     )
     .await?;
-    txn.commit().await?;
-    Ok(Some(failed))
+    // A moved row leaves the mention untouched too: the transaction is rolled back.
+    if failed.is_some() {
+        txn.commit().await?;
+    }
+    Ok(failed)
 }
 
 /// Whether a reply in `status` still needs work from the replier.
