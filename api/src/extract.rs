@@ -16,6 +16,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use chrono::{DateTime, FixedOffset};
 use serde::de::DeserializeOwned;
+use shared::domain::UnknownValue;
 use std::str::FromStr;
 
 /// Largest accepted request body.
@@ -141,6 +142,33 @@ where
         .map(|item| {
             item.parse()
                 .map_err(|e: T::Err| ApiError::invalid(field, format!("{field}: {e}")))
+        })
+        .collect()
+}
+
+/// Like [`parse_list`], where the word `absent` (`none`, `new`) stands for "no value" and
+/// gives `None`; an unknown item's error lists `absent` among the allowed values.
+pub fn parse_optional_list<T>(
+    field: &str,
+    text: Option<&str>,
+    absent: &str,
+) -> Result<Vec<Option<T>>, ApiError>
+where
+    T: FromStr<Err = UnknownValue>,
+{
+    parse_list::<String>(field, text)?
+        .into_iter()
+        .map(|item| {
+            if item == absent {
+                return Ok(None);
+            }
+            item.parse().map(Some).map_err(|e: UnknownValue| {
+                let e = UnknownValue {
+                    allowed: format!("{absent}, {}", e.allowed),
+                    ..e
+                };
+                ApiError::invalid(field, format!("{field}: {e}"))
+            })
         })
         .collect()
 }

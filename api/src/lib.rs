@@ -12,6 +12,7 @@ pub mod error;
 mod extract;
 mod http_metrics;
 mod openapi;
+mod page;
 pub mod rate_limit;
 pub mod routes;
 mod state;

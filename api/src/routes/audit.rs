@@ -4,7 +4,8 @@
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
-use crate::extract::{Params, parse_id, parse_limit, parse_time};
+use crate::extract::{Params, parse_id, parse_time};
+use crate::page::PageRequest;
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, FixedOffset};
@@ -123,35 +124,31 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
+/// The position in an audit cursor: the id of the previous page's last row.
+fn decode_cursor(text: &str) -> Result<i64, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::invalid("cursor", "cursor: not a cursor given by this API"))
+}
+
 async fn page(
     state: &AppState,
     filter: &AuditFilter,
-    limit: Option<&str>,
-    cursor: Option<&str>,
-) -> Result<AuditPage, ApiError> {
-    let limit = parse_limit(limit, DEFAULT_LIMIT, MAX_LIMIT)?;
-    let before = cursor
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| ApiError::invalid("cursor", "cursor: not a cursor given by this API"))
-        })
-        .transpose()?;
-    let mut rows = queries::list(&state.db, filter, before, limit + 1).await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_cursor = more
-        .then(|| rows.last())
-        .flatten()
-        .map(|r| r.id.to_string());
+    limit: Option<String>,
+    cursor: Option<String>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let page = PageRequest::first(limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?
+        .after(cursor.as_deref(), decode_cursor)?;
+    let rows = queries::list(&state.db, filter, page.after, page.fetch()).await?;
+    let (rows, next_cursor) = page.cut(rows, |r| r.id.to_string());
     let result: Vec<AuditOut> = rows.into_iter().map(AuditOut::from).collect();
-    Ok(AuditPage {
+    Ok(Json(AuditPage {
         meta: AuditMeta {
             next_cursor,
-            limit,
+            limit: page.limit,
             count: result.len(),
         },
         result,
-    })
+    }))
 }
 
 /// The audit trail, newest first.
@@ -173,14 +170,7 @@ async fn list_audit(
         action: query.action,
         since: parse_time("since", query.since.as_deref())?,
     };
-    let page = page(
-        &state,
-        &filter,
-        query.limit.as_deref(),
-        query.cursor.as_deref(),
-    )
-    .await?;
-    Ok(Json(page))
+    page(&state, &filter, query.limit, query.cursor).await
 }
 
 /// The audit trail of one mention, newest first.
@@ -207,14 +197,7 @@ async fn list_mention_audit(
         entity_id: Some(id.to_string()),
         ..AuditFilter::default()
     };
-    let page = page(
-        &state,
-        &filter,
-        query.limit.as_deref(),
-        query.cursor.as_deref(),
-    )
-    .await?;
-    Ok(Json(page))
+    page(&state, &filter, query.limit, query.cursor).await
 }
 
 /// Where the chain is broken.

@@ -9,22 +9,24 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::cursor;
 use crate::error::{ApiError, Problem, is_foreign_key_violation};
-use crate::extract::{Body, Params, double_option, parse_id, parse_limit, parse_list, parse_time};
+use crate::extract::{
+    Body, Params, double_option, parse_id, parse_list, parse_optional_list, parse_time,
+};
+use crate::page::PageRequest;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, FixedOffset};
-use sea_orm::TransactionTrait;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use shared::audit::{self, Entry};
 use shared::db::entities::{mentions, replies};
 use shared::db::mentions::{self as queries, ListedMention, MentionCursor, MentionFilter, Triage};
 use shared::domain::{
     Disposition, MentionEvent, MentionId, MentionState, MentionType, Platform, ReplyId,
-    ReplyStatus, UnknownValue, UserId, next_state,
+    ReplyStatus, UserId, next_state,
 };
-use std::str::FromStr;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -298,42 +300,6 @@ pub struct MentionPage {
     pub meta: PageMeta,
 }
 
-/// A state filter value: `new` or a state.
-struct StateFilter(Option<MentionState>);
-
-impl FromStr for StateFilter {
-    type Err = UnknownValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s == "new" {
-            return Ok(StateFilter(None));
-        }
-        s.parse()
-            .map(|v| StateFilter(Some(v)))
-            .map_err(|e: UnknownValue| UnknownValue {
-                allowed: format!("new, {}", e.allowed),
-                ..e
-            })
-    }
-}
-
-/// A disposition filter value: `none` or a disposition.
-struct DispositionFilter(Option<Disposition>);
-
-impl FromStr for DispositionFilter {
-    type Err = UnknownValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s == "none" {
-            return Ok(DispositionFilter(None));
-        }
-        s.parse()
-            .map(|v| DispositionFilter(Some(v)))
-            .map_err(|e: UnknownValue| UnknownValue {
-                allowed: format!("none, {}", e.allowed),
-                ..e
-            })
-    }
-}
-
 impl ListMentionsQuery {
     fn filter(&self) -> Result<MentionFilter, ApiError> {
         let unassigned = match self.unassigned.as_deref() {
@@ -368,17 +334,8 @@ impl ListMentionsQuery {
         Ok(MentionFilter {
             platforms: parse_list("platform", self.platform.as_deref())?,
             types: parse_list("type", self.mention_type.as_deref())?,
-            states: parse_list::<StateFilter>("state", self.state.as_deref())?
-                .into_iter()
-                .map(|s| s.0)
-                .collect(),
-            dispositions: parse_list::<DispositionFilter>(
-                "disposition",
-                self.disposition.as_deref(),
-            )?
-            .into_iter()
-            .map(|d| d.0)
-            .collect(),
+            states: parse_optional_list("state", self.state.as_deref(), "new")?,
+            dispositions: parse_optional_list("disposition", self.disposition.as_deref(), "none")?,
             assignees,
             unassigned,
             text,
@@ -402,28 +359,19 @@ async fn list_mentions(
     Params(query): Params<ListMentionsQuery>,
 ) -> Result<Json<MentionPage>, ApiError> {
     let filter = query.filter()?;
-    let limit = parse_limit(query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(cursor::decode)
-        .transpose()?
-        .map(|(created_at, id)| MentionCursor {
-            created_at,
-            id: id.into(),
-        });
-    let mut rows = queries::list(&state.db, &filter, after, limit + 1).await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_cursor = more
-        .then(|| rows.last())
-        .flatten()
-        .map(|last| cursor::encode(last.mention.created_at, last.mention.id.0));
+    let page = PageRequest::first(query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?
+        .after(query.cursor.as_deref(), |text| {
+            cursor::decode(text).map(|(created_at, id)| MentionCursor { created_at, id })
+        })?;
+    let rows = queries::list(&state.db, &filter, page.after, page.fetch()).await?;
+    let (rows, next_cursor) = page.cut(rows, |last| {
+        cursor::encode(last.mention.created_at, last.mention.id.0)
+    });
     let result: Vec<MentionOut> = rows.into_iter().map(MentionOut::from).collect();
     Ok(Json(MentionPage {
         meta: PageMeta {
             next_cursor,
-            limit,
+            limit: page.limit,
             count: result.len(),
             is_syncing: false,
         },
@@ -576,11 +524,12 @@ async fn apply_update(
         )
         .with_details(serde_json::json!({ "currentVersion": current.version })));
     }
-    let mut triage = Triage {
+    let before = Triage {
         assignee_id: current.assignee_id,
         state: current.state,
         disposition: current.disposition,
     };
+    let mut triage = before;
     if let Some(assignee) = input.user_id {
         let event = match assignee {
             Some(_) => MentionEvent::Assign,
@@ -592,11 +541,6 @@ async fn apply_update(
     if let Some(disposition) = input.disposition {
         triage.disposition = disposition;
     }
-    let before = Triage {
-        assignee_id: current.assignee_id,
-        state: current.state,
-        disposition: current.disposition,
-    };
     if triage == before {
         let replies = queries::replies(&txn, id).await?;
         txn.commit().await?;
@@ -619,17 +563,14 @@ async fn apply_update(
         } else {
             "mention.unassigned"
         };
-        audit::append(
-            &txn,
-            Entry::new(me.actor(), action, "mention", id).with_payload(serde_json::json!({
-                "userId": triage.assignee_id,
-                "previousUserId": before.assignee_id,
-                "fromState": before.state,
-                "toState": triage.state,
-                "version": updated.version,
-            })),
-        )
-        .await?;
+        let payload = serde_json::json!({
+            "userId": triage.assignee_id,
+            "previousUserId": before.assignee_id,
+            "fromState": before.state,
+            "toState": triage.state,
+            "version": updated.version,
+        });
+        audit_change(&txn, me, id, action, payload).await?;
     }
     if triage.disposition != before.disposition {
         let action = if triage.disposition.is_some() {
@@ -637,16 +578,26 @@ async fn apply_update(
         } else {
             "mention.disposition_cleared"
         };
-        audit::append(
-            &txn,
-            Entry::new(me.actor(), action, "mention", id).with_payload(serde_json::json!({
-                "disposition": triage.disposition,
-                "previousDisposition": before.disposition,
-                "version": updated.version,
-            })),
-        )
-        .await?;
+        let payload = serde_json::json!({
+            "disposition": triage.disposition,
+            "previousDisposition": before.disposition,
+            "version": updated.version,
+        });
+        audit_change(&txn, me, id, action, payload).await?;
     }
     txn.commit().await?;
     Ok(MentionOut::with_replies(updated, &replies))
+}
+
+/// Appends the audit row of one triage change of mention `id` by `me`.
+async fn audit_change(
+    conn: &impl ConnectionTrait,
+    me: &Principal,
+    id: MentionId,
+    action: &str,
+    payload: serde_json::Value,
+) -> Result<(), ApiError> {
+    let entry = Entry::new(me.actor(), action, "mention", id).with_payload(payload);
+    audit::append(conn, entry).await?;
+    Ok(())
 }

@@ -5,7 +5,8 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::cursor;
 use crate::error::{ApiError, Problem};
-use crate::extract::{Params, parse_id, parse_limit, parse_list};
+use crate::extract::{Params, parse_id, parse_list};
+use crate::page::PageRequest;
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, FixedOffset};
@@ -147,28 +148,17 @@ async fn list_tasks(
         kinds: parse_list("kind", query.kind.as_deref())?,
         platforms: parse_list("platform", query.platform.as_deref())?,
     };
-    let limit = parse_limit(query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(cursor::decode)
-        .transpose()?
-        .map(|(created_at, id)| TaskCursor {
-            created_at,
-            id: id.into(),
-        });
-    let mut rows = queries::list(&state.db, &filter, after, limit + 1).await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_cursor = more
-        .then(|| rows.last())
-        .flatten()
-        .map(|t| cursor::encode(t.created_at, t.id.0));
+    let page = PageRequest::first(query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?
+        .after(query.cursor.as_deref(), |text| {
+            cursor::decode(text).map(|(created_at, id)| TaskCursor { created_at, id })
+        })?;
+    let rows = queries::list(&state.db, &filter, page.after, page.fetch()).await?;
+    let (rows, next_cursor) = page.cut(rows, |t| cursor::encode(t.created_at, t.id.0));
     let result: Vec<TaskOut> = rows.into_iter().map(TaskOut::from).collect();
     Ok(Json(TaskPage {
         meta: TaskMeta {
             next_cursor,
-            limit,
+            limit: page.limit,
             count: result.len(),
         },
         result,
