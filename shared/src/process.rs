@@ -178,13 +178,24 @@ pub async fn close_worker(db: DatabaseConnection, process_name: &str) {
     tracing::info!(process = process_name, "stopped");
 }
 
-/// The body of a worker binary's `main`: loads the settings (exit code 2 when invalid), starts
-/// logging, and runs `run` until SIGINT/SIGTERM.
-pub async fn worker_main<F, Fut>(args: CommonArgs, run: F) -> anyhow::Result<()>
+/// The whole `main` of a worker binary: parses the command line (`--help`, `--version`,
+/// [`CommonArgs`]), loads the settings (exit code 2 when invalid), starts logging, and runs `run`
+/// until SIGINT/SIGTERM.
+pub async fn worker_main<F, Fut>(
+    name: &'static str,
+    about: &'static str,
+    run: F,
+) -> anyhow::Result<()>
 where
     F: FnOnce(Settings, CommonArgs, CancellationToken) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
+    use clap::{Args, FromArgMatches};
+    // The struct's doc would become the about text: set ours after the flags.
+    let command = CommonArgs::augment_args(clap::Command::new(name))
+        .about(about)
+        .version(env!("CARGO_PKG_VERSION"));
+    let args = CommonArgs::from_arg_matches(&command.get_matches())?;
     let settings = crate::config::load_or_exit();
     crate::telemetry::init(settings.log_format);
     run(settings, args, shutdown_token()).await
