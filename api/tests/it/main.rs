@@ -11,5 +11,6 @@ mod processes;
 mod rate_limit;
 mod replies;
 mod status;
+mod sync;
 mod tasks;
 mod triage;
