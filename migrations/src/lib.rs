@@ -12,6 +12,37 @@ use sea_orm_migration::sea_orm::{DatabaseConnection, TransactionTrait};
 use sea_orm_migration::{MigrationStatus, MigratorTrait};
 use std::time::Duration;
 
+/// Declares the migration of the module it is used in: `Migration`, named after the module's
+/// file, whose `up` and `down` run the module's `UP` and `DOWN` SQL.
+macro_rules! sql_migration {
+    ($(#[$doc:meta])*) => {
+        $(#[$doc])*
+        #[derive(sea_orm_migration::prelude::DeriveMigrationName)]
+        pub struct Migration;
+
+        #[sea_orm_migration::async_trait::async_trait]
+        impl sea_orm_migration::MigrationTrait for Migration {
+            async fn up(
+                &self,
+                manager: &sea_orm_migration::SchemaManager,
+            ) -> Result<(), sea_orm_migration::DbErr> {
+                use sea_orm_migration::sea_orm::ConnectionTrait as _;
+                manager.get_connection().execute_unprepared(UP).await?;
+                Ok(())
+            }
+
+            async fn down(
+                &self,
+                manager: &sea_orm_migration::SchemaManager,
+            ) -> Result<(), sea_orm_migration::DbErr> {
+                use sea_orm_migration::sea_orm::ConnectionTrait as _;
+                manager.get_connection().execute_unprepared(DOWN).await?;
+                Ok(())
+            }
+        }
+    };
+}
+
 mod m20261129_000001_create_users;
 mod m20261129_000002_create_posts_and_mentions;
 mod m20261129_000003_create_replies;

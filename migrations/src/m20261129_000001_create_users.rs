@@ -1,10 +1,8 @@
 //! `users` (agents and admins) and their revocable `api_tokens`.
 
-use sea_orm_migration::prelude::*;
-
-/// Creates `users` and `api_tokens`.
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+sql_migration! {
+    /// Creates `users` and `api_tokens`.
+}
 
 const UP: &str = r#"
 CREATE TABLE users (
@@ -36,16 +34,3 @@ const DOWN: &str = r#"
 DROP TABLE api_tokens;
 DROP TABLE users;
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await?;
-        Ok(())
-    }
-}

@@ -1,10 +1,8 @@
 //! `posts` (the social posts being watched) and `mentions` (the inbox).
 
-use sea_orm_migration::prelude::*;
-
-/// Creates `posts` and `mentions`.
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+sql_migration! {
+    /// Creates `posts` and `mentions`.
+}
 
 const UP: &str = r#"
 CREATE TABLE posts (
@@ -67,16 +65,3 @@ const DOWN: &str = r#"
 DROP TABLE mentions;
 DROP TABLE posts;
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await?;
-        Ok(())
-    }
-}

@@ -1,10 +1,8 @@
 //! `replies` (outbound replies, sent once and only once) and `idempotency_keys`.
 
-use sea_orm_migration::prelude::*;
-
-/// Creates `replies` and `idempotency_keys`.
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+sql_migration! {
+    /// Creates `replies` and `idempotency_keys`.
+}
 
 const UP: &str = r#"
 CREATE TABLE replies (
@@ -48,16 +46,3 @@ const DOWN: &str = r#"
 DROP TABLE idempotency_keys;
 DROP TABLE replies;
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await?;
-        Ok(())
-    }
-}

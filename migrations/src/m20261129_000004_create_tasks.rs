@@ -1,10 +1,8 @@
 //! `tasks`: the transactional outbox and the record of background work.
 
-use sea_orm_migration::prelude::*;
-
-/// Creates `tasks`.
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+sql_migration! {
+    /// Creates `tasks`.
+}
 
 const UP: &str = r#"
 CREATE TABLE tasks (
@@ -48,16 +46,3 @@ CREATE INDEX tasks_subject_id_idx ON tasks (subject_id) WHERE subject_id IS NOT 
 const DOWN: &str = r#"
 DROP TABLE tasks;
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await?;
-        Ok(())
-    }
-}

@@ -1,10 +1,8 @@
 //! `circuit_breakers`: the distributed breaker state shared by every instance.
 
-use sea_orm_migration::prelude::*;
-
-/// Creates `circuit_breakers`.
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+sql_migration! {
+    /// Creates `circuit_breakers`.
+}
 
 const UP: &str = r#"
 CREATE TABLE circuit_breakers (
@@ -26,16 +24,3 @@ CREATE TABLE circuit_breakers (
 const DOWN: &str = r#"
 DROP TABLE circuit_breakers;
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await?;
-        Ok(())
-    }
-}

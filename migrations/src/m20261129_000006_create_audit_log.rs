@@ -23,11 +23,9 @@
 //! Other triggers reject UPDATE, DELETE and TRUNCATE on `audit_log`, and DELETE and TRUNCATE
 //! on `audit_chain_head`.
 
-use sea_orm_migration::prelude::*;
-
-/// Creates `audit_chain_head`, `audit_log`, the hash function and the triggers.
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+sql_migration! {
+    /// Creates `audit_chain_head`, `audit_log`, the hash function and the triggers.
+}
 
 const UP: &str = r#"
 CREATE TABLE audit_chain_head (
@@ -139,16 +137,3 @@ DROP FUNCTION audit_log_append();
 DROP FUNCTION audit_chain_head_advance();
 DROP FUNCTION audit_row_hash(text, bigint, timestamptz, text, text, text, text, jsonb);
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await?;
-        Ok(())
-    }
-}

@@ -2,11 +2,9 @@
 //! address, to slow down password guessing across every API instance) and an index for the
 //! health route's "last successful ingest per platform".
 
-use sea_orm_migration::prelude::*;
-
-/// Creates `login_throttle` and `tasks_succeeded_kind_platform_finished_at_idx`.
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+sql_migration! {
+    /// Creates `login_throttle` and `tasks_succeeded_kind_platform_finished_at_idx`.
+}
 
 const UP: &str = r#"
 CREATE TABLE login_throttle (
@@ -30,16 +28,3 @@ const DOWN: &str = r#"
 DROP INDEX tasks_succeeded_kind_platform_finished_at_idx;
 DROP TABLE login_throttle;
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await?;
-        Ok(())
-    }
-}

@@ -3,11 +3,9 @@
 //! task's `available_at` moves. Relays `LISTEN` on the channel and also poll, so a lost
 //! notification only costs the poll interval.
 
-use sea_orm_migration::prelude::*;
-
-/// Creates the `tasks_notify_pending` triggers.
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+sql_migration! {
+    /// Creates the `tasks_notify_pending` triggers.
+}
 
 // PostgreSQL folds identical notifications of one transaction into one, so a transaction
 // that enqueues ten thousand tasks sends a single wake-up. The payload is empty on purpose:
@@ -35,16 +33,3 @@ DROP TRIGGER tasks_notify_pending_update ON tasks;
 DROP TRIGGER tasks_notify_pending_insert ON tasks;
 DROP FUNCTION tasks_notify_pending();
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await?;
-        Ok(())
-    }
-}

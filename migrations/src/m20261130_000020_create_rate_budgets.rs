@@ -1,11 +1,9 @@
 //! `rate_budgets`: the provider request budget shared by every process (one row per Ayrshare
 //! profile), as a sliding log of the latest send times.
 
-use sea_orm_migration::prelude::*;
-
-/// Creates `rate_budgets`.
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+sql_migration! {
+    /// Creates `rate_budgets`.
+}
 
 // A sliding log rather than a fixed-window counter: a fixed window lets twice the budget
 // through across a window boundary, the provider (and the simulator) count a sliding window.
@@ -24,16 +22,3 @@ CREATE TABLE rate_budgets (
 const DOWN: &str = r#"
 DROP TABLE rate_budgets;
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await?;
-        Ok(())
-    }
-}

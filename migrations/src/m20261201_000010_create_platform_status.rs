@@ -2,11 +2,9 @@
 //! available (a platform without the messaging add-on answers 403, and is checked again only
 //! rarely) and when its last ingest succeeded.
 
-use sea_orm_migration::prelude::*;
-
-/// Creates `platform_status`.
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+sql_migration! {
+    /// Creates `platform_status`.
+}
 
 const UP: &str = r#"
 CREATE TABLE platform_status (
@@ -28,16 +26,3 @@ CREATE TABLE platform_status (
 const DOWN: &str = r#"
 DROP TABLE platform_status;
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await?;
-        Ok(())
-    }
-}
