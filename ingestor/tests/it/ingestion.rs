@@ -78,26 +78,10 @@ async fn comments_added_to_the_world_appear_within_one_poll_interval() {
         .into_iter()
         .find(|(p, _, parent)| p == "facebook" && parent.is_none())
         .expect("a facebook comment");
-    let post: String = {
-        let body: serde_json::Value =
-            reqwest::get(format!("{}/_sim/comments", world.sim.base_url()))
-                .await
-                .expect("GET")
-                .json()
-                .await
-                .expect("json");
-        body["comments"]
-            .as_array()
-            .expect("comments")
-            .iter()
-            .find(|c| c["commentId"] == parent.as_str())
-            .and_then(|c| c["postId"].as_str())
-            .expect("post id")
-            .to_owned()
-    };
+    let post = post_of(&world, |c| c["commentId"] == parent.as_str()).await;
     let top = world
         .add_comment(
-            json!({"platform": "twitter", "postId": twitter_post(&world).await,
+            json!({"platform": "twitter", "postId": post_of(&world, |c| c["platform"] == "twitter").await,
                             "content": "Is this still on sale?"}),
         )
         .await;
@@ -135,7 +119,8 @@ async fn comments_added_to_the_world_appear_within_one_poll_interval() {
     assert_same_comments(&world).await;
 }
 
-async fn twitter_post(world: &World) -> String {
+/// The post of the first comment in the simulator's world that `pick` accepts.
+async fn post_of(world: &World, pick: impl Fn(&serde_json::Value) -> bool) -> String {
     let body: serde_json::Value = reqwest::get(format!("{}/_sim/comments", world.sim.base_url()))
         .await
         .expect("GET")
@@ -146,9 +131,9 @@ async fn twitter_post(world: &World) -> String {
         .as_array()
         .expect("comments")
         .iter()
-        .find(|c| c["platform"] == "twitter")
+        .find(|c| pick(c))
         .and_then(|c| c["postId"].as_str())
-        .expect("a twitter post")
+        .expect("a matching comment")
         .to_owned()
 }
 

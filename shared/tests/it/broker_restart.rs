@@ -5,7 +5,8 @@
 //! `.config/nextest.toml`).
 
 use crate::tasks_support::{
-    EffectJob, create_effect_tables, effects, relay, statuses, wait_until, worker_config,
+    EffectJob, create_effect_tables, effects, relay, spawn_relay_and_worker, statuses, wait_until,
+    worker_config,
 };
 use shared::bus::JobKind;
 use shared::domain::{Platform, TaskStatus};
@@ -39,16 +40,7 @@ async fn tasks_enqueued_while_rabbitmq_is_stopped_all_complete_once_it_is_back()
         }),
     );
     let cancel = CancellationToken::new();
-    let loops = [
-        tokio::spawn({
-            let (relay, cancel) = (relay.clone(), cancel.clone());
-            async move { relay.run(&cancel).await }
-        }),
-        tokio::spawn({
-            let (worker, cancel) = (worker.clone(), cancel.clone());
-            async move { worker.run(None, &cancel).await }
-        }),
-    ];
+    let loops = spawn_relay_and_worker(&relay, &worker, &cancel);
     enqueue(&db, 20).await;
     wait_until(Duration::from_secs(20), "the first 20 tasks", || async {
         statuses(db.conn()).await.get(&TaskStatus::Succeeded) == Some(&20)

@@ -11,7 +11,7 @@ use shared::db::entities::tasks;
 use shared::domain::{Platform, TaskId, TaskStatus};
 use shared::outbox::{Relay, RelayConfig};
 use shared::testing::TestBroker;
-use shared::worker::{Job, JobContext, JobError, Outcome, WorkerConfig};
+use shared::worker::{Job, JobContext, JobError, Outcome, Worker, WorkerConfig};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -222,4 +222,22 @@ impl Recorder {
     pub fn total(&self) -> usize {
         self.seen.lock().expect("recorder lock").values().sum()
     }
+}
+
+/// Runs `relay` and `worker` in the background until `cancel` fires; join the handles after.
+pub fn spawn_relay_and_worker(
+    relay: &Arc<Relay>,
+    worker: &Worker,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> [tokio::task::JoinHandle<()>; 2] {
+    [
+        tokio::spawn({
+            let (relay, cancel) = (relay.clone(), cancel.clone());
+            async move { relay.run(&cancel).await }
+        }),
+        tokio::spawn({
+            let (worker, cancel) = (worker.clone(), cancel.clone());
+            async move { worker.run(None, &cancel).await }
+        }),
+    ]
 }

@@ -2,7 +2,8 @@
 //! shutdown.
 
 use crate::tasks_support::{
-    EffectJob, create_effect_tables, effects, relay, starts, task, wait_until, worker_config,
+    EffectJob, create_effect_tables, effects, relay, spawn_relay_and_worker, starts, task,
+    wait_until, worker_config,
 };
 use chrono::Utc;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -142,16 +143,7 @@ async fn a_panicking_job_is_recorded_as_a_failure_and_the_worker_goes_on_with_th
         }),
     );
     let cancel = CancellationToken::new();
-    let background = [
-        tokio::spawn({
-            let (relay, cancel) = (relay.clone(), cancel.clone());
-            async move { relay.run(&cancel).await }
-        }),
-        tokio::spawn({
-            let (worker, cancel) = (worker.clone(), cancel.clone());
-            async move { worker.run(None, &cancel).await }
-        }),
-    ];
+    let background = spawn_relay_and_worker(&relay, &worker, &cancel);
 
     let panics = outbox::enqueue(
         db.conn(),
