@@ -282,3 +282,64 @@ pub fn take_our_replies(
     });
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::MentionType;
+    use crate::provider::Author;
+
+    fn reply_mention(platform_ref: &str, parent_ref: &str, content: &str) -> NewMention {
+        NewMention {
+            mention_type: MentionType::Reply,
+            platform: Platform::Facebook,
+            content: content.to_owned(),
+            platform_ref: platform_ref.to_owned(),
+            provider_post_ref: Some("post-1".to_owned()),
+            parent_ref: Some(parent_ref.to_owned()),
+            author: Author::default(),
+            posted_at: None,
+            raw: Value::Null,
+        }
+    }
+
+    fn ours(provider_comment_id: Option<&str>, parent_ref: &str, content: &str) -> OurReply {
+        OurReply {
+            id: ReplyId::new(),
+            content: content.to_owned(),
+            provider_comment_id: provider_comment_id.map(str::to_owned),
+            parent_ref: parent_ref.to_owned(),
+        }
+    }
+
+    #[test]
+    fn our_replies_are_taken_out_by_provider_id_or_by_parent_and_content_each_once() {
+        let by_id = ours(Some("c-10"), "c-1", "Thanks!");
+        let by_text = ours(None, "c-2", "We are on it.");
+        let mut fetched = vec![
+            reply_mention("c-10", "c-1", "Thanks!"),
+            reply_mention("c-11", "c-2", "We are  on it."),
+            // A customer saying the same words under the same comment is only taken once.
+            reply_mention("c-12", "c-2", "We are on it."),
+            // The same words under another comment are somebody else's.
+            reply_mention("c-13", "c-3", "Thanks!"),
+        ];
+        let found = take_our_replies(&mut fetched, &[by_id.clone(), by_text.clone()]);
+        assert_eq!(
+            found,
+            vec![
+                (by_id.id, "c-10".to_owned()),
+                (by_text.id, "c-11".to_owned())
+            ]
+        );
+        let left: Vec<&str> = fetched.iter().map(|m| m.platform_ref.as_str()).collect();
+        assert_eq!(left, vec!["c-12", "c-13"]);
+    }
+
+    #[test]
+    fn without_replies_of_ours_nothing_is_taken() {
+        let mut fetched = vec![reply_mention("c-10", "c-1", "Thanks!")];
+        assert!(take_our_replies(&mut fetched, &[]).is_empty());
+        assert_eq!(fetched.len(), 1);
+    }
+}
