@@ -388,46 +388,41 @@ mod tests {
     #[test]
     fn statuses_are_classified_by_kind_of_call() {
         let body = r#"{"status":"error","code":101,"message":"bad"}"#;
-        assert!(
-            answer(Endpoint::History, 400, body)
-                .expect_err("400")
-                .is_definite_rejection()
-        );
-        assert!(
-            answer(Endpoint::Reply, 404, body)
-                .expect_err("404")
-                .is_not_found()
-        );
-        assert!(
-            answer(Endpoint::History, 503, "")
-                .expect_err("503")
-                .is_transient()
-        );
-        assert!(
-            answer(Endpoint::Reply, 502, "")
-                .expect_err("502")
-                .is_outcome_unknown()
-        );
-        assert!(
-            answer(Endpoint::SendMessage, 500, body)
-                .expect_err("500")
-                .is_outcome_unknown()
-        );
-        assert!(
-            answer(Endpoint::Reply, 429, body)
-                .expect_err("429")
-                .is_transient()
-        );
-        assert!(
-            answer(Endpoint::Reply, 200, "<html>")
-                .expect_err("html")
-                .is_outcome_unknown()
-        );
-        assert!(
-            answer(Endpoint::Comments, 200, "<html>")
-                .expect_err("html")
-                .is_transient()
-        );
+        type Class = fn(&ProviderError) -> bool;
+        let cases: [(Endpoint, u16, &str, Class); 8] = [
+            (
+                Endpoint::History,
+                400,
+                body,
+                ProviderError::is_definite_rejection,
+            ),
+            (Endpoint::Reply, 404, body, ProviderError::is_not_found),
+            (Endpoint::History, 503, "", ProviderError::is_transient),
+            (Endpoint::Reply, 502, "", ProviderError::is_outcome_unknown),
+            (
+                Endpoint::SendMessage,
+                500,
+                body,
+                ProviderError::is_outcome_unknown,
+            ),
+            (Endpoint::Reply, 429, body, ProviderError::is_transient),
+            (
+                Endpoint::Reply,
+                200,
+                "<html>",
+                ProviderError::is_outcome_unknown,
+            ),
+            (
+                Endpoint::Comments,
+                200,
+                "<html>",
+                ProviderError::is_transient,
+            ),
+        ];
+        for (endpoint, status, text, class) in cases {
+            let err = answer(endpoint, status, text).expect_err("an error");
+            assert!(class(&err), "{endpoint:?} {status} {text:?} → {err:?}");
+        }
         assert_eq!(
             answer(Endpoint::Comments, 200, r#"{"status":"success","x":1}"#).expect("ok")["x"],
             1
