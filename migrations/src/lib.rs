@@ -53,6 +53,7 @@ mod m20261130_000001_api_login_throttle;
 mod m20261130_000010_notify_pending_tasks;
 mod m20261130_000020_create_rate_budgets;
 mod m20261201_000010_create_platform_status;
+mod m20261202_000010_take_rate_budget;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -71,6 +72,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_notify_pending_tasks::Migration),
             Box::new(m20261130_000020_create_rate_budgets::Migration),
             Box::new(m20261201_000010_create_platform_status::Migration),
+            Box::new(m20261202_000010_take_rate_budget::Migration),
         ]
     }
 }

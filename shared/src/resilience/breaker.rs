@@ -15,6 +15,15 @@
 //!   `open_growth` per consecutive reopening, at most `open_max`). Permits not reported within
 //!   `probe_lease` (their process died) are handed out again.
 //!
+//! A process that has seen the breaker closed lets calls through from memory for
+//! [`CLOSED_RECHECK`], and counts their healthy outcomes in memory; it adds them to the row
+//! when it next asks the database (at the latest when that time is up, or with the next
+//! failure). Failures are counted at once, so the breaker opens on the call that reaches the
+//! threshold, and a failure that finds the breaker no longer closed makes this process ask
+//! the database before its next call. Opening, half-opening and probe permits are decided by
+//! the row alone. So a breaker opened by one process stops another's calls within
+//! [`CLOSED_RECHECK`], or at its first failure, whichever comes first.
+//!
 //! Every transition happens in one transaction with its audit row (actor `system:<process>`)
 //! and is logged; the state is exported as the gauge [`STATE_METRIC`] (0 closed, 1 half-open,
 //! 2 open). Outcomes that arrive after the state changed (a call let through while closed that
@@ -37,6 +46,10 @@ pub const STATE_METRIC: &str = "circuit_breaker_state";
 
 /// `entity_type` of the breakers' audit rows.
 pub const AUDIT_ENTITY: &str = "circuit_breaker";
+
+/// How long a process lets calls through on having seen the breaker closed, before asking
+/// the database again.
+pub const CLOSED_RECHECK: Duration = Duration::from_millis(500);
 
 /// A breaker's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,8 +165,40 @@ pub struct CircuitBreaker {
     settings: BreakerSettings,
     db: DatabaseConnection,
     actor: Actor,
-    /// Until when this process knows the breaker is open (local clock, database time).
-    known_open: Mutex<Option<(Instant, DateTime<Utc>)>>,
+    local: Mutex<Local>,
+}
+
+/// What this process knows of the breaker without asking the database.
+#[derive(Debug, Default)]
+struct Local {
+    known: Known,
+    /// Healthy outcomes of calls let through while closed, not counted in the row yet.
+    healthy: u32,
+    /// When the first of them ended.
+    healthy_since: Option<Instant>,
+}
+
+/// The state last seen, and until when (local clock) it holds.
+#[derive(Debug, Default, Clone, Copy)]
+enum Known {
+    /// Ask the database.
+    #[default]
+    Nothing,
+    /// Closed: let calls through.
+    Closed { until: Instant },
+    /// Open until `at` (database time): refuse.
+    Open { until: Instant, at: DateTime<Utc> },
+}
+
+impl Local {
+    /// The healthy outcomes to count now: none if they are older than the window (they
+    /// would be counted in a window they were not part of).
+    fn take_healthy(&mut self, window: Duration) -> u32 {
+        let fresh = self.healthy_since.is_some_and(|t| t.elapsed() < window);
+        let healthy = std::mem::take(&mut self.healthy);
+        self.healthy_since = None;
+        if fresh { healthy } else { 0 }
+    }
 }
 
 /// The stored state of a breaker, for status pages.
@@ -202,20 +247,21 @@ pub async fn statuses(conn: &impl ConnectionTrait) -> Result<Vec<BreakerStatus>,
 const READ: &str = "SELECT state, open_until, clock_timestamp() AS now \
                     FROM circuit_breakers WHERE key = $1";
 
-// $1 key, $2 1 for a failure else 0, $3 window seconds. The counts are soft state: their
-// commit does not wait for the WAL flush (transitions, with their audit rows, do).
+// $1 key, $2 calls, $3 failures among them, $4 window seconds; a row only while closed. The
+// counts are soft state: their commit does not wait for the WAL flush (transitions, with
+// their audit rows, do).
 const RECORD: &str = r#"
 WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true))
 INSERT INTO circuit_breakers AS c (key, state, window_started_at, calls, failures, updated_at)
-SELECT $1, 'closed', statement_timestamp(), 1, $2, statement_timestamp() FROM async_commit
+SELECT $1, 'closed', statement_timestamp(), $2, $3, statement_timestamp() FROM async_commit
 ON CONFLICT (key) DO UPDATE
 SET window_started_at = CASE WHEN c.window_started_at
-                                  <= statement_timestamp() - make_interval(secs => $3)
+                                  <= statement_timestamp() - make_interval(secs => $4)
                              THEN statement_timestamp() ELSE c.window_started_at END,
-    calls = CASE WHEN c.window_started_at <= statement_timestamp() - make_interval(secs => $3)
-                 THEN 1 ELSE c.calls + 1 END,
-    failures = CASE WHEN c.window_started_at <= statement_timestamp() - make_interval(secs => $3)
-                    THEN $2 ELSE c.failures + $2 END,
+    calls = CASE WHEN c.window_started_at <= statement_timestamp() - make_interval(secs => $4)
+                 THEN $2 ELSE c.calls + $2 END,
+    failures = CASE WHEN c.window_started_at <= statement_timestamp() - make_interval(secs => $4)
+                    THEN $3 ELSE c.failures + $3 END,
     updated_at = statement_timestamp()
 WHERE c.state = 'closed'
 RETURNING calls, failures
@@ -300,7 +346,7 @@ impl CircuitBreaker {
             settings,
             db,
             actor: Actor::system(process),
-            known_open: Mutex::new(None),
+            local: Mutex::new(Local::default()),
         }
     }
 
@@ -309,24 +355,49 @@ impl CircuitBreaker {
         &self.key
     }
 
+    fn local(&self) -> std::sync::MutexGuard<'_, Local> {
+        self.local.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Until when this process already knows the breaker is open: refuse without asking the
     /// database (or the budget).
     pub fn known_open(&self) -> Option<DateTime<Utc>> {
-        let known = self
-            .known_open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        known
-            .filter(|(until, _)| Instant::now() < *until)
-            .map(|(_, at)| at)
+        match self.local().known {
+            Known::Open { until, at } if Instant::now() < until => Some(at),
+            _ => None,
+        }
+    }
+
+    fn known_closed(&self) -> bool {
+        matches!(self.local().known, Known::Closed { until } if Instant::now() < until)
     }
 
     fn remember_open(&self, open_until: DateTime<Utc>, now: DateTime<Utc>) {
         let left = (open_until - now).to_std().unwrap_or(Duration::ZERO);
-        *self
-            .known_open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now() + left, open_until));
+        self.local().known = Known::Open {
+            until: Instant::now() + left,
+            at: open_until,
+        };
+    }
+
+    /// Seen closed. Not over a known open period: that cannot end before its time (only a
+    /// probe closes a breaker, after it), so the closed state seen is older.
+    fn remember_closed(&self) {
+        let mut local = self.local();
+        let now = Instant::now();
+        if !matches!(local.known, Known::Open { until, .. } if now < until) {
+            local.known = Known::Closed {
+                until: now + CLOSED_RECHECK,
+            };
+        }
+    }
+
+    /// Something says the breaker may not be closed any more: ask before the next call.
+    fn doubt_closed(&self) {
+        let mut local = self.local();
+        if matches!(local.known, Known::Closed { .. }) {
+            local.known = Known::Nothing;
+        }
     }
 
     fn set_gauge(&self, state: BreakerState) {
@@ -359,12 +430,27 @@ impl CircuitBreaker {
     /// Whether a call may go ahead now. Half-opening and taking a probe permit are atomic, so
     /// however many processes ask at once, at most `probe_permits` probes are out.
     pub async fn admit(&self) -> Result<Admission, DbErr> {
+        if self.known_closed() {
+            return Ok(Admission::Granted(Permit::Call));
+        }
+        if let Some(retry_at) = self.known_open() {
+            return Ok(Admission::Refused { retry_at });
+        }
+        // Counting the healthy outcomes held in memory also tells whether it is closed.
+        let healthy = self.local().take_healthy(self.settings.window);
+        if healthy > 0 && self.count(healthy, 0).await?.is_some() {
+            self.remember_closed();
+            return Ok(Admission::Granted(Permit::Call));
+        }
         // A state may change under us between the read and the update (someone else
         // half-opens it, a probe decides); a few rounds settle it.
         let mut snapshot = self.read().await?;
         for _ in 0..2 {
             match snapshot.state {
-                BreakerState::Closed => return Ok(Admission::Granted(Permit::Call)),
+                BreakerState::Closed => {
+                    self.remember_closed();
+                    return Ok(Admission::Granted(Permit::Call));
+                }
                 BreakerState::Open => match snapshot.open_until {
                     Some(open_until) if open_until > snapshot.now => {
                         self.remember_open(open_until, snapshot.now);
@@ -403,30 +489,26 @@ impl CircuitBreaker {
         })
     }
 
-    /// Records the outcome of a call let through with `permit`.
+    /// Records the outcome of a call let through with `permit`: a healthy call while closed
+    /// in memory (counted in the row later), anything else at once.
     pub async fn record(&self, permit: Permit, outcome: Outcome) -> Result<(), DbErr> {
         let failed = outcome == Outcome::Failed;
         match permit {
+            Permit::Call if !failed => {
+                let mut local = self.local();
+                local.healthy += 1;
+                local.healthy_since.get_or_insert_with(Instant::now);
+                Ok(())
+            }
             Permit::Call => {
-                let counted = self
-                    .db
-                    .query_one_raw(self.statement(
-                        RECORD,
-                        vec![
-                            i32::from(failed).into(),
-                            self.settings.window.as_secs_f64().into(),
-                        ],
-                    ))
-                    .await?;
-                // No row: not closed any more, a late outcome.
-                let Some(row) = counted else {
+                let healthy = self.local().take_healthy(self.settings.window);
+                // No row: not closed any more (a late outcome); ask before the next call.
+                let Some((calls, failures)) = self.count(healthy + 1, 1).await? else {
+                    self.doubt_closed();
                     return Ok(());
                 };
-                let calls: i32 = row.try_get("", "calls")?;
-                let failures: i32 = row.try_get("", "failures")?;
                 let threshold = i64::from(self.settings.failure_rate_percent) * i64::from(calls);
-                if failed
-                    && calls >= to_i32(self.settings.min_calls)
+                if calls >= to_i32(self.settings.min_calls)
                     && i64::from(failures) * 100 >= threshold
                 {
                     self.trip(calls, failures).await?;
@@ -436,6 +518,25 @@ impl CircuitBreaker {
             Permit::Probe if failed => self.reopen().await,
             Permit::Probe => self.close().await,
         }
+    }
+
+    /// Adds `calls` outcomes, `failures` of them failed, to the window's counts: the counts
+    /// after, or `None` if the breaker is not closed.
+    async fn count(&self, calls: u32, failures: u32) -> Result<Option<(i32, i32)>, DbErr> {
+        let counted = self
+            .db
+            .query_one_raw(self.statement(
+                RECORD,
+                vec![
+                    to_i32(calls).into(),
+                    to_i32(failures).into(),
+                    self.settings.window.as_secs_f64().into(),
+                ],
+            ))
+            .await?;
+        counted
+            .map(|row| Ok((row.try_get("", "calls")?, row.try_get("", "failures")?)))
+            .transpose()
     }
 
     /// Runs a transition statement and, if it changed the row, its audit row in the same
@@ -520,6 +621,7 @@ impl CircuitBreaker {
             })
             .await?;
         if changed.is_some() {
+            self.remember_closed();
             self.set_gauge(BreakerState::Closed);
             tracing::info!(
                 breaker = %self.key, from = "half_open", to = "closed",

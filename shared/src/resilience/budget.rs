@@ -1,19 +1,26 @@
 //! The provider's request budget, shared by every process through the database: at most
 //! `limit` requests per profile in any sliding window of `window`.
 //!
-//! Each profile has one `rate_budgets` row holding the grant times of its latest `limit`
-//! requests, oldest first. A take is one atomic statement (`INSERT … ON CONFLICT DO UPDATE …
-//! WHERE`): under the row lock it appends the current time only if the `limit`-th most recent
-//! grant is older than `window + SEND_MARGIN`. So any `limit + 1` grants span at least that
-//! long: in any sliding window of that length at most `limit` grants exist, whichever process
-//! asked.
+//! Each profile has one `rate_budgets` row holding the grant times of its latest requests. A
+//! take is one call of the database function `take_rate_budget`: under the row lock it grants
+//! as many of the slots asked for as the window has left (`limit` minus the grants of the
+//! last `window + SEND_MARGIN`), and logs them at the current time. So any `limit + 1` grants
+//! span more than that long: in any sliding window of that length at most `limit` grants
+//! exist, whichever process asked. A fixed-window counter would not do: it lets
+//! `2 × limit` through across a window boundary.
 //!
-//! The guarantee is about grant times; the provider counts arrival times, a little later. If
-//! every request arrives within [`SEND_MARGIN`] of its grant (the chain sends right after
-//! taking), `limit + 1` arrivals inside one window of `window` would need `limit + 1` grants
-//! inside `window + SEND_MARGIN`, which the take refuses: at most `limit` requests reach the
-//! provider in any sliding window, as the provider (and the simulator) measure it. A
-//! fixed-window counter would not do: it lets `2 × limit` through across a window boundary.
+//! A process spends the slots it was granted for [`SLOT_LEASE`] at most, counted from before
+//! it asked (so before the grant time); slots left after that are dropped, never spent late.
+//! The provider counts arrival times: if every request arrives within [`SEND_MARGIN`] of its
+//! grant (spent within `SLOT_LEASE`, then sent at once), `limit + 1` arrivals inside one
+//! window of `window` would need `limit + 1` grants inside `window + SEND_MARGIN`, which the
+//! take refuses: at most `limit` requests reach the provider in any sliding window, as the
+//! provider (and the simulator) measure it.
+//!
+//! How many slots to ask for follows demand: one at first, twice as many when the last
+//! batch ran out within its lease (up to a tenth of the budget), back to what was used when
+//! slots were dropped. A busy caller makes one round trip per batch; an idle one wastes at
+//! most one batch.
 //!
 //! When the budget is spent, [`RateBudget::take`] either waits for the next free slot
 //! ([`BudgetMode::Wait`], for reads) or answers when it frees ([`BudgetMode::Reschedule`], for
@@ -22,11 +29,16 @@
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Allowance between a grant and the request's arrival at the provider (which counts
 /// arrivals): the window enforced is this much longer than the configured one.
 pub const SEND_MARGIN: Duration = Duration::from_secs(1);
+
+/// How long granted slots may be spent, from before they were asked for: half the
+/// [`SEND_MARGIN`], leaving the other half for the request to reach the provider.
+pub const SLOT_LEASE: Duration = Duration::from_millis(500);
 
 /// Counter of takes refused because the budget was spent, labelled by budget key.
 pub const SPENT_METRIC: &str = "rate_budget_spent_total";
@@ -60,8 +72,8 @@ pub enum BudgetError {
 /// The answer to one take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Take {
-    /// A slot is ours: send now.
-    Granted,
+    /// This many slots (at least one) are ours: spend them now.
+    Granted(u32),
     /// Spent: a slot frees at `retry_at` (database time), `wait` from now.
     Spent {
         /// When a slot frees.
@@ -71,39 +83,72 @@ pub enum Take {
     },
 }
 
-/// One profile's request budget.
-#[derive(Debug, Clone)]
+/// One profile's request budget, as one caller sees it: the slots it holds, and how many it
+/// asks for at a time. Share it (the chain does) rather than building one per request.
+#[derive(Debug)]
 pub struct RateBudget {
     key: String,
     limit: u32,
     window: Duration,
     db: DatabaseConnection,
+    held: Mutex<Held>,
 }
 
-// The statement that takes a slot. $1 key, $2 limit, $3 window + margin in seconds. A slot is
-// free when the limit-th most recent grant has left the window; the log then keeps the latest
-// limit - 1 grants and the new one, in grant order (the row lock orders them). The outer
-// SELECT reads the row as it was when the statement began (a spent budget is unchanged by the
-// INSERT), and tells when the limit-th most recent grant leaves the window. The grant log is
-// soft state, so its commit does not wait for the WAL flush (`synchronous_commit` off for this
-// statement's transaction only): a database crash may forget the last grants, nothing else.
-const TAKE: &str = r#"
-WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)),
-taken AS (
-    INSERT INTO rate_budgets AS b (key, calls, updated_at)
-    SELECT $1, ARRAY[clock_timestamp()], clock_timestamp() FROM async_commit
-    ON CONFLICT (key) DO UPDATE
-    SET calls = b.calls[greatest(1, cardinality(b.calls) - $2 + 2):] || clock_timestamp(),
-        updated_at = clock_timestamp()
-    WHERE cardinality(b.calls) < $2
-       OR b.calls[cardinality(b.calls) - $2 + 1] <= clock_timestamp() - make_interval(secs => $3)
-    RETURNING 1
-)
-SELECT EXISTS (SELECT 1 FROM taken) AS granted,
-       (SELECT r.calls[cardinality(r.calls) - $2 + 1] + make_interval(secs => $3)
-        FROM rate_budgets r WHERE r.key = $1) AS free_at,
-       clock_timestamp() AS now
-"#;
+/// Slots granted to this caller and not spent yet.
+#[derive(Debug)]
+struct Held {
+    /// Left to spend.
+    slots: u32,
+    /// Granted for the current lease (by one take, or by takes that ran at once).
+    granted: u32,
+    /// When the slots left stop being valid.
+    use_by: Instant,
+    /// Slots to ask for next time.
+    batch: u32,
+}
+
+impl Held {
+    /// Spends a slot if one is left and still valid.
+    fn spend(&mut self, now: Instant) -> bool {
+        if self.slots > 0 && now < self.use_by {
+            self.slots -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// How many slots to ask for, given how the last batch went; drops what is left of it.
+    fn next_batch(&mut self, now: Instant, most: u32) -> u32 {
+        if self.slots > 0 {
+            // Slots were dropped: ask for what was used.
+            self.batch = self.granted.saturating_sub(self.slots).clamp(1, most);
+        } else if now < self.use_by {
+            // The batch ran out within its lease: demand is higher.
+            self.batch = self.batch.saturating_mul(2).min(most);
+        }
+        self.slots = 0;
+        self.batch
+    }
+
+    /// Holds `granted` slots, one of which is being spent, valid until `use_by`.
+    fn hold(&mut self, granted: u32, use_by: Instant) {
+        if self.slots > 0 && Instant::now() < self.use_by {
+            // Another take of this caller was granted meanwhile: keep both, the sooner limit.
+            self.use_by = self.use_by.min(use_by);
+            self.granted += granted;
+        } else {
+            self.slots = 0;
+            self.use_by = use_by;
+            self.granted = granted;
+        }
+        self.slots += granted - 1;
+    }
+}
+
+// $1 key, $2 limit, $3 window + margin in seconds, $4 slots wanted.
+const TAKE: &str = "SELECT granted, free_at, now \
+                    FROM take_rate_budget($1, $2, make_interval(secs => $3), $4)";
 
 impl RateBudget {
     /// The budget stored under `key`: `limit` requests in any sliding `window`.
@@ -113,6 +158,12 @@ impl RateBudget {
             limit,
             window,
             db,
+            held: Mutex::new(Held {
+                slots: 0,
+                granted: 0,
+                use_by: Instant::now(),
+                batch: 1,
+            }),
         }
     }
 
@@ -121,9 +172,20 @@ impl RateBudget {
         &self.key
     }
 
-    /// One atomic attempt to take a slot.
-    pub async fn try_take(&self) -> Result<Take, DbErr> {
+    /// The most slots asked for at once: a tenth of the budget.
+    fn largest_batch(&self) -> u32 {
+        (self.limit / 10).max(1)
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One atomic attempt to take up to `wanted` slots (at least one is asked for), straight
+    /// from the database: the slots granted are the caller's to spend within [`SLOT_LEASE`].
+    pub async fn try_take(&self, wanted: u32) -> Result<Take, DbErr> {
         let window = (self.window + SEND_MARGIN).as_secs_f64();
+        let to_i32 = |n: u32| i32::try_from(n.max(1)).unwrap_or(i32::MAX);
         let row = self
             .db
             .query_one_raw(Statement::from_sql_and_values(
@@ -131,17 +193,18 @@ impl RateBudget {
                 TAKE,
                 [
                     self.key.clone().into(),
-                    i32::try_from(self.limit).unwrap_or(i32::MAX).into(),
+                    to_i32(self.limit).into(),
                     window.into(),
+                    to_i32(wanted).into(),
                 ],
             ))
             .await?
-            .ok_or_else(|| DbErr::RecordNotFound("the budget statement returned no row".into()))?;
-        if row.try_get::<bool>("", "granted")? {
-            return Ok(Take::Granted);
+            .ok_or_else(|| DbErr::RecordNotFound("the budget function returned no row".into()))?;
+        let granted: i32 = row.try_get("", "granted")?;
+        if granted > 0 {
+            return Ok(Take::Granted(granted.unsigned_abs()));
         }
         let now: DateTime<Utc> = row.try_get("", "now")?;
-        // Missing only if the row vanished meanwhile: then a slot is free now.
         let free_at: Option<DateTime<Utc>> = row.try_get("", "free_at")?;
         let retry_at = free_at.unwrap_or(now).max(now);
         metrics::counter!(SPENT_METRIC, "budget" => self.key.clone()).increment(1);
@@ -151,12 +214,21 @@ impl RateBudget {
         })
     }
 
-    /// Takes a slot, waiting for one in [`BudgetMode::Wait`] (at most two windows).
+    /// Takes a slot: one held from an earlier take if any, else a batch from the database,
+    /// waiting for one in [`BudgetMode::Wait`] (at most two windows).
     pub async fn take(&self, mode: BudgetMode) -> Result<(), BudgetError> {
+        if self.held().spend(Instant::now()) {
+            return Ok(());
+        }
         let give_up = Instant::now() + 2 * (self.window + SEND_MARGIN);
         loop {
-            match self.try_take().await? {
-                Take::Granted => return Ok(()),
+            let asked = Instant::now();
+            let wanted = self.held().next_batch(asked, self.largest_batch());
+            match self.try_take(wanted).await? {
+                Take::Granted(granted) => {
+                    self.held().hold(granted, asked + SLOT_LEASE);
+                    return Ok(());
+                }
                 Take::Spent { retry_at, wait } => {
                     if mode == BudgetMode::Reschedule || Instant::now() + wait > give_up {
                         return Err(BudgetError::Spent { retry_at });
@@ -172,5 +244,77 @@ impl RateBudget {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Held;
+    use std::time::{Duration, Instant};
+
+    fn held(now: Instant) -> Held {
+        Held {
+            slots: 0,
+            granted: 0,
+            use_by: now,
+            batch: 1,
+        }
+    }
+
+    #[test]
+    fn batches_double_while_they_run_out_within_their_lease_up_to_the_cap() {
+        let now = Instant::now();
+        let lease = now + Duration::from_millis(500);
+        let mut h = held(now);
+        assert_eq!(h.next_batch(now, 8), 1, "first take: one slot");
+        h.hold(1, lease);
+        let mut asked = Vec::new();
+        for _ in 0..5 {
+            assert!(!h.spend(now), "nothing left");
+            let batch = h.next_batch(now, 8);
+            asked.push(batch);
+            h.hold(batch, lease);
+            while h.spend(now) {}
+        }
+        assert_eq!(asked, [2, 4, 8, 8, 8]);
+    }
+
+    #[test]
+    fn slots_are_never_spent_after_their_lease_and_the_next_batch_is_what_was_used() {
+        let now = Instant::now();
+        let mut h = held(now);
+        h.batch = 8;
+        h.hold(8, now + Duration::from_millis(500));
+        assert!(h.spend(now) && h.spend(now), "two of the seven left");
+        let late = now + Duration::from_millis(500);
+        assert!(!h.spend(late), "expired slots are dropped");
+        assert_eq!(
+            h.next_batch(late, 8),
+            3,
+            "the one taken with the grant and two more"
+        );
+        assert_eq!(h.slots, 0);
+    }
+
+    #[test]
+    fn grants_that_ran_at_once_are_held_together_until_the_sooner_lease_ends() {
+        let now = Instant::now();
+        let mut h = held(now);
+        let sooner = now + Duration::from_secs(60);
+        h.hold(3, sooner);
+        h.hold(2, sooner + Duration::from_secs(1));
+        assert_eq!((h.slots, h.granted, h.use_by), (3, 5, sooner));
+        assert!(h.spend(now));
+        assert!(!h.spend(sooner), "dropped at the sooner end");
+        assert_eq!(h.next_batch(sooner, 8), 3, "two with the grants and one held");
+    }
+
+    #[test]
+    fn a_partial_grant_holds_only_what_was_granted() {
+        let now = Instant::now();
+        let mut h = held(now);
+        h.hold(2, now + Duration::from_millis(500));
+        assert!(h.spend(now));
+        assert!(!h.spend(now), "one was spent with the grant, one held");
     }
 }

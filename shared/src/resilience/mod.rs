@@ -13,6 +13,12 @@
 //!   attempt 2 …
 //! ```
 //!
+//! On the common path none of these steps waits for the database: a budget slot comes from a
+//! batch this process was granted (see [`budget`](RateBudget)), admission from a breaker it
+//! saw closed within [`CLOSED_RECHECK`], and a healthy outcome is counted in memory until
+//! then. The database is asked once per batch and once per recheck, and at once for every
+//! failure, probe and transition.
+//!
 //! Taking a budget slot per attempt (not per call) is what keeps retries inside the
 //! provider's budget; admitting per attempt is what makes a half-open probe exactly one
 //! request (this is the usual nesting, retry outside breaker outside rate limiter). The slot
@@ -28,10 +34,12 @@ mod budget;
 
 pub use backoff::{Delay, RetryPolicy};
 pub use breaker::{
-    AUDIT_ENTITY, Admission, BreakerSettings, BreakerState, BreakerStatus, CircuitBreaker, Outcome,
-    Permit, STATE_METRIC, statuses,
+    AUDIT_ENTITY, Admission, BreakerSettings, BreakerState, BreakerStatus, CLOSED_RECHECK,
+    CircuitBreaker, Outcome, Permit, STATE_METRIC, statuses,
 };
-pub use budget::{BudgetError, BudgetMode, RateBudget, SEND_MARGIN, SPENT_METRIC, Take};
+pub use budget::{
+    BudgetError, BudgetMode, RateBudget, SEND_MARGIN, SLOT_LEASE, SPENT_METRIC, Take,
+};
 
 use crate::config::ResilienceSettings;
 use crate::provider::{

@@ -10,7 +10,7 @@ use sea_orm::{ConnectOptions, Database};
 use serde_json::json;
 use shared::domain::Platform;
 use shared::provider::DeferReason;
-use shared::resilience::STATE_METRIC;
+use shared::resilience::{CLOSED_RECHECK, STATE_METRIC};
 use shared::testing::TestDb;
 use std::time::Duration;
 
@@ -121,6 +121,87 @@ async fn breaker_state_written_by_one_instance_is_obeyed_by_another() {
     let err = second.history(&last_30_days(None)).await.expect_err("open");
     assert!(err.is_deferred(), "{err}");
     assert_eq!(requests(&sim, "history", None).await, 4);
+}
+
+#[tokio::test]
+async fn a_process_that_saw_the_breaker_closed_obeys_another_opening_it_within_the_recheck_time() {
+    let (sim, db) = start().await;
+    let settings = single_attempt(&sim.api_url());
+    let pool = other_pool(&db).await;
+    let watcher = chain(&sim, &pool, &settings, Platform::Twitter);
+    watcher
+        .history(&last_30_days(None))
+        .await
+        .expect("closed: goes through");
+
+    let tripper = chain(&sim, db.conn(), &settings, Platform::Twitter);
+    set_faults(&sim, persistent_status_fault("history", 503)).await;
+    for _ in 0..4 {
+        tripper.history(&last_30_days(None)).await.expect_err("503");
+    }
+    assert_eq!(breaker_state(db.conn(), "twitter").await, "open");
+
+    tokio::time::sleep(CLOSED_RECHECK).await;
+    let err = watcher
+        .history(&last_30_days(None))
+        .await
+        .expect_err("open for everyone");
+    assert!(err.is_deferred(), "{err}");
+    assert_eq!(requests(&sim, "history", None).await, 1 + 4);
+}
+
+#[tokio::test]
+async fn a_failure_seen_after_another_process_opened_it_stops_this_process_at_once() {
+    let (sim, db) = start().await;
+    let settings = single_attempt(&sim.api_url());
+    let pool = other_pool(&db).await;
+    let watcher = chain(&sim, &pool, &settings, Platform::Twitter);
+    watcher
+        .history(&last_30_days(None))
+        .await
+        .expect("closed: goes through");
+    let tripper = chain(&sim, db.conn(), &settings, Platform::Twitter);
+    set_faults(&sim, persistent_status_fault("history", 503)).await;
+    for _ in 0..4 {
+        tripper.history(&last_30_days(None)).await.expect_err("503");
+    }
+
+    // Still inside its recheck time, the watcher's next call is let through and fails; that
+    // failure finds the breaker open, and the call after it is refused without a request.
+    watcher.history(&last_30_days(None)).await.expect_err("503");
+    let err = watcher
+        .history(&last_30_days(None))
+        .await
+        .expect_err("open");
+    assert!(err.is_deferred(), "{err}");
+    assert_eq!(requests(&sim, "history", None).await, 1 + 4 + 1);
+}
+
+#[tokio::test]
+async fn healthy_calls_counted_in_memory_still_dilute_the_failure_rate() {
+    let (sim, db) = start().await;
+    let twitter = chain(
+        &sim,
+        db.conn(),
+        &single_attempt(&sim.api_url()),
+        Platform::Twitter,
+    );
+    for _ in 0..4 {
+        twitter.history(&last_30_days(None)).await.expect("healthy");
+    }
+    set_faults(&sim, persistent_status_fault("history", 503)).await;
+    // 4 healthy calls, then failures: 3 of 7 stay under 50 %, the 4th of 8 reaches it.
+    for n in 1..=3 {
+        twitter.history(&last_30_days(None)).await.expect_err("503");
+        assert_eq!(breaker_state(db.conn(), "twitter").await, "closed", "{n}");
+    }
+    twitter.history(&last_30_days(None)).await.expect_err("503");
+    let audit = breaker_audit(db.conn(), "twitter").await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(
+        (audit[0].2["calls"].clone(), audit[0].2["failures"].clone()),
+        (json!(8), json!(4))
+    );
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use sea_orm::Database;
 use serde_json::Value;
 use shared::domain::Platform;
 use shared::provider::{DeferReason, ProviderError};
-use shared::resilience::SEND_MARGIN;
+use shared::resilience::{RateBudget, SEND_MARGIN, Take};
 use shared::testing::TestDb;
 use simulator::SimConfig;
 use std::process::Stdio;
@@ -58,6 +58,36 @@ async fn a_spent_budget_defers_a_rescheduling_caller_and_makes_a_waiting_caller_
         requests(&sim, "history", None).await,
         4,
         "the deferred call sent nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_take_grants_only_what_the_window_has_left_whichever_caller_asks() {
+    let db = TestDb::new().await;
+    let other = Database::connect(db.url()).await.expect("second pool");
+    let window = Duration::from_secs(2);
+    let first = RateBudget::new("default".to_owned(), 5, window, db.conn().clone());
+    let second = RateBudget::new("default".to_owned(), 5, window, other);
+
+    assert_eq!(first.try_take(3).await.expect("take"), Take::Granted(3));
+    assert_eq!(
+        second.try_take(5).await.expect("take"),
+        Take::Granted(2),
+        "the rest of the window"
+    );
+    let asked = chrono::Utc::now();
+    let Take::Spent { retry_at, wait } = first.try_take(1).await.expect("take") else {
+        panic!("the budget is spent");
+    };
+    let longest = window + SEND_MARGIN;
+    assert!(wait > Duration::ZERO && wait <= longest, "{wait:?}");
+    assert!(retry_at > asked, "{retry_at}");
+
+    tokio::time::sleep(wait).await;
+    assert_eq!(
+        second.try_take(5).await.expect("take"),
+        Take::Granted(3),
+        "the first three grants have left the window, the last two have not"
     );
 }
 
