@@ -5,9 +5,12 @@
 //!    one request at a time (first page and a deep page).
 //! 2. It grows to 1,000,000 mentions; the same single-request timings are taken again (keyset
 //!    pagination and the `(created_at, id)` indexes keep them flat).
-//! 3. With 1,000,000 rows, 64 connections over loopback drive the API route (with a real
-//!    bearer token, the rate limit raised out of the way) and then the bare handler, for a
-//!    fixed time each: requests/s, p50 and p99, and the ratios.
+//! 3. With 1,000,000 rows, 64 keep-alive HTTP/1.1 connections over loopback drive the bare
+//!    handler and then the API route (with a real bearer token, the rate limit raised out of
+//!    the way), for a fixed time each: requests/s, p50 and p99, and the ratios. The load
+//!    generator is lean (one task per connection, requests back to back, like wrk) and runs
+//!    on its own runtime; the servers run on another, with 2 worker threads and a database
+//!    pool built as the api binary builds it, as a separate api process would.
 //!
 //! `cargo bench -p api --bench list_mentions`; `BENCH_SECONDS` (default 8) sets each load
 //! phase's length, `BENCH_ROWS` (default 1000000) the large table size. Only 127.0.0.1.
@@ -15,21 +18,28 @@
 use api::AppState;
 use api::rate_limit::RateLimit;
 use axum::extract::State;
+use axum::http::{HeaderValue, Request, Uri, header};
 use axum::routing::get;
 use axum::{Json, Router};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder, QuerySelect};
 use shared::db::entities::mentions;
 use shared::domain::Role;
 use shared::testing::TestDb;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 const CONNECTIONS: usize = 64;
 const SMALL_ROWS: i64 = 10_000;
 const SINGLE_REQUESTS: usize = 300;
+
+/// Worker threads of the servers' runtime: one per core of a 2-core machine.
+const SERVER_THREADS: usize = 2;
 
 #[tokio::main]
 async fn main() {
@@ -38,18 +48,18 @@ async fn main() {
     let db = TestDb::new().await;
     let conn = db.conn().clone();
 
-    let settings = settings();
-    let state = AppState::new(conn.clone(), &settings).with_rate_limit(RateLimit {
-        per_second: 1_000_000,
-        burst: 1_000_000,
-    });
-    let api_addr = serve(api::router(state)).await;
-    let bare_addr = serve(
-        Router::new()
-            .route("/bare", get(bare_list))
-            .with_state(conn.clone()),
-    )
-    .await;
+    // The servers run on a runtime of their own, as the api process would (this one drives
+    // the load, like a separate wrk process), with a pool as the api binary configures it.
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(SERVER_THREADS)
+        .thread_name("server")
+        .enable_all()
+        .build()
+        .expect("server runtime");
+    let (api_addr, bare_addr) = server
+        .spawn(start_servers(settings(db.url())))
+        .await
+        .expect("servers");
     let token = token(&conn).await;
 
     let started = Instant::now();
@@ -92,22 +102,18 @@ async fn main() {
     );
 
     let run = Duration::from_secs(seconds);
-    let bare_url = format!("http://{bare_addr}/bare");
-    // One client (one connection) per worker, built before any timing: building a client
-    // loads the TLS roots, which is far slower than a request.
-    let clients: Vec<reqwest::Client> = (0..CONNECTIONS)
-        .map(|_| {
-            reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .build()
-                .expect("client")
-        })
-        .collect();
+    // The load generator: plain HTTP/1.1 keep-alive connections, opened before any timing,
+    // each driven by one task sending requests back to back (like wrk), so that it takes as
+    // little of the shared CPU as it can.
+    let bare_target = Target::new(bare_addr, "/bare", None);
+    let api_target = Target::new(api_addr, "/v1/mentions?limit=50", Some(&token));
+    let mut bare_connections = connect(bare_addr).await;
+    let mut api_connections = connect(api_addr).await;
     // Warm both up (connections, plans, caches) before measuring either.
-    load(&clients, &bare_url, None, Duration::from_secs(2)).await;
-    load(&clients, &api_url, Some(&token), Duration::from_secs(2)).await;
-    let bare = load(&clients, &bare_url, None, run).await;
-    let api = load(&clients, &api_url, Some(&token), run).await;
+    load(&mut bare_connections, &bare_target, Duration::from_secs(2)).await;
+    load(&mut api_connections, &api_target, Duration::from_secs(2)).await;
+    let bare = load(&mut bare_connections, &bare_target, run).await;
+    let api = load(&mut api_connections, &api_target, run).await;
     println!();
     println!("{CONNECTIONS} connections, {seconds} s each, {large_rows} rows:");
     println!("  bare SELECT … LIMIT 50: {bare}");
@@ -118,6 +124,27 @@ async fn main() {
         ms(api.p99),
         ms(bare.p99)
     );
+    server.shutdown_background();
+}
+
+/// The API (per-token rate limit raised out of the way) and the bare handler, each on a pool
+/// built like the api binary's; their addresses.
+async fn start_servers(settings: shared::config::Settings) -> (SocketAddr, SocketAddr) {
+    let pool = shared::process::database_pool(&settings)
+        .await
+        .expect("pool");
+    let state = AppState::new(pool.clone(), &settings).with_rate_limit(RateLimit {
+        per_second: 1_000_000,
+        burst: 1_000_000,
+    });
+    let api = serve(api::router(state)).await;
+    let bare = serve(
+        Router::new()
+            .route("/bare", get(bare_list))
+            .with_state(pool),
+    )
+    .await;
+    (api, bare)
 }
 
 fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -127,11 +154,14 @@ fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn settings() -> shared::config::Settings {
-    let env: HashMap<String, String> = [("SOCIAL_MEDIA_API_URL", "http://127.0.0.1:9/api")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+fn settings(database_url: &str) -> shared::config::Settings {
+    let env: HashMap<String, String> = [
+        ("SOCIAL_MEDIA_API_URL", "http://127.0.0.1:9/api"),
+        ("DATABASE_URL", database_url),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
     shared::config::load_from(env).expect("settings")
 }
 
@@ -284,43 +314,83 @@ async fn sequential(client: &reqwest::Client, url: &str, token: &str) -> Figures
     figures(latencies, started.elapsed())
 }
 
-/// One worker per client (each keeps one connection), requesting `url` back to back.
-async fn load(
-    clients: &[reqwest::Client],
-    url: &str,
-    token: Option<&str>,
-    run: Duration,
-) -> Figures {
-    let url: Arc<str> = url.into();
-    let token: Option<Arc<str>> = token.map(Into::into);
+/// What the load generator requests.
+#[derive(Clone)]
+struct Target {
+    host: HeaderValue,
+    path: Uri,
+    authorization: Option<HeaderValue>,
+}
+
+impl Target {
+    fn new(addr: SocketAddr, path: &str, token: Option<&str>) -> Self {
+        Target {
+            host: HeaderValue::from_str(&addr.to_string()).expect("host"),
+            path: path.parse().expect("path"),
+            authorization: token
+                .map(|t| HeaderValue::from_str(&format!("Bearer {t}")).expect("token")),
+        }
+    }
+
+    fn request(&self) -> Request<Empty<Bytes>> {
+        let mut request = Request::get(self.path.clone())
+            .header(header::HOST, self.host.clone())
+            .body(Empty::new())
+            .expect("request");
+        if let Some(authorization) = &self.authorization {
+            request
+                .headers_mut()
+                .insert(header::AUTHORIZATION, authorization.clone());
+        }
+        request
+    }
+}
+
+type Connection = http1::SendRequest<Empty<Bytes>>;
+
+/// `CONNECTIONS` keep-alive connections to `addr`.
+async fn connect(addr: SocketAddr) -> Vec<Connection> {
+    let mut connections = Vec::with_capacity(CONNECTIONS);
+    for _ in 0..CONNECTIONS {
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(connection);
+        connections.push(sender);
+    }
+    connections
+}
+
+/// One task per connection, requesting `target` back to back until `run` is over.
+async fn load(connections: &mut Vec<Connection>, target: &Target, run: Duration) -> Figures {
     let started = Instant::now();
     let deadline = started + run;
-    let workers: Vec<_> = clients
-        .iter()
-        .map(|client| {
-            let client = client.clone();
-            let url = url.clone();
-            let token = token.clone();
+    let workers: Vec<_> = connections
+        .drain(..)
+        .map(|mut sender| {
+            let target = target.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    let mut request = client.get(&*url);
-                    if let Some(token) = &token {
-                        request = request.bearer_auth(&**token);
-                    }
-                    let response = request.send().await.expect("send");
+                    sender.ready().await.expect("connection");
+                    let response = sender.send_request(target.request()).await.expect("send");
                     assert!(response.status().is_success(), "{}", response.status());
-                    response.bytes().await.expect("body");
+                    let body = response.into_body().collect().await.expect("body");
+                    assert!(!body.to_bytes().is_empty());
                     latencies.push(t.elapsed());
                 }
-                latencies
+                (sender, latencies)
             })
         })
         .collect();
     let mut latencies = Vec::new();
     for worker in workers {
-        latencies.extend(worker.await.expect("worker"));
+        let (sender, measured) = worker.await.expect("worker");
+        connections.push(sender);
+        latencies.extend(measured);
     }
     figures(latencies, started.elapsed())
 }

@@ -306,7 +306,11 @@ mod tests {
         assert_eq!((h.slots, h.granted, h.use_by), (3, 5, sooner));
         assert!(h.spend(now));
         assert!(!h.spend(sooner), "dropped at the sooner end");
-        assert_eq!(h.next_batch(sooner, 8), 3, "two with the grants and one held");
+        assert_eq!(
+            h.next_batch(sooner, 8),
+            3,
+            "two with the grants and one held"
+        );
     }
 
     #[test]
