@@ -10,7 +10,9 @@
 //!    the way), for a fixed time each: requests/s, p50 and p99, and the ratios. The load
 //!    generator is lean (one task per connection, requests back to back, like wrk) and runs
 //!    on its own runtime; the servers run on another, with 2 worker threads and a database
-//!    pool built as the api binary builds it, as a separate api process would.
+//!    pool built as the api binary builds it, as a separate api process would. It also prints
+//!    the mean latency that 64 always-busy connections imply (Little's law), then the API's
+//!    figures at 8 connections, below saturation.
 //!
 //! `cargo bench -p api --bench list_mentions`; `BENCH_SECONDS` (default 8) sets each load
 //! phase's length, `BENCH_ROWS` (default 1000000) the large table size. Only 127.0.0.1.
@@ -35,6 +37,9 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 const CONNECTIONS: usize = 64;
+
+/// A lighter load, below saturation, for the route's own latency.
+const FEWER_CONNECTIONS: usize = 8;
 const SMALL_ROWS: i64 = 10_000;
 const SINGLE_REQUESTS: usize = 300;
 
@@ -124,6 +129,19 @@ async fn main() {
         ms(api.p99),
         ms(bare.p99)
     );
+    // Little's law: with every connection always waiting, the mean latency is the number of
+    // connections over the throughput; no p99 can be below it.
+    println!(
+        "  mean latency at {CONNECTIONS} busy connections = {CONNECTIONS} / throughput: \
+         {:.1} ms (api), {:.1} ms (bare); p99 under 20 ms needs over {:.0} req/s",
+        1000.0 * CONNECTIONS as f64 / api.per_second,
+        1000.0 * CONNECTIONS as f64 / bare.per_second,
+        CONNECTIONS as f64 / 0.020
+    );
+    let mut fewer: Vec<Connection> = api_connections.drain(..FEWER_CONNECTIONS).collect();
+    let api_fewer = load(&mut fewer, &api_target, run).await;
+    println!("{FEWER_CONNECTIONS} connections, {seconds} s:");
+    println!("  GET /v1/mentions:       {api_fewer}");
     server.shutdown_background();
 }
 
