@@ -10,13 +10,19 @@ use sea_orm::{ConnectOptions, Database};
 use serde_json::json;
 use shared::domain::Platform;
 use shared::provider::DeferReason;
-use shared::resilience::{CLOSED_RECHECK, STATE_METRIC};
+use shared::resilience::{CLOSED_RECHECK, Chain, STATE_METRIC};
 use shared::testing::TestDb;
+use simulator::Simulator;
 use std::time::Duration;
 
 /// Settings where each call is one request: no retries.
 fn single_attempt(api_url: &str) -> shared::config::ResilienceSettings {
     resilience(api_url, &[("PROVIDER_RETRY_MAX_ATTEMPTS", "1")])
+}
+
+/// A Twitter chain on `db` without retries.
+fn twitter_single_attempt(sim: &Simulator, db: &sea_orm::DatabaseConnection) -> Chain {
+    chain(sim, db, &single_attempt(&sim.api_url()), Platform::Twitter)
 }
 
 /// A second pool on the same database: another process, as far as the database can tell.
@@ -30,12 +36,7 @@ async fn other_pool(db: &TestDb) -> sea_orm::DatabaseConnection {
 async fn the_breaker_opens_at_the_threshold_and_then_fails_fast_without_calling_the_provider() {
     let metrics = shared::telemetry::metrics_handle();
     let (sim, db) = start().await;
-    let twitter = chain(
-        &sim,
-        db.conn(),
-        &single_attempt(&sim.api_url()),
-        Platform::Twitter,
-    );
+    let twitter = twitter_single_attempt(&sim, db.conn());
     let (logs, _guard) = Logs::capture();
     set_faults(&sim, persistent_status_fault("history", 503)).await;
 
@@ -123,23 +124,28 @@ async fn breaker_state_written_by_one_instance_is_obeyed_by_another() {
     assert_eq!(requests(&sim, "history", None).await, 4);
 }
 
-#[tokio::test]
-async fn a_process_that_saw_the_breaker_closed_obeys_another_opening_it_within_the_recheck_time() {
-    let (sim, db) = start().await;
-    let settings = single_attempt(&sim.api_url());
-    let pool = other_pool(&db).await;
-    let watcher = chain(&sim, &pool, &settings, Platform::Twitter);
+/// A chain on a pool of its own that has seen the breaker closed, after which another
+/// instance's failures opened it.
+async fn saw_closed_then_opened_elsewhere(sim: &Simulator, db: &TestDb) -> Chain {
+    let pool = other_pool(db).await;
+    let watcher = twitter_single_attempt(sim, &pool);
     watcher
         .history(&last_30_days(None))
         .await
         .expect("closed: goes through");
-
-    let tripper = chain(&sim, db.conn(), &settings, Platform::Twitter);
-    set_faults(&sim, persistent_status_fault("history", 503)).await;
+    let tripper = twitter_single_attempt(sim, db.conn());
+    set_faults(sim, persistent_status_fault("history", 503)).await;
     for _ in 0..4 {
         tripper.history(&last_30_days(None)).await.expect_err("503");
     }
     assert_eq!(breaker_state(db.conn(), "twitter").await, "open");
+    watcher
+}
+
+#[tokio::test]
+async fn a_process_that_saw_the_breaker_closed_obeys_another_opening_it_within_the_recheck_time() {
+    let (sim, db) = start().await;
+    let watcher = saw_closed_then_opened_elsewhere(&sim, &db).await;
 
     tokio::time::sleep(CLOSED_RECHECK).await;
     let err = watcher
@@ -153,18 +159,7 @@ async fn a_process_that_saw_the_breaker_closed_obeys_another_opening_it_within_t
 #[tokio::test]
 async fn a_failure_seen_after_another_process_opened_it_stops_this_process_at_once() {
     let (sim, db) = start().await;
-    let settings = single_attempt(&sim.api_url());
-    let pool = other_pool(&db).await;
-    let watcher = chain(&sim, &pool, &settings, Platform::Twitter);
-    watcher
-        .history(&last_30_days(None))
-        .await
-        .expect("closed: goes through");
-    let tripper = chain(&sim, db.conn(), &settings, Platform::Twitter);
-    set_faults(&sim, persistent_status_fault("history", 503)).await;
-    for _ in 0..4 {
-        tripper.history(&last_30_days(None)).await.expect_err("503");
-    }
+    let watcher = saw_closed_then_opened_elsewhere(&sim, &db).await;
 
     // Still inside its recheck time, the watcher's next call is let through and fails; that
     // failure finds the breaker open, and the call after it is refused without a request.
@@ -180,12 +175,7 @@ async fn a_failure_seen_after_another_process_opened_it_stops_this_process_at_on
 #[tokio::test]
 async fn healthy_calls_counted_in_memory_still_dilute_the_failure_rate() {
     let (sim, db) = start().await;
-    let twitter = chain(
-        &sim,
-        db.conn(),
-        &single_attempt(&sim.api_url()),
-        Platform::Twitter,
-    );
+    let twitter = twitter_single_attempt(&sim, db.conn());
     for _ in 0..4 {
         twitter.history(&last_30_days(None)).await.expect("healthy");
     }
