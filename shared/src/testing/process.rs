@@ -38,6 +38,8 @@ pub fn free_port() -> u16 {
 pub struct Process {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
+    /// Collects stderr until the process closes it.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Process {
@@ -55,12 +57,16 @@ impl Process {
         let stderr = child.stderr.take().expect("piped stderr");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 sink.lock().expect("log lock").push(line);
             }
         });
-        Process { child, lines }
+        Process {
+            child,
+            lines,
+            reader: Some(reader),
+        }
     }
 
     /// Everything it wrote to stderr so far.
@@ -88,11 +94,16 @@ impl Process {
         self.child.try_wait().expect("try_wait").is_none()
     }
 
-    /// Waits (bounded) for it to exit on its own.
+    /// Waits (bounded) for it to exit on its own; everything it wrote is in
+    /// [`Process::output`] by then.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // Its stderr is closed: the reader is reading the last lines, or done.
+                if let Some(reader) = self.reader.take() {
+                    let _ = reader.join();
+                }
                 return status;
             }
             assert!(
