@@ -139,6 +139,9 @@ pub struct ResilienceSettings {
     /// Probe calls let through, across all processes, once the open period is over
     /// (`BREAKER_PROBE_PERMITS`).
     pub breaker_probe_permits: u32,
+    /// How long a process lets calls through a breaker it saw closed before asking the
+    /// database again (`BREAKER_RECHECK_MS`; 0: ask before every call).
+    pub breaker_recheck: Duration,
     /// Provider requests allowed per profile in any window of `rate_budget_window`, across
     /// all processes (`RATE_BUDGET_REQUESTS`).
     pub rate_budget_requests: u32,
@@ -240,6 +243,7 @@ struct Raw {
     breaker_open_growth: String,
     breaker_open_max_seconds: String,
     breaker_probe_permits: String,
+    breaker_recheck_ms: String,
     rate_budget_requests: String,
     rate_budget_window_seconds: String,
     reply_cache_window_seconds: String,
@@ -285,6 +289,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("breaker_open_growth", "2"),
     ("breaker_open_max_seconds", "600"),
     ("breaker_probe_permits", "1"),
+    ("breaker_recheck_ms", "500"),
     ("rate_budget_requests", "300"),
     ("rate_budget_window_seconds", "300"),
     ("reply_cache_window_seconds", "660"),
@@ -635,6 +640,7 @@ fn validate_resilience(raw: &Raw) -> Result<ResilienceSettings, ConfigError> {
             1,
             1_000,
         )?,
+        breaker_recheck: parse_millis("BREAKER_RECHECK_MS", &raw.breaker_recheck_ms, 0, 60_000)?,
         rate_budget_requests: parse_whole(
             "RATE_BUDGET_REQUESTS",
             &raw.rate_budget_requests,
@@ -986,6 +992,7 @@ mod tests {
         assert_eq!(r.breaker_open_growth, 2);
         assert_eq!(r.breaker_open_max, Duration::from_secs(600));
         assert_eq!(r.breaker_probe_permits, 1);
+        assert_eq!(r.breaker_recheck, Duration::from_millis(500));
         assert_eq!(r.rate_budget_requests, 300);
         assert_eq!(r.rate_budget_window, Duration::from_secs(300));
     }
@@ -997,6 +1004,7 @@ mod tests {
             ("PROVIDER_RETRY_MAX_ATTEMPTS", "0"),
             ("BREAKER_FAILURE_RATE_PERCENT", "101"),
             ("BREAKER_PROBE_PERMITS", "0"),
+            ("BREAKER_RECHECK_MS", "61000"),
             ("RATE_BUDGET_REQUESTS", "lots"),
             ("RATE_BUDGET_WINDOW_SECONDS", "0"),
         ] {

@@ -16,13 +16,13 @@
 //!   `probe_lease` (their process died) are handed out again.
 //!
 //! A process that has seen the breaker closed lets calls through from memory for
-//! [`CLOSED_RECHECK`], and counts their healthy outcomes in memory; it adds them to the row
+//! `closed_recheck` (`BREAKER_RECHECK_MS`), and counts their healthy outcomes in memory; it adds them to the row
 //! when it next asks the database (at the latest when that time is up, or with the next
 //! failure). Failures are counted at once, so the breaker opens on the call that reaches the
 //! threshold, and a failure that finds the breaker no longer closed makes this process ask
 //! the database before its next call. Opening, half-opening and probe permits are decided by
 //! the row alone. So a breaker opened by one process stops another's calls within
-//! [`CLOSED_RECHECK`], or at its first failure, whichever comes first.
+//! `closed_recheck`, or at its first failure, whichever comes first.
 //!
 //! Every transition happens in one transaction with its audit row (actor `system:<process>`)
 //! and is logged; the state is exported as the gauge [`STATE_METRIC`] (0 closed, 1 half-open,
@@ -46,10 +46,6 @@ pub const STATE_METRIC: &str = "circuit_breaker_state";
 
 /// `entity_type` of the breakers' audit rows.
 pub const AUDIT_ENTITY: &str = "circuit_breaker";
-
-/// How long a process lets calls through on having seen the breaker closed, before asking
-/// the database again.
-pub const CLOSED_RECHECK: Duration = Duration::from_millis(500);
 
 /// A breaker's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +106,8 @@ pub struct BreakerSettings {
     pub probe_permits: u32,
     /// After this long without an outcome, handed-out probe permits count as lost.
     pub probe_lease: Duration,
+    /// How long calls pass on having seen the breaker closed, before asking again.
+    pub closed_recheck: Duration,
 }
 
 impl From<&ResilienceSettings> for BreakerSettings {
@@ -124,6 +122,7 @@ impl From<&ResilienceSettings> for BreakerSettings {
             probe_permits: s.breaker_probe_permits,
             // A probe ends within one request timeout; twice that is generous.
             probe_lease: s.request_timeout * 2,
+            closed_recheck: s.breaker_recheck,
         }
     }
 }
@@ -387,7 +386,7 @@ impl CircuitBreaker {
         let now = Instant::now();
         if !matches!(local.known, Known::Open { until, .. } if now < until) {
             local.known = Known::Closed {
-                until: now + CLOSED_RECHECK,
+                until: now + self.settings.closed_recheck,
             };
         }
     }

@@ -15,7 +15,7 @@
 //!
 //! On the common path none of these steps waits for the database: a budget slot comes from a
 //! batch this process was granted (see [`budget`](RateBudget)), admission from a breaker it
-//! saw closed within [`CLOSED_RECHECK`], and a healthy outcome is counted in memory until
+//! saw closed within `BREAKER_RECHECK_MS`, and a healthy outcome is counted in memory until
 //! then. The database is asked once per batch and once per recheck, and at once for every
 //! failure, probe and transition.
 //!
@@ -34,8 +34,8 @@ mod budget;
 
 pub use backoff::{Delay, RetryPolicy};
 pub use breaker::{
-    AUDIT_ENTITY, Admission, BreakerSettings, BreakerState, BreakerStatus, CLOSED_RECHECK,
-    CircuitBreaker, Outcome, Permit, STATE_METRIC, statuses,
+    AUDIT_ENTITY, Admission, BreakerSettings, BreakerState, BreakerStatus, CircuitBreaker, Outcome,
+    Permit, STATE_METRIC, statuses,
 };
 pub use budget::{
     BudgetError, BudgetMode, RateBudget, SEND_MARGIN, SLOT_LEASE, SPENT_METRIC, Take,

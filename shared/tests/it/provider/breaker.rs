@@ -10,7 +10,7 @@ use sea_orm::{ConnectOptions, Database};
 use serde_json::json;
 use shared::domain::Platform;
 use shared::provider::DeferReason;
-use shared::resilience::{CLOSED_RECHECK, Chain, STATE_METRIC};
+use shared::resilience::{Chain, STATE_METRIC};
 use shared::testing::TestDb;
 use simulator::Simulator;
 use std::time::Duration;
@@ -124,11 +124,18 @@ async fn breaker_state_written_by_one_instance_is_obeyed_by_another() {
     assert_eq!(requests(&sim, "history", None).await, 4);
 }
 
-/// A chain on a pool of its own that has seen the breaker closed, after which another
-/// instance's failures opened it.
-async fn saw_closed_then_opened_elsewhere(sim: &Simulator, db: &TestDb) -> Chain {
+/// A chain on a pool of its own, rechecking a closed breaker after `recheck_ms`, that has
+/// seen the breaker closed, after which another instance's failures opened it.
+async fn saw_closed_then_opened_elsewhere(sim: &Simulator, db: &TestDb, recheck_ms: &str) -> Chain {
+    let settings = resilience(
+        &sim.api_url(),
+        &[
+            ("PROVIDER_RETRY_MAX_ATTEMPTS", "1"),
+            ("BREAKER_RECHECK_MS", recheck_ms),
+        ],
+    );
     let pool = other_pool(db).await;
-    let watcher = twitter_single_attempt(sim, &pool);
+    let watcher = chain(sim, &pool, &settings, Platform::Twitter);
     watcher
         .history(&last_30_days(None))
         .await
@@ -145,9 +152,9 @@ async fn saw_closed_then_opened_elsewhere(sim: &Simulator, db: &TestDb) -> Chain
 #[tokio::test]
 async fn a_process_that_saw_the_breaker_closed_obeys_another_opening_it_within_the_recheck_time() {
     let (sim, db) = start().await;
-    let watcher = saw_closed_then_opened_elsewhere(&sim, &db).await;
+    let watcher = saw_closed_then_opened_elsewhere(&sim, &db, "300").await;
 
-    tokio::time::sleep(CLOSED_RECHECK).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let err = watcher
         .history(&last_30_days(None))
         .await
@@ -159,7 +166,7 @@ async fn a_process_that_saw_the_breaker_closed_obeys_another_opening_it_within_t
 #[tokio::test]
 async fn a_failure_seen_after_another_process_opened_it_stops_this_process_at_once() {
     let (sim, db) = start().await;
-    let watcher = saw_closed_then_opened_elsewhere(&sim, &db).await;
+    let watcher = saw_closed_then_opened_elsewhere(&sim, &db, "60000").await;
 
     // Still inside its recheck time, the watcher's next call is let through and fails; that
     // failure finds the breaker open, and the call after it is refused without a request.
