@@ -29,7 +29,6 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder, QuerySelect};
 use shared::db::entities::mentions;
-use shared::domain::Role;
 use shared::testing::TestDb;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -205,17 +204,9 @@ async fn bare_list(State(db): State<DatabaseConnection>) -> Json<Vec<serde_json:
 }
 
 async fn token(db: &DatabaseConnection) -> String {
-    let user = shared::db::users::insert(
-        db,
-        shared::db::users::NewUser {
-            email: "bench@example.com",
-            name: "Bench",
-            role: Role::Agent,
-            password_hash: "unused".to_owned(),
-        },
-    )
-    .await
-    .expect("user");
+    let user = shared::testing::insert_agent(db, "bench@example.com")
+        .await
+        .expect("user");
     let (token, hash) = api::auth::new_token();
     shared::db::tokens::insert(
         db,

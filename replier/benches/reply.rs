@@ -17,7 +17,7 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, Set, Statement, Tran
 use serde_json::{Value, json};
 use shared::audit::Actor;
 use shared::db::entities::mentions;
-use shared::domain::{MentionId, MentionType, Platform, Role};
+use shared::domain::{MentionId, MentionType, Platform};
 use shared::outbox::{Relay, RelayConfig};
 use shared::provider::adapters::ReplyAdapter;
 use shared::provider::{Client, ProviderKey};
@@ -138,16 +138,7 @@ async fn main() -> anyhow::Result<()> {
     let all = mentions_of_world(&db, &sim.base_url(), 2 * n).await?;
     let (e2e_mentions, bare_mentions) = all.split_at(n);
 
-    let agent = shared::db::users::insert(
-        db.conn(),
-        shared::db::users::NewUser {
-            email: "bench@example.com",
-            name: "Bench",
-            role: Role::Agent,
-            password_hash: "not-used".to_owned(),
-        },
-    )
-    .await?;
+    let agent = shared::testing::insert_agent(db.conn(), "bench@example.com").await?;
     let (token, hash) = api::auth::new_token();
     shared::db::tokens::insert(
         db.conn(),

@@ -77,6 +77,9 @@ pub struct ReplySettings {
     /// read-back keeps failing) ends `failed` instead of being sent again
     /// (`REPLY_UNDECIDED_LIMIT_SECONDS`).
     pub undecided_limit: Duration,
+    /// How long the answer to a request with an `Idempotency-Key` is kept for its repetitions
+    /// before the sweeper purges it (`IDEMPOTENCY_KEY_TTL_SECONDS`).
+    pub idempotency_key_ttl: Duration,
 }
 
 /// How background work is relayed, claimed, retried and swept (DESIGN §4–§5).
@@ -248,6 +251,7 @@ struct Raw {
     rate_budget_window_seconds: String,
     reply_cache_window_seconds: String,
     reply_undecided_limit_seconds: String,
+    idempotency_key_ttl_seconds: String,
 }
 
 const DEFAULTS: &[(&str, &str)] = &[
@@ -294,6 +298,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("rate_budget_window_seconds", "300"),
     ("reply_cache_window_seconds", "660"),
     ("reply_undecided_limit_seconds", "86400"),
+    ("idempotency_key_ttl_seconds", "86400"),
 ];
 
 /// Loads and validates the settings from defaults, the optional file and the process
@@ -516,6 +521,12 @@ fn validate_replies(raw: &Raw) -> Result<ReplySettings, ConfigError> {
     Ok(ReplySettings {
         cache_window,
         undecided_limit,
+        idempotency_key_ttl: parse_seconds(
+            "IDEMPOTENCY_KEY_TTL_SECONDS",
+            &raw.idempotency_key_ttl_seconds,
+            60,
+            365 * 86_400,
+        )?,
     })
 }
 
@@ -995,6 +1006,22 @@ mod tests {
         assert_eq!(r.breaker_recheck, Duration::from_millis(500));
         assert_eq!(r.rate_budget_requests, 300);
         assert_eq!(r.rate_budget_window, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn reply_settings_default_to_the_documented_values_and_bad_ones_are_named() {
+        let r = load_with(&[]).expect("defaults are valid").replies;
+        assert_eq!(r.cache_window, Duration::from_secs(660));
+        assert_eq!(r.undecided_limit, Duration::from_secs(86_400));
+        assert_eq!(r.idempotency_key_ttl, Duration::from_secs(86_400));
+        for (variable, value) in [
+            ("REPLY_CACHE_WINDOW_SECONDS", "-1"),
+            ("IDEMPOTENCY_KEY_TTL_SECONDS", "59"),
+            ("IDEMPOTENCY_KEY_TTL_SECONDS", "a day"),
+        ] {
+            let err = load_with(&[(variable, value)]).expect_err("invalid");
+            assert_eq!(err.variable, variable);
+        }
     }
 
     #[test]

@@ -305,3 +305,21 @@ async fn drop_stale_databases(admin: &mut PgConnection) {
         }
     }
 }
+
+/// Inserts an agent called "Test Agent" with `email`, who cannot sign in (no password hash
+/// matches): for tests and benchmarks that need a user to act as.
+pub async fn insert_agent(
+    conn: &DatabaseConnection,
+    email: &str,
+) -> Result<crate::db::entities::users::Model, sea_orm::DbErr> {
+    crate::db::users::insert(
+        conn,
+        crate::db::users::NewUser {
+            email,
+            name: "Test Agent",
+            role: crate::domain::Role::Agent,
+            password_hash: "no password".to_owned(),
+        },
+    )
+    .await
+}

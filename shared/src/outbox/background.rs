@@ -76,6 +76,7 @@ impl Background {
                 published_timeout: settings.tasks.published_timeout,
                 max_attempts: settings.tasks.max_attempts,
                 process_name: process_name.to_owned(),
+                idempotency_key_ttl: settings.replies.idempotency_key_ttl,
             };
             let (db, cancel) = (db.clone(), cancel.clone());
             set.spawn(async move { sweeper::run(&db, &config, &cancel).await });

@@ -6,11 +6,15 @@
 //!   purged or dead-lettered by the broker) goes back to `pending`, so the relay publishes it
 //!   again. A duplicate message is harmless: the consumer claims the row, not the message.
 //!
+//! - An idempotency key older than its time to live (`IDEMPOTENCY_KEY_TTL_SECONDS`) is purged
+//!   (DESIGN §3: expired keys are purged).
+//!
 //! Every statement works on bounded batches with `SKIP LOCKED`, so several sweepers (one per
 //! api replica) can run at once.
 
 use crate::audit::{self, Actor, Entry};
 use crate::domain::TaskId;
+use crate::reply::idempotency;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement,
     TransactionTrait,
@@ -31,6 +35,8 @@ pub struct SweepReport {
     pub lease_expired: u64,
     /// `published` tasks nobody picked up, back to `pending` to be published again.
     pub republished: u64,
+    /// Expired idempotency keys deleted.
+    pub idempotency_keys_purged: u64,
 }
 
 impl SweepReport {
@@ -51,6 +57,8 @@ pub struct SweeperConfig {
     pub max_attempts: u32,
     /// The process, for the audit actor `system:<name>`.
     pub process_name: String,
+    /// Idempotency keys older than this are purged.
+    pub idempotency_key_ttl: Duration,
 }
 
 #[derive(FromQueryResult)]
@@ -110,6 +118,13 @@ pub async fn sweep(db: &DatabaseConnection, config: &SweeperConfig) -> Result<Sw
             break;
         }
     }
+    loop {
+        let n = idempotency::purge_expired(db, config.idempotency_key_ttl, BATCH).await?;
+        report.idempotency_keys_purged += n;
+        if n < BATCH {
+            break;
+        }
+    }
     Ok(report)
 }
 
@@ -165,20 +180,30 @@ async fn expire_last_attempts(
 pub async fn run(db: &DatabaseConnection, config: &SweeperConfig, cancel: &CancellationToken) {
     loop {
         match sweep(db, config).await {
-            Ok(report) if !report.is_empty() => {
-                tracing::info!(
-                    dead = report.dead,
-                    lease_expired = report.lease_expired,
-                    republished = report.republished,
-                    "sweeper handed tasks back"
-                );
-                metrics::counter!("outbox_swept_total", "reason" => "dead").increment(report.dead);
-                metrics::counter!("outbox_swept_total", "reason" => "lease_expired")
-                    .increment(report.lease_expired);
-                metrics::counter!("outbox_swept_total", "reason" => "republished")
-                    .increment(report.republished);
+            Ok(report) => {
+                if report.dead + report.lease_expired + report.republished > 0 {
+                    tracing::info!(
+                        dead = report.dead,
+                        lease_expired = report.lease_expired,
+                        republished = report.republished,
+                        "sweeper handed tasks back"
+                    );
+                    metrics::counter!("outbox_swept_total", "reason" => "dead")
+                        .increment(report.dead);
+                    metrics::counter!("outbox_swept_total", "reason" => "lease_expired")
+                        .increment(report.lease_expired);
+                    metrics::counter!("outbox_swept_total", "reason" => "republished")
+                        .increment(report.republished);
+                }
+                if report.idempotency_keys_purged > 0 {
+                    tracing::info!(
+                        purged = report.idempotency_keys_purged,
+                        "sweeper purged expired idempotency keys"
+                    );
+                    metrics::counter!("idempotency_keys_purged_total")
+                        .increment(report.idempotency_keys_purged);
+                }
             }
-            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, retry_in = ?config.interval, "sweep failed"),
         }
         tokio::select! {

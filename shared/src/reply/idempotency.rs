@@ -7,6 +7,9 @@
 //! without one the request proceeds and [`save`] stores its answer in the same transaction, so
 //! the answer exists if and only if the request's effects committed, and a crash leaves
 //! nothing behind to block a retry.
+//!
+//! Answers are kept for the configured time to live (`IDEMPOTENCY_KEY_TTL_SECONDS`), then
+//! the sweeper purges them ([`purge_expired`]); a key used again after that is a new request.
 
 use crate::domain::UserId;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
@@ -72,6 +75,26 @@ pub async fn claim(
         (Some(status), Some(body)) => Claim::Replay { status, body },
         _ => Claim::InFlight,
     })
+}
+
+/// Deletes up to `limit` keys stored more than `ttl` ago, oldest first, skipping rows another
+/// transaction holds; returns how many.
+pub async fn purge_expired(
+    conn: &impl ConnectionTrait,
+    ttl: std::time::Duration,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let result = conn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "DELETE FROM idempotency_keys WHERE (user_id, key) IN \
+                 (SELECT user_id, key FROM idempotency_keys \
+                  WHERE created_at < now() - make_interval(secs => $1) \
+                  ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            [ttl.as_secs_f64().into(), limit.into()],
+        ))
+        .await?;
+    Ok(result.rows_affected())
 }
 
 /// Stores the answer to the request that claimed `key` ([`Claim::Fresh`]).

@@ -8,6 +8,7 @@ use shared::domain::{Platform, TaskStatus};
 use shared::outbox::scheduler::schedule_ingests;
 use shared::outbox::sweeper::{SweeperConfig, sweep};
 use shared::outbox::{self, Enqueued, NewTask, monitor};
+use shared::reply::idempotency::{self, Claim};
 use shared::testing::{TestBroker, TestDb};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -247,6 +248,7 @@ async fn a_published_task_nobody_picked_up_is_published_again_after_the_timeout(
         published_timeout: Duration::from_secs(60),
         max_attempts: 10,
         process_name: "test".to_owned(),
+        idempotency_key_ttl: Duration::from_secs(86_400),
     };
     assert!(sweep(db.conn(), &config).await.expect("sweep").is_empty());
 
@@ -260,6 +262,45 @@ async fn a_published_task_nobody_picked_up_is_published_again_after_the_timeout(
     assert_eq!(task(db.conn(), id).await.status, TaskStatus::Pending);
     assert_eq!(relay.publish_due().await.expect("publish"), 1);
     assert_eq!(broker.queue_depth("ingest.youtube").await, 2);
+}
+
+#[tokio::test]
+async fn the_sweeper_purges_idempotency_keys_past_their_time_to_live_and_keeps_the_others() {
+    let db = TestDb::new().await;
+    let user = shared::testing::insert_agent(db.conn(), "agent@example.com")
+        .await
+        .expect("user");
+    for (key, age) in [("old", "25 hours"), ("recent", "23 hours")] {
+        db.conn()
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO idempotency_keys \
+                     (user_id, key, request_hash, response_status, response_body, created_at) \
+                 VALUES ($1, $2, 'first', 202, '{}', now() - $3::interval)",
+                [user.id.into(), key.into(), age.into()],
+            ))
+            .await
+            .expect("key");
+    }
+    let config = SweeperConfig {
+        interval: Duration::from_secs(1),
+        published_timeout: Duration::from_secs(60),
+        max_attempts: 10,
+        process_name: "test".to_owned(),
+        idempotency_key_ttl: Duration::from_secs(24 * 3600),
+    };
+    let report = sweep(db.conn(), &config).await.expect("sweep");
+    assert_eq!(report.idempotency_keys_purged, 1);
+    assert_eq!(
+        sweep(db.conn(), &config).await.expect("sweep"),
+        Default::default()
+    );
+
+    // A purged key used again is a new request; a kept one still guards its first answer.
+    let txn = db.conn().begin().await.expect("begin");
+    let claim = |key| idempotency::claim(&txn, user.id, key, "second");
+    assert_eq!(claim("old").await.expect("claim"), Claim::Fresh);
+    assert_eq!(claim("recent").await.expect("claim"), Claim::Mismatch);
 }
 
 #[tokio::test]

@@ -127,6 +127,7 @@ async fn a_worker_process_killed_mid_job_leaves_the_task_to_another_worker_which
         published_timeout: Duration::from_secs(60),
         max_attempts: 10,
         process_name: "api".to_owned(),
+        idempotency_key_ttl: Duration::from_secs(86_400),
     };
     let loops = [
         tokio::spawn({
