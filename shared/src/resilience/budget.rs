@@ -18,7 +18,8 @@
 //! provider (and the simulator) measure it.
 //!
 //! How many slots to ask for follows demand: one at first, twice as many when the last
-//! batch ran out within its lease (up to a tenth of the budget), back to what was used when
+//! batch ran out within its lease (up to a tenth of the budget, and [`MAX_BATCH`]: every slot
+//! is a timestamp in the row's log, which a take reads whole), back to what was used when
 //! slots were dropped. A busy caller makes one round trip per batch; an idle one wastes at
 //! most one batch.
 //!
@@ -39,6 +40,9 @@ pub const SEND_MARGIN: Duration = Duration::from_secs(1);
 /// How long granted slots may be spent, from before they were asked for: half the
 /// [`SEND_MARGIN`], leaving the other half for the request to reach the provider.
 pub const SLOT_LEASE: Duration = Duration::from_millis(500);
+
+/// The most slots one take asks for, whatever the budget's size.
+pub const MAX_BATCH: u32 = 32;
 
 /// Counter of takes refused because the budget was spent, labelled by budget key.
 pub const SPENT_METRIC: &str = "rate_budget_spent_total";
@@ -146,6 +150,12 @@ impl Held {
     }
 }
 
+/// The most slots asked for at once from a budget of `limit`: a tenth of it, at most
+/// [`MAX_BATCH`], at least one.
+fn largest_batch(limit: u32) -> u32 {
+    (limit / 10).clamp(1, MAX_BATCH)
+}
+
 // $1 key, $2 limit, $3 window + margin in seconds, $4 slots wanted.
 const TAKE: &str = "SELECT granted, free_at, now \
                     FROM take_rate_budget($1, $2, make_interval(secs => $3), $4)";
@@ -170,11 +180,6 @@ impl RateBudget {
     /// The database key.
     pub fn key(&self) -> &str {
         &self.key
-    }
-
-    /// The most slots asked for at once: a tenth of the budget.
-    fn largest_batch(&self) -> u32 {
-        (self.limit / 10).max(1)
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, Held> {
@@ -223,7 +228,7 @@ impl RateBudget {
         let give_up = Instant::now() + 2 * (self.window + SEND_MARGIN);
         loop {
             let asked = Instant::now();
-            let wanted = self.held().next_batch(asked, self.largest_batch());
+            let wanted = self.held().next_batch(asked, largest_batch(self.limit));
             match self.try_take(wanted).await? {
                 Take::Granted(granted) => {
                     self.held().hold(granted, asked + SLOT_LEASE);
@@ -249,7 +254,7 @@ impl RateBudget {
 
 #[cfg(test)]
 mod tests {
-    use super::Held;
+    use super::{Held, MAX_BATCH, largest_batch};
     use std::time::{Duration, Instant};
 
     fn held(now: Instant) -> Held {
@@ -259,6 +264,15 @@ mod tests {
             use_by: now,
             batch: 1,
         }
+    }
+
+    #[test]
+    fn a_batch_is_at_most_a_tenth_of_the_budget_and_never_more_than_the_cap() {
+        let sizes: Vec<u32> = [1, 3, 30, 300, 1_000_000]
+            .into_iter()
+            .map(largest_batch)
+            .collect();
+        assert_eq!(sizes, [1, 1, 3, 30, MAX_BATCH]);
     }
 
     #[test]
