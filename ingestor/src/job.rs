@@ -3,17 +3,19 @@
 //!
 //! - **Platform** (the scheduler's `{}` task, or `POST /v1/sync`): reads the post history of
 //!   the last `SOCIAL_MEDIA_API_HISTORY_LAST_DAYS` days, upserts `posts` and, in the same
-//!   transaction, enqueues one comments fetch per due post (dedup key per post, so a post is
-//!   never fetched by two workers at once) and, on messaging platforms, one direct messages
-//!   read unless messaging is disabled and not due for a check. A history 404 (Bluesky) is
-//!   "no history": the posts already known are still fetched.
+//!   transaction, enqueues the first comments fetch of each post never read (dedup key per
+//!   post, so a post is never fetched by two workers at once; re-reads are the planner's,
+//!   [`shared::ingest::plan`]) and, on messaging platforms, one direct messages read unless
+//!   messaging is disabled and not due for a check. A history 404 (Bluesky) is "no history".
 //! - **Comments**: reads one post's comments through the comment adapter, takes out our own
-//!   replies, and stores the rest with one audit row per new mention; sets the post's next
-//!   fetch from the provider's `nextUpdate`, and no sooner than the quiet interval for a post
-//!   without new comments for long.
+//!   replies, and stores the rest with one audit row per new mention; records the post's
+//!   comment rate and its next possible read (the provider's `nextUpdate`).
 //! - **Messages**: reads the direct messages through the message adapter; a 403 marks the
 //!   platform's messaging disabled until the next check (logged once, not an error, and not a
 //!   provider failure for the breaker).
+//!
+//! History, first reads and direct messages spend the budget's `discover` class, re-reads
+//! `refresh`; a step waits up to [`BUDGET_WAIT`] for a slot, then is deferred.
 //!
 //! Every provider call is made outside a transaction; each step then commits its rows and
 //! its task's success together ([`JobContext::succeed_in`]).
@@ -26,10 +28,9 @@ use serde_json::json;
 use shared::audit::Actor;
 use shared::bus::JobKind;
 use shared::config::{ResilienceSettings, Settings};
-use shared::db::entities::posts;
 use shared::domain::{Platform, PostId};
 use shared::ingest::platform_status::{self, Messaging};
-use shared::ingest::{IngestStep, messages_dedup_key, store};
+use shared::ingest::{IngestStep, messages_dedup_key, plan, store};
 use shared::outbox::{self, NewTask, new_trace_id};
 use shared::provider::adapters::comment::{CommentAdapter, PostRef};
 use shared::provider::adapters::message::MessageAdapter;
@@ -37,7 +38,7 @@ use shared::provider::adapters::{FetchAdapter, NewMention};
 use shared::provider::{
     Client, DeferReason, HistoryQuery, MessagesQuery, ProviderError, ProviderKey,
 };
-use shared::resilience::Chain;
+use shared::resilience::{BudgetClass, Chain};
 use shared::worker::{Job, JobContext, JobError, Outcome};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -46,6 +47,13 @@ use std::time::Duration;
 /// Mentions stored, by platform and type.
 pub const MENTIONS_METRIC: &str = "ingest_mentions_total";
 
+/// Histogram of the time from a mention's `created` at the provider to its commit here, for
+/// mentions posted after their post (or inbox) was last read.
+pub const TIME_TO_INBOX_METRIC: &str = "mention_time_to_inbox_seconds";
+
+/// How long a step waits for a budget slot before it is deferred.
+pub const BUDGET_WAIT: Duration = Duration::from_secs(10);
+
 /// Runs the ingest tasks of any platform; holds one resilience chain per platform, built on
 /// first use (clones of a chain share its breaker's memory).
 pub struct IngestJob {
@@ -53,6 +61,7 @@ pub struct IngestJob {
     resilience: ResilienceSettings,
     history_last_days: u32,
     poll_interval: Duration,
+    rate_horizon: Duration,
     ingest: IngestSettings,
     actor: String,
     chains: Mutex<HashMap<Platform, Chain>>,
@@ -72,6 +81,7 @@ impl IngestJob {
             resilience: settings.resilience.clone(),
             history_last_days: settings.history_last_days,
             poll_interval: settings.poll_interval,
+            rate_horizon: settings.poll_rate_horizon,
             ingest,
             actor: process_name.to_owned(),
             chains: Mutex::new(HashMap::new()),
@@ -93,7 +103,8 @@ impl IngestJob {
                     &self.resilience,
                     &self.actor,
                 )
-                .rescheduling()
+                .waiting_at_most(BUDGET_WAIT)
+                .for_class(BudgetClass::Discover)
             })
             .clone()
     }
@@ -118,7 +129,7 @@ impl IngestJob {
         let txn = ctx.db().begin().await?;
         store::upsert_posts(&txn, platform, &history).await?;
         let fetches =
-            store::enqueue_due_fetches(&txn, platform, self.history_last_days, &trace_id).await?;
+            store::enqueue_first_reads(&txn, platform, self.history_last_days, &trace_id).await?;
         if read_messages {
             let task = NewTask::new(JobKind::Ingest, platform)
                 .with_dedup_key(messages_dedup_key(platform))
@@ -144,7 +155,11 @@ impl IngestJob {
             return Ok(Outcome::Succeeded);
         };
         let platform = post.platform;
-        let chain = self.chain(ctx.db(), platform);
+        let class = match post.last_fetched_at {
+            None => BudgetClass::Discover,
+            Some(_) => BudgetClass::Refresh,
+        };
+        let chain = self.chain(ctx.db(), platform).for_class(class);
         let source = PostRef {
             ayrshare_post_id: post.ayrshare_post_id.clone(),
             social_post_id: Some(post.platform_post_id.clone()),
@@ -161,11 +176,31 @@ impl IngestJob {
         }
         let txn = ctx.db().begin().await?;
         let inserted = store::insert_mentions(&txn, &mentions, &Actor::system(&self.actor)).await?;
-        let next = self.next_fetch(&post, fetched.next_update, inserted > 0, Utc::now());
-        store::record_fetch(&txn, post.id, next, inserted > 0).await?;
+        let now = Utc::now();
+        let rate = plan::updated_rate(
+            post.comment_rate,
+            post.comment_rate_at.map(|t| t.with_timezone(&Utc)),
+            now,
+            &inserted.posted_at,
+            self.rate_horizon,
+        );
+        let next = fetched
+            .next_update
+            .unwrap_or_else(|| after(now, self.poll_interval));
+        store::record_fetch(
+            &txn,
+            post.id,
+            now,
+            next.max(now),
+            rate,
+            inserted.count() > 0,
+        )
+        .await?;
         ctx.succeed_in(&txn).await?;
         txn.commit().await?;
-        count(platform, &mentions, inserted);
+        count(platform, &mentions, &inserted);
+        let last_read = post.last_fetched_at.map(|t| t.with_timezone(&Utc));
+        observe_time_to_inbox(platform, &inserted, last_read);
         Ok(Outcome::Succeeded)
     }
 
@@ -192,12 +227,18 @@ impl IngestJob {
             ),
             Err(e) => return provider_failure(e),
         };
+        let last_read = platform_status::list(ctx.db())
+            .await?
+            .into_iter()
+            .find(|s| s.platform == platform)
+            .and_then(|s| s.messaging_checked_at);
         let txn = ctx.db().begin().await?;
         let inserted = store::insert_mentions(&txn, &mentions, &Actor::system(&self.actor)).await?;
         let changed = platform_status::record_messaging(&txn, platform, &state).await?;
         ctx.succeed_in(&txn).await?;
         txn.commit().await?;
-        count(platform, &mentions, inserted);
+        count(platform, &mentions, &inserted);
+        observe_time_to_inbox(platform, &inserted, last_read);
         if changed {
             match &state {
                 Messaging::Enabled => tracing::info!(%platform, "direct messages are available"),
@@ -212,40 +253,39 @@ impl IngestJob {
         }
         Ok(Outcome::Succeeded)
     }
-
-    /// The provider's `nextUpdate` (or one poll interval), and for a quiet post no sooner
-    /// than the quiet interval.
-    fn next_fetch(
-        &self,
-        post: &posts::Model,
-        next_update: Option<DateTime<Utc>>,
-        found_new: bool,
-        now: DateTime<Utc>,
-    ) -> DateTime<Utc> {
-        let delta = |d: Duration| TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX);
-        let next = next_update
-            .unwrap_or_else(|| now + delta(self.poll_interval))
-            .max(now);
-        let last_news = post
-            .last_new_comment_at
-            .unwrap_or(post.created_at)
-            .with_timezone(&Utc);
-        let quiet = !found_new && now - last_news > delta(self.ingest.quiet_after);
-        if quiet {
-            next.max(now + delta(self.ingest.quiet_interval))
-        } else {
-            next
-        }
-    }
 }
 
-fn count(platform: Platform, mentions: &[NewMention], inserted: u64) {
-    if inserted > 0 {
+fn after(start: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
+    start + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX)
+}
+
+fn count(platform: Platform, mentions: &[NewMention], inserted: &store::Inserted) {
+    if inserted.count() > 0 {
         let kind = mentions
             .first()
             .map_or("comment", |m| m.mention_type.as_str());
         metrics::counter!(MENTIONS_METRIC, "platform" => platform.as_str(), "type" => kind)
-            .increment(inserted);
+            .increment(inserted.count());
+    }
+}
+
+/// Records the time to inbox of the mentions just committed that were posted after the
+/// source's previous read (`last_read`; none: a first read, whose backlog says nothing of
+/// freshness).
+fn observe_time_to_inbox(
+    platform: Platform,
+    inserted: &store::Inserted,
+    last_read: Option<DateTime<Utc>>,
+) {
+    let Some(last_read) = last_read else {
+        return;
+    };
+    let now = Utc::now();
+    let histogram = metrics::histogram!(TIME_TO_INBOX_METRIC, "platform" => platform.as_str());
+    for posted in inserted.posted_at.iter().flatten() {
+        if *posted >= last_read {
+            histogram.record((now - *posted).to_std().unwrap_or_default().as_secs_f64());
+        }
     }
 }
 

@@ -5,8 +5,6 @@
 //! |---|---|---|
 //! | `INGEST_HISTORY_LIMIT` | posts asked per history read (the provider's maximum is 1000) | `1000` |
 //! | `INGEST_MESSAGING_RECHECK_SECONDS` | while a platform's messaging is disabled (403), how long until it is checked again | `3600` |
-//! | `INGEST_QUIET_AFTER_SECONDS` | a post without a new comment for this long is quiet | `86400` |
-//! | `INGEST_QUIET_INTERVAL_SECONDS` | a quiet post is read at most this often (beside the provider's `nextUpdate`) | `3600` |
 
 use std::time::Duration;
 
@@ -17,10 +15,6 @@ pub struct IngestSettings {
     pub history_limit: u32,
     /// While messaging is disabled, the time until the next check.
     pub messaging_recheck: Duration,
-    /// A post without a new comment for this long is quiet.
-    pub quiet_after: Duration,
-    /// A quiet post is read at most this often.
-    pub quiet_interval: Duration,
 }
 
 impl Default for IngestSettings {
@@ -28,8 +22,6 @@ impl Default for IngestSettings {
         IngestSettings {
             history_limit: 1_000,
             messaging_recheck: Duration::from_secs(3_600),
-            quiet_after: Duration::from_secs(86_400),
-            quiet_interval: Duration::from_secs(3_600),
         }
     }
 }
@@ -84,8 +76,6 @@ impl IngestSettings {
                 "INGEST_MESSAGING_RECHECK_SECONDS",
                 defaults.messaging_recheck,
             )?,
-            quiet_after: seconds("INGEST_QUIET_AFTER_SECONDS", defaults.quiet_after)?,
-            quiet_interval: seconds("INGEST_QUIET_INTERVAL_SECONDS", defaults.quiet_interval)?,
         })
     }
 }

@@ -13,9 +13,13 @@ use sea_orm_migration::{MigrationStatus, MigratorTrait};
 use std::time::Duration;
 
 /// Declares the migration of the module it is used in: `Migration`, named after the module's
-/// file, whose `up` and `down` run the module's `UP` and `DOWN` SQL.
+/// file, whose `up` and `down` run the module's `UP` and `DOWN` SQL; with `down_then: SQL`,
+/// `down` runs that SQL after `DOWN` (to restore what an earlier migration created).
 macro_rules! sql_migration {
     ($(#[$doc:meta])*) => {
+        sql_migration! { $(#[$doc])* down_then: "" }
+    };
+    ($(#[$doc:meta])* down_then: $restore:expr) => {
         $(#[$doc])*
         #[derive(sea_orm_migration::prelude::DeriveMigrationName)]
         pub struct Migration;
@@ -36,7 +40,12 @@ macro_rules! sql_migration {
                 manager: &sea_orm_migration::SchemaManager,
             ) -> Result<(), sea_orm_migration::DbErr> {
                 use sea_orm_migration::sea_orm::ConnectionTrait as _;
-                manager.get_connection().execute_unprepared(DOWN).await?;
+                let conn = manager.get_connection();
+                conn.execute_unprepared(DOWN).await?;
+                let restore: &str = $restore;
+                if !restore.is_empty() {
+                    conn.execute_unprepared(restore).await?;
+                }
                 Ok(())
             }
         }
@@ -54,6 +63,7 @@ mod m20261130_000010_notify_pending_tasks;
 mod m20261130_000020_create_rate_budgets;
 mod m20261201_000010_create_platform_status;
 mod m20261202_000010_take_rate_budget;
+mod m20261203_000010_budget_schedule;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -73,6 +83,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000020_create_rate_budgets::Migration),
             Box::new(m20261201_000010_create_platform_status::Migration),
             Box::new(m20261202_000010_take_rate_budget::Migration),
+            Box::new(m20261203_000010_budget_schedule::Migration),
         ]
     }
 }

@@ -11,7 +11,7 @@ sql_migration! {
 // granted are what the window has left, at most `wanted`. When none is left, `free_at` is
 // when the oldest grant of the window leaves it. The log is soft state: its commit does not
 // wait for the WAL flush (a database crash may forget the last grants, nothing else).
-const UP: &str = r#"
+pub(crate) const UP: &str = r#"
 CREATE FUNCTION take_rate_budget(
     p_key text, p_limit integer, p_window interval, p_wanted integer,
     OUT granted integer, OUT free_at timestamptz, OUT now timestamptz

@@ -32,7 +32,7 @@ use shared::provider::adapters::{ReplyAdapter, SentReply};
 use shared::provider::{Client, ClientBuildError, ProviderError, ProviderKey};
 use shared::reply::protocol::{self, Failure};
 use shared::reply::{self, ReplyTask};
-use shared::resilience::Chain;
+use shared::resilience::{BudgetClass, Chain};
 use shared::worker::{Job, JobContext, JobError, Outcome};
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -41,6 +41,14 @@ use std::time::Duration;
 /// Counts replies by how their attempts ended (`sent`, `reconciled`, `failed`, `unknown`,
 /// `not_sent`).
 pub const REPLIES_METRIC: &str = "replies_total";
+
+/// Histogram of the time from a reply's request to the provider's acceptance (as seen here:
+/// its answer, or the read-back that found it).
+pub const TIME_TO_PROVIDER_METRIC: &str = "reply_time_to_provider_seconds";
+
+/// How long a send or read-back waits for a budget slot before the task is deferred. Replies
+/// may use the budget's reserve, so this is rare: only replies themselves can spend it.
+const BUDGET_WAIT: Duration = Duration::from_secs(10);
 
 /// Shortest and longest wait before reading a thread back again after the read failed.
 const READ_RETRY_MIN: Duration = Duration::from_secs(1);
@@ -112,8 +120,12 @@ impl ReplyJob {
                             &self.resilience,
                             PROCESS_NAME,
                         );
-                        // A spent budget reschedules the task instead of holding the worker.
-                        (p, chain.rescheduling())
+                        (
+                            p,
+                            chain
+                                .for_class(BudgetClass::Reply)
+                                .waiting_at_most(BUDGET_WAIT),
+                        )
                     })
                     .collect()
             })
@@ -256,6 +268,10 @@ impl ReplyJob {
         }
         txn.commit().await?;
         count(if reconciled { "reconciled" } else { "sent" });
+        let waited = (Utc::now() - at(reply.created_at))
+            .to_std()
+            .unwrap_or_default();
+        metrics::histogram!(TIME_TO_PROVIDER_METRIC).record(waited.as_secs_f64());
         tracing::info!(reply_id = %reply.id, reconciled, provider_comment_id = ?sent.provider_comment_id, "reply sent");
         Ok(Next::Done(task_recorded.map(|()| Outcome::Succeeded)))
     }

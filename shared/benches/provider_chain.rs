@@ -2,26 +2,28 @@
 //! client calling `GET /history` on the simulator in-process (127.0.0.1, no rate limit), one
 //! call at a time, through the chain and as a bare reqwest call, interleaved in rounds in the
 //! same run. Prints medians and tails, the ratio of medians, and the chain's steps alone: a
-//! budget slot straight from the database, and budget take + breaker admission + breaker
-//! record as a call makes them (from memory, with their amortized database round trips). Then the same comparison with
-//! 20 ms of provider latency, closer to a real provider. `PROVIDER_BENCH_CALLS` (default
+//! budget slot from the database (one round trip per call), and budget take + breaker
+//! admission + breaker record as a call makes them (the breaker from memory between
+//! rechecks). Then the same comparison with 20 ms of provider latency, closer to a real
+//! provider. `PROVIDER_BENCH_CALLS` (default
 //! 2000) calls per variant; needs the local PostgreSQL (a fresh database, dropped after).
 //!
 //! The budget keeps its default size (300 per 5 minutes), so its grant log has the size it
-//! has in production; calls rotate over enough profiles (chains) that none runs out.
+//! has in production; calls spend the `reply` class (not paced) and rotate over enough
+//! profiles (chains) that none runs out.
 
 use anyhow::Context;
 use serde_json::{Value, json};
 use shared::domain::Platform;
 use shared::provider::{Client, HistoryQuery, ProviderKey};
 use shared::resilience::{
-    Admission, BreakerSettings, BudgetMode, Chain, CircuitBreaker, Outcome, RateBudget, Take,
+    Admission, BreakerSettings, BudgetClass, Chain, CircuitBreaker, Outcome, RateBudget, Take,
 };
 use shared::testing::TestDb;
 use simulator::SimConfig;
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Calls per round of each variant; variants alternate round by round.
 const ROUND: usize = 100;
@@ -152,7 +154,8 @@ async fn main() -> anyhow::Result<()> {
                 db.conn().clone(),
                 &settings.resilience,
                 "bench",
-            ))
+            )
+            .for_class(BudgetClass::Reply))
         })
         .collect::<anyhow::Result<_>>()?;
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -216,6 +219,7 @@ async fn main() -> anyhow::Result<()> {
                 format!("bench-budget-{i}"),
                 settings.resilience.rate_budget_requests,
                 settings.resilience.rate_budget_window,
+                0,
                 db.conn().clone(),
             )
         })
@@ -223,8 +227,10 @@ async fn main() -> anyhow::Result<()> {
     let next_budget = std::sync::atomic::AtomicUsize::new(0);
     measure("budget: one slot from the database", n, || async {
         let i = next_budget.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let take = budgets[i % budgets.len()].try_take(1).await?;
-        anyhow::ensure!(take == Take::Granted(1), "budget spent");
+        let take = budgets[i % budgets.len()]
+            .try_take(BudgetClass::Reply)
+            .await?;
+        anyhow::ensure!(matches!(take, Take::Granted(_)), "budget spent");
         Ok(())
     })
     .await?
@@ -239,10 +245,12 @@ async fn main() -> anyhow::Result<()> {
         "bench-budget-steps".into(),
         u32::try_from(n).unwrap_or(u32::MAX).saturating_mul(10),
         settings.resilience.rate_budget_window,
+        0,
         db.conn().clone(),
     );
     measure("budget + breaker steps of a call", n, || async {
-        budget.take(BudgetMode::Reschedule).await?;
+        let slot = budget.take(BudgetClass::Reply, Duration::ZERO).await?;
+        budget.used(slot);
         let Admission::Granted(permit) = breaker.admit().await? else {
             anyhow::bail!("the breaker refused");
         };

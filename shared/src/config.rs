@@ -45,8 +45,14 @@ pub struct Settings {
     pub api_addr: SocketAddr,
     /// Platforms a worker consumes (`WORKER_PLATFORMS`); defaults to all of `platforms`.
     pub worker_platforms: Vec<Platform>,
-    /// How often the scheduler enqueues an ingest per platform (`POLL_INTERVAL_SECONDS`).
+    /// The shortest time between two history reads of a platform (`POLL_INTERVAL_SECONDS`):
+    /// the scheduler reads less often when the budget cannot afford it.
     pub poll_interval: Duration,
+    /// How the poll planner picks the next posts to read (`POLL_POLICY`).
+    pub poll_policy: PollPolicy,
+    /// The time over which a post's comment rate is averaged, and the age prior of a post
+    /// without comments (`POLL_RATE_HORIZON_SECONDS`).
+    pub poll_rate_horizon: Duration,
     /// Time allowed to finish or hand back in-flight work on SIGTERM (`SHUTDOWN_GRACE_SECONDS`).
     pub shutdown_grace: Duration,
     /// Log output (`LOG_FORMAT`): `text` for people, `json` for production.
@@ -150,6 +156,17 @@ pub struct ResilienceSettings {
     pub rate_budget_requests: u32,
     /// Length of the sliding budget window (`RATE_BUDGET_WINDOW_SECONDS`).
     pub rate_budget_window: Duration,
+    /// Share of the budget, in percent, that only replies may use (`BUDGET_RESERVE_PERCENT`).
+    pub budget_reserve_percent: u32,
+}
+
+/// How the poll planner orders the posts that are due (see `ingest::plan`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollPolicy {
+    /// By expected value: time since the last read × √(comment rate), first reads first.
+    Adaptive,
+    /// By due time, first in first out (the earlier policy; kept as a benchmark baseline).
+    Fifo,
 }
 
 /// How to reach Ayrshare (or the simulator).
@@ -200,6 +217,8 @@ impl fmt::Debug for Settings {
             .field("api_addr", &self.api_addr)
             .field("worker_platforms", &self.worker_platforms)
             .field("poll_interval", &self.poll_interval)
+            .field("poll_policy", &self.poll_policy)
+            .field("poll_rate_horizon", &self.poll_rate_horizon)
             .field("tasks", &self.tasks)
             .field("resilience", &self.resilience)
             .field("replies", &self.replies)
@@ -221,6 +240,8 @@ struct Raw {
     api_addr: String,
     worker_platforms: Option<String>,
     poll_interval_seconds: String,
+    poll_policy: String,
+    poll_rate_horizon_seconds: String,
     shutdown_grace_seconds: String,
     log_format: String,
     cors_allowed_origins: String,
@@ -249,6 +270,7 @@ struct Raw {
     breaker_recheck_ms: String,
     rate_budget_requests: String,
     rate_budget_window_seconds: String,
+    budget_reserve_percent: String,
     reply_cache_window_seconds: String,
     reply_undecided_limit_seconds: String,
     idempotency_key_ttl_seconds: String,
@@ -269,6 +291,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("amqp_url", "amqp://guest:guest@127.0.0.1:5672/%2f"),
     ("api_addr", "127.0.0.1:3000"),
     ("poll_interval_seconds", "60"),
+    ("poll_policy", "adaptive"),
+    ("poll_rate_horizon_seconds", "3600"),
     ("shutdown_grace_seconds", "8"),
     ("log_format", "text"),
     ("cors_allowed_origins", "http://localhost:5173"),
@@ -296,6 +320,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("breaker_recheck_ms", "500"),
     ("rate_budget_requests", "300"),
     ("rate_budget_window_seconds", "300"),
+    ("budget_reserve_percent", "20"),
     ("reply_cache_window_seconds", "660"),
     ("reply_undecided_limit_seconds", "86400"),
     ("idempotency_key_ttl_seconds", "86400"),
@@ -422,6 +447,24 @@ fn validate(raw: Raw) -> Result<Settings, ConfigError> {
         1,
         86_400,
     )?;
+    let poll_policy = match raw.poll_policy.as_str() {
+        "adaptive" => PollPolicy::Adaptive,
+        "fifo" => PollPolicy::Fifo,
+        other => {
+            return Err(ConfigError {
+                variable: "POLL_POLICY",
+                value: quote(other),
+                problem: "unknown poll policy".to_owned(),
+                allowed: "adaptive, fifo".to_owned(),
+            });
+        }
+    };
+    let poll_rate_horizon = parse_seconds(
+        "POLL_RATE_HORIZON_SECONDS",
+        &raw.poll_rate_horizon_seconds,
+        1,
+        86_400 * 30,
+    )?;
     let shutdown_grace = parse_seconds(
         "SHUTDOWN_GRACE_SECONDS",
         &raw.shutdown_grace_seconds,
@@ -486,6 +529,8 @@ fn validate(raw: Raw) -> Result<Settings, ConfigError> {
         api_addr,
         worker_platforms,
         poll_interval,
+        poll_policy,
+        poll_rate_horizon,
         shutdown_grace,
         log_format,
         cors_allowed_origins,
@@ -663,6 +708,12 @@ fn validate_resilience(raw: &Raw) -> Result<ResilienceSettings, ConfigError> {
             &raw.rate_budget_window_seconds,
             1,
             86_400,
+        )?,
+        budget_reserve_percent: parse_whole(
+            "BUDGET_RESERVE_PERCENT",
+            &raw.budget_reserve_percent,
+            0,
+            90,
         )?,
     })
 }

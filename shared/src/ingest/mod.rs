@@ -1,10 +1,12 @@
 //! The database side of ingestion (DESIGN §6): storing what the fetch adapters read
 //! ([`crate::provider::adapters`]) exactly once, and what is known about each platform.
 //!
-//! - [`store`]: posts from the history (upsert) and the comments fetches that are due
-//!   (one active task per post, through the tasks' dedup key); mentions in batches with
+//! - [`store`]: posts from the history (upsert) and their first comments fetch (one active
+//!   task per post, through the tasks' dedup key); mentions in batches with
 //!   `INSERT … ON CONFLICT DO NOTHING`, their thread parents, and one audit row per new
 //!   mention; our own replies recognised in a thread.
+//! - [`plan`]: the poll planner, which picks the posts to re-read within the budget's
+//!   polling share.
 //! - [`platform_status`]: whether direct messages are available per platform (a 403 from the
 //!   provider marks them disabled and they are checked again only rarely), and when the last
 //!   ingest succeeded. `GET /v1/status/health` reports it.
@@ -12,6 +14,7 @@
 //! Every function takes `&impl ConnectionTrait`, so the job runs them in the transaction that
 //! also records its task as succeeded.
 
+pub mod plan;
 pub mod platform_status;
 pub mod store;
 
@@ -20,8 +23,8 @@ pub mod store;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
 #[serde(tag = "step", rename_all = "camelCase")]
 pub enum IngestStep {
-    /// Read the post history, upsert posts, enqueue the due comments fetches (and the direct
-    /// messages read on messaging platforms).
+    /// Read the post history, upsert posts, enqueue the first comments fetch of new posts
+    /// (and the direct messages read on messaging platforms).
     #[default]
     Platform,
     /// Read one post's comments.

@@ -61,11 +61,12 @@ pub async fn upsert_posts(
     Ok(result.rows_affected())
 }
 
-/// Enqueues one comments fetch for each post of `platform` that is due (`next_fetch_at`
-/// passed) and was created within the last `last_days` days (0: any), unless that post's
-/// fetch is already active (the partial unique index on active dedup keys decides). Returns
-/// how many tasks were created. One statement, whatever the number of posts.
-pub async fn enqueue_due_fetches(
+/// Enqueues the first comments fetch of each post of `platform` never read yet and created
+/// within the last `last_days` days (0: any), unless that post's fetch is already active (the
+/// partial unique index on active dedup keys decides). Re-reads are the poll planner's
+/// ([`crate::ingest::plan`]). Returns how many tasks were created. One statement, whatever the
+/// number of posts.
+pub async fn enqueue_first_reads(
     conn: &impl ConnectionTrait,
     platform: Platform,
     last_days: u32,
@@ -77,7 +78,7 @@ pub async fn enqueue_due_fetches(
              SELECT gen_random_uuid(), $2, platform, id, 'comments:' || id::text, \
                     jsonb_build_object('step', 'comments', 'postId', id), $4 \
              FROM posts \
-             WHERE platform = $1 AND next_fetch_at <= now() \
+             WHERE platform = $1 AND last_fetched_at IS NULL \
                AND ($3 = 0 OR post_created_at IS NULL \
                     OR post_created_at >= now() - make_interval(days => $3)) \
              ORDER BY next_fetch_at \
@@ -102,36 +103,60 @@ pub async fn find_post(
     posts::Entity::find_by_id(id).one(conn).await
 }
 
-/// Records a comments fetch of `post`: fetched now, next at `next_fetch_at`, and, when it
-/// found new comments, that it did.
+/// Records a comments fetch of `post` at `now`: not to be read again before
+/// `next_fetch_at` (the provider's `nextUpdate`), its comment rate now `comment_rate`, and,
+/// when it found new comments, that it did.
 pub async fn record_fetch(
     conn: &impl ConnectionTrait,
     post: PostId,
+    now: DateTime<Utc>,
     next_fetch_at: DateTime<Utc>,
+    comment_rate: f64,
     found_new: bool,
 ) -> Result<(), DbErr> {
     conn.execute_raw(statement(
-        "UPDATE posts SET next_fetch_at = $2, last_fetched_at = now(), \
-             last_new_comment_at = CASE WHEN $3 THEN now() ELSE last_new_comment_at END, \
+        "UPDATE posts SET next_fetch_at = $2, last_fetched_at = $5, \
+             comment_rate = $3, comment_rate_at = $5, \
+             last_new_comment_at = CASE WHEN $4 THEN $5 ELSE last_new_comment_at END, \
              updated_at = now() \
          WHERE id = $1",
-        vec![post.into(), next_fetch_at.into(), found_new.into()],
+        vec![
+            post.into(),
+            next_fetch_at.into(),
+            comment_rate.into(),
+            found_new.into(),
+            now.into(),
+        ],
     ))
     .await?;
     Ok(())
 }
 
+/// The mentions [`insert_mentions`] stored new.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inserted {
+    /// When each new mention was posted, as the provider said (`None`: it did not).
+    pub posted_at: Vec<Option<DateTime<Utc>>>,
+}
+
+impl Inserted {
+    /// How many were new.
+    pub fn count(&self) -> u64 {
+        self.posted_at.len() as u64
+    }
+}
+
 /// Stores `mentions` once each: new ones are inserted (in batches of [`MENTION_BATCH`], with
 /// `ON CONFLICT DO NOTHING` on (platform, type, platform ref)), linked to their thread parent
 /// when it is stored, and audited (`mention.ingested`, one row per new mention, by `actor`),
-/// all through `conn` (the caller's transaction). Returns how many were new; mentions
-/// already stored are left as they are.
+/// all through `conn` (the caller's transaction). Returns the new ones; mentions already
+/// stored are left as they are.
 pub async fn insert_mentions(
     conn: &impl ConnectionTrait,
     mentions: &[NewMention],
     actor: &Actor,
-) -> Result<u64, DbErr> {
-    let mut inserted = 0;
+) -> Result<Inserted, DbErr> {
+    let mut inserted = Inserted::default();
     let mut new_ids: Vec<MentionId> = Vec::new();
     for chunk in mentions.chunks(MENTION_BATCH) {
         new_ids.clear();
@@ -176,17 +201,17 @@ pub async fn insert_mentions(
                      parent_id, author_id, author_name, author_handle, posted_at, raw \
                  FROM input \
                  ON CONFLICT (platform, type, platform_ref) DO NOTHING \
-                 RETURNING id",
+                 RETURNING id, posted_at",
                 vec![rows.clone().into()],
             ))
             .await?;
         for row in &returned {
             new_ids.push(MentionId(row.try_get("", "id")?));
+            inserted.posted_at.push(row.try_get("", "posted_at")?);
         }
         if new_ids.is_empty() {
             continue;
         }
-        inserted += new_ids.len() as u64;
         if chunk.iter().any(|m| m.parent_ref.is_some()) {
             conn.execute_raw(statement(
                 "UPDATE mentions c SET parent_id = p.id \

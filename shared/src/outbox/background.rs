@@ -1,6 +1,7 @@
 //! Running the outbox loops of a process in the background.
 
 use crate::config::Settings;
+use crate::ingest::plan::{self, PlanSettings};
 use crate::outbox::sweeper::SweeperConfig;
 use crate::outbox::{Relay, RelayConfig, monitor, scheduler, sweeper};
 use sea_orm::DatabaseConnection;
@@ -16,7 +17,8 @@ pub struct Loops {
     pub relay: bool,
     /// The sweeper (expired leases, lost messages).
     pub sweeper: bool,
-    /// The poll scheduler (one ingest per platform and interval).
+    /// The poll scheduler (one ingest per platform and interval) and planner (comments
+    /// re-reads within the budget).
     pub scheduler: bool,
     /// The gauges (tasks by kind and status, relay lag, queue depth).
     pub monitor: bool,
@@ -83,9 +85,18 @@ impl Background {
         }
         if loops.scheduler {
             let platforms = settings.platforms.clone();
-            let interval = settings.poll_interval;
+            let interval = scheduler::history_interval(settings);
+            tracing::info!(
+                interval_s = interval.as_secs_f64(),
+                "poll scheduler started: one history read per platform and interval"
+            );
+            let (scheduler_db, scheduler_cancel) = (db.clone(), cancel.clone());
+            set.spawn(async move {
+                scheduler::run(&scheduler_db, &platforms, interval, &scheduler_cancel).await
+            });
+            let plan = PlanSettings::from_settings(settings);
             let (db, cancel) = (db.clone(), cancel.clone());
-            set.spawn(async move { scheduler::run(&db, &platforms, interval, &cancel).await });
+            set.spawn(async move { plan::run(&db, &plan, &cancel).await });
         }
         if loops.monitor {
             let platforms = settings.platforms.clone();

@@ -1,5 +1,9 @@
-//! The poll scheduler (runs in `api`): every poll interval, one `ingest` task per configured
-//! platform, with the dedup key `ingest:<platform>`.
+//! The poll scheduler (runs in `api`): every history interval, one `ingest` task per
+//! configured platform, with the dedup key `ingest:<platform>`.
+//!
+//! The history interval is `POLL_INTERVAL_SECONDS`, or longer when the history and direct
+//! message reads of a round would take more than [`HISTORY_SHARE`] of the budget's polling
+//! share: the rest is for reading the posts' comments ([`crate::ingest::plan`]).
 //!
 //! The dedup key makes a tick a no-op while that platform's ingest is still active, and a tick
 //! also skips a platform whose ingest was created within the last [`RECENT_FRACTION`] of an
@@ -8,8 +12,10 @@
 //! a whole interval, keeps a single replica's own previous tick from hiding the next one.)
 
 use crate::bus::JobKind;
+use crate::config::Settings;
 use crate::domain::{Platform, TaskId};
 use crate::outbox::new_trace_id;
+use crate::resilience::reserved;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use std::time::Duration;
 use tokio::time::MissedTickBehavior;
@@ -17,6 +23,23 @@ use tokio_util::sync::CancellationToken;
 
 /// The part of an interval within which a platform's last ingest counts as recent.
 pub const RECENT_FRACTION: f64 = 0.9;
+
+/// The most of the budget's polling share that history and direct message reads may take.
+pub const HISTORY_SHARE: f64 = 0.25;
+
+/// The time between two rounds of history reads for `settings`: `POLL_INTERVAL_SECONDS`, or
+/// as long as it takes the polling share's [`HISTORY_SHARE`] to pay for a round (a history
+/// read per platform and a direct messages read per messaging platform).
+pub fn history_interval(settings: &Settings) -> Duration {
+    let r = &settings.resilience;
+    let share = r.rate_budget_requests - reserved(r.rate_budget_requests, r.budget_reserve_percent);
+    let per_second = f64::from(share) / r.rate_budget_window.as_secs_f64() * HISTORY_SHARE;
+    let platforms = &settings.platforms;
+    let reads = platforms.len() + platforms.iter().filter(|p| p.has_messages()).count();
+    let affordable =
+        Duration::try_from_secs_f64(reads as f64 / per_second).unwrap_or(Duration::MAX);
+    settings.poll_interval.max(affordable)
+}
 
 /// The dedup key of a platform's scheduled ingest.
 pub fn ingest_dedup_key(platform: Platform) -> String {

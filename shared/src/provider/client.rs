@@ -102,13 +102,14 @@ impl Client {
     }
 
     /// Sends `request` once (`attempt` is for the log line) and reads the answer with
-    /// `parse`; an answer `parse` cannot read is classified like a lost one.
+    /// `parse`; an answer `parse` cannot read is classified like a lost one. Also returns
+    /// what the answer's headers said about the rate limit.
     pub(crate) async fn send<T>(
         &self,
         request: &Request,
         attempt: u32,
         parse: fn(Value) -> Result<T, String>,
-    ) -> Result<T, ProviderError> {
+    ) -> (Result<T, ProviderError>, RetryHints) {
         let started = Instant::now();
         let mut builder = self
             .http
@@ -123,11 +124,12 @@ impl Client {
         }
         let endpoint = request.endpoint;
         let mut answered = None;
+        let mut hints = RetryHints::default();
         let outcome = match builder.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
                 answered = Some(status);
-                let hints = RetryHints::from_headers(response.headers(), Utc::now());
+                hints = RetryHints::from_headers(response.headers(), Utc::now());
                 match response.bytes().await {
                     Ok(body) => classify(endpoint, status, &hints, &body).and_then(|json| {
                         parse(json).map_err(|reason| {
@@ -172,7 +174,7 @@ impl Client {
                 "provider request failed"
             ),
         }
-        outcome
+        (outcome, hints)
     }
 }
 
@@ -199,6 +201,9 @@ pub(crate) struct RetryHints {
     pub retry_after: Option<Duration>,
     /// `x-ratelimit-remaining: 0`, or `x-ratelimit-count` at `x-ratelimit-max`.
     pub exhausted: bool,
+    /// Requests the provider says are left: `x-ratelimit-remaining`, or `x-ratelimit-max`
+    /// minus `x-ratelimit-count`.
+    pub remaining: Option<u64>,
 }
 
 impl RetryHints {
@@ -232,14 +237,16 @@ impl RetryHints {
                 Some(Duration::from_millis(reset))
             }
         });
-        let exhausted = number("x-ratelimit-remaining") == Some(0)
-            || matches!(
-                (number("x-ratelimit-count"), number("x-ratelimit-max")),
-                (Some(count), Some(max)) if max > 0 && count >= max
-            );
+        let remaining = number("x-ratelimit-remaining").or_else(|| {
+            match (number("x-ratelimit-count"), number("x-ratelimit-max")) {
+                (Some(count), Some(max)) if max > 0 => Some(max.saturating_sub(count)),
+                _ => None,
+            }
+        });
         RetryHints {
             retry_after,
-            exhausted,
+            exhausted: remaining == Some(0),
+            remaining,
         }
     }
 }
@@ -457,6 +464,10 @@ mod tests {
         assert!(from_epoch > Duration::from_secs(9));
         assert!(hints(&[("x-ratelimit-max", "300"), ("x-ratelimit-count", "300")]).exhausted);
         assert!(hints(&[("x-ratelimit-remaining", "0")]).exhausted);
-        assert!(!hints(&[("x-ratelimit-max", "300"), ("x-ratelimit-count", "12")]).exhausted);
+        let partly = hints(&[("x-ratelimit-max", "300"), ("x-ratelimit-count", "12")]);
+        assert!(!partly.exhausted);
+        assert_eq!(partly.remaining, Some(288));
+        assert_eq!(hints(&[("x-ratelimit-remaining", "7")]).remaining, Some(7));
+        assert_eq!(hints(&[]).remaining, None);
     }
 }

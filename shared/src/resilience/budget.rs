@@ -1,68 +1,83 @@
-//! The provider's request budget, shared by every process through the database: at most
-//! `limit` requests per profile in any sliding window of `window`.
+//! The provider's request budget as a schedule, shared by every process through the database:
+//! at most `limit` requests per profile in any sliding window of `window`, spent by class.
 //!
-//! Each profile has one `rate_budgets` row holding the grant times of its latest requests. A
-//! take is one call of the database function `take_rate_budget`: under the row lock it grants
-//! as many of the slots asked for as the window has left (`limit` minus the grants of the
-//! last `window + SEND_MARGIN`), and logs them at the current time. So any `limit + 1` grants
-//! span more than that long: in any sliding window of that length at most `limit` grants
-//! exist, whichever process asked. A fixed-window counter would not do: it lets
-//! `2 × limit` through across a window boundary.
+//! A take is one call of the database function `take_budget_slot`, which grants one slot
+//! for one request and logs it (with its class) in `rate_budget_grants` under the profile's
+//! row lock. The caller spends it on a request or gives it back ([`RateBudget::give_back`]:
+//! the request never reached the provider): no slot is granted and dropped unused.
 //!
-//! A process spends the slots it was granted for [`SLOT_LEASE`] at most, counted from before
-//! it asked (so before the grant time); slots left after that are dropped, never spent late.
-//! The provider counts arrival times: if every request arrives within [`SEND_MARGIN`] of its
-//! grant (spent within `SLOT_LEASE`, then sent at once), `limit + 1` arrivals inside one
-//! window of `window` would need `limit + 1` grants inside `window + SEND_MARGIN`, which the
-//! take refuses: at most `limit` requests reach the provider in any sliding window, as the
-//! provider (and the simulator) measure it.
+//! - **Classes.** [`BudgetClass::Reply`] may use the whole window; polling
+//!   ([`BudgetClass::Discover`], [`BudgetClass::Refresh`]) never the last
+//!   `BUDGET_RESERVE_PERCENT` of it, so a reply requested while polling saturates the budget
+//!   still finds a slot.
+//! - **Pacing.** Polling also takes a token of a bucket refilled at its share per window
+//!   (holding at most [`burst`]), so reads are spread over the window instead of spending it
+//!   in a burst and then falling silent.
+//! - **The provider's word.** When an answer carries `x-ratelimit-*` headers saying less is
+//!   left than the local view thinks, [`RateBudget::observe`] records it and takes grant no
+//!   more than that; a 429 stops grants until the provider's reset (or the oldest local
+//!   grant leaving the window).
 //!
-//! How many slots to ask for follows demand: one at first, twice as many when the last
-//! batch ran out within its lease (up to a tenth of the budget, and [`MAX_BATCH`]: every slot
-//! is a timestamp in the row's log, which a take reads whole), back to what was used when
-//! slots were dropped. A busy caller makes one round trip per batch; an idle one wastes at
-//! most one batch.
-//!
-//! When the budget is spent, [`RateBudget::take`] either waits for the next free slot
-//! ([`BudgetMode::Wait`], for reads) or answers when it frees ([`BudgetMode::Reschedule`], for
-//! jobs that prefer to reschedule).
+//! The log covers `window + SEND_MARGIN`: any `limit + 1` grants span more than that, so if
+//! every request arrives within [`SEND_MARGIN`] of its grant, at most `limit` requests reach
+//! the provider in any sliding window, as the provider (and the simulator) measure it.
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Allowance between a grant and the request's arrival at the provider (which counts
 /// arrivals): the window enforced is this much longer than the configured one.
 pub const SEND_MARGIN: Duration = Duration::from_secs(1);
 
-/// How long granted slots may be spent, from before they were asked for: half the
-/// [`SEND_MARGIN`], leaving the other half for the request to reach the provider.
-pub const SLOT_LEASE: Duration = Duration::from_millis(500);
-
-/// The most slots one take asks for, whatever the budget's size.
-pub const MAX_BATCH: u32 = 32;
-
-/// Counter of takes refused because the budget was spent, labelled by budget key.
-pub const SPENT_METRIC: &str = "rate_budget_spent_total";
+/// Counter of slots granted, labelled by profile (budget key) and class.
+pub const GRANTED_METRIC: &str = "provider_budget_granted_total";
+/// Counter of granted slots spent on a request that reached (or may have reached) the
+/// provider, labelled by profile and class.
+pub const USED_METRIC: &str = "provider_budget_used_total";
+/// Counter of granted slots given back because their request never left, by profile and class.
+pub const RETURNED_METRIC: &str = "provider_budget_returned_total";
+/// Counter of takes refused because the class's budget was spent, by profile and class.
+pub const SPENT_METRIC: &str = "provider_budget_spent_total";
 
 /// Longest random delay added to a wake-up, so that waiters do not all return at once.
 const WAKE_JITTER_MS: u64 = 25;
 
-/// What to do when the budget is spent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BudgetMode {
-    /// Wait for a free slot (up to two windows, then give up as in `Reschedule`).
-    Wait,
-    /// Return at once with the time a slot frees.
-    Reschedule,
+/// What a request is for, in the order the budget serves them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BudgetClass {
+    /// Reply and message sends, and the read-backs that decide an unknown reply: may use the
+    /// reserve.
+    Reply,
+    /// History reads, the first read of a post never read, direct message reads.
+    Discover,
+    /// Re-reads of known posts.
+    Refresh,
+}
+
+impl BudgetClass {
+    /// Every class, in priority order.
+    pub const ALL: [BudgetClass; 3] = [
+        BudgetClass::Reply,
+        BudgetClass::Discover,
+        BudgetClass::Refresh,
+    ];
+
+    /// The name in the database, metrics and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetClass::Reply => "reply",
+            BudgetClass::Discover => "discover",
+            BudgetClass::Refresh => "refresh",
+        }
+    }
 }
 
 /// Why no slot was granted.
 #[derive(Debug, thiserror::Error)]
 pub enum BudgetError {
-    /// Spent: a slot frees at `retry_at` (database time).
+    /// Spent for this class: a slot frees at `retry_at` (database time).
     #[error("request budget spent until {retry_at}")]
     Spent {
         /// When a slot frees.
@@ -73,12 +88,22 @@ pub enum BudgetError {
     Database(#[from] DbErr),
 }
 
+/// One granted slot: spend it on one request ([`RateBudget::used`]) or give it back.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a slot is either used or given back"]
+pub struct Slot {
+    grant: i64,
+    class: BudgetClass,
+    /// What the whole budget had left after this grant, as far as the database knew.
+    pub left: u32,
+}
+
 /// The answer to one take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Take {
-    /// This many slots (at least one) are ours: spend them now.
-    Granted(u32),
-    /// Spent: a slot frees at `retry_at` (database time), `wait` from now.
+    /// A slot is ours: spend it now.
+    Granted(Slot),
+    /// Spent for this class: a slot frees at `retry_at` (database time), `wait` from now.
     Spent {
         /// When a slot frees.
         retry_at: DateTime<Utc>,
@@ -87,161 +112,119 @@ pub enum Take {
     },
 }
 
-/// One profile's request budget, as one caller sees it: the slots it holds, and how many it
-/// asks for at a time. Share it (the chain does) rather than building one per request.
-#[derive(Debug)]
+/// The most polling tokens the bucket holds, for a polling share of `share` per window: a
+/// thirtieth of it (one window's thirtieth of reads may go at once), 1 to 10.
+pub fn burst(share: u32) -> u32 {
+    (share / 30).clamp(1, 10)
+}
+
+/// Slots of a budget of `limit` kept for replies: `percent` of it, rounded up, and always
+/// leaving polling at least one.
+pub fn reserved(limit: u32, percent: u32) -> u32 {
+    (limit * percent).div_ceil(100).min(limit.saturating_sub(1))
+}
+
+// $1 key, $2 limit, $3 window + margin in seconds, $4 class, $5 reserve, $6 burst.
+const TAKE: &str = "SELECT grant_id, free_at, now, slots_left \
+                    FROM take_budget_slot($1, $2, make_interval(secs => $3), $4, $5, $6)";
+
+/// One profile's request budget.
+#[derive(Debug, Clone)]
 pub struct RateBudget {
     key: String,
     limit: u32,
     window: Duration,
+    reserve: u32,
     db: DatabaseConnection,
-    held: Mutex<Held>,
 }
 
-/// Slots granted to this caller and not spent yet.
-#[derive(Debug)]
-struct Held {
-    /// Left to spend.
-    slots: u32,
-    /// Granted for the current lease (by one take, or by takes that ran at once).
-    granted: u32,
-    /// When the slots left stop being valid.
-    use_by: Instant,
-    /// Slots to ask for next time.
-    batch: u32,
+fn to_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
 }
-
-impl Held {
-    /// Spends a slot if one is left and still valid.
-    fn spend(&mut self, now: Instant) -> bool {
-        if self.slots > 0 && now < self.use_by {
-            self.slots -= 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    /// How many slots to ask for, given how the last batch went; drops what is left of it.
-    fn next_batch(&mut self, now: Instant, most: u32) -> u32 {
-        if self.slots > 0 {
-            // Slots were dropped: ask for what was used.
-            self.batch = self.granted.saturating_sub(self.slots).clamp(1, most);
-        } else if now < self.use_by {
-            // The batch ran out within its lease: demand is higher.
-            self.batch = self.batch.saturating_mul(2).min(most);
-        }
-        self.slots = 0;
-        self.batch
-    }
-
-    /// Holds `granted` slots, one of which is being spent, valid until `use_by`.
-    fn hold(&mut self, granted: u32, use_by: Instant) {
-        if self.slots > 0 && Instant::now() < self.use_by {
-            // Another take of this caller was granted meanwhile: keep both, the sooner limit.
-            self.use_by = self.use_by.min(use_by);
-            self.granted += granted;
-        } else {
-            self.slots = 0;
-            self.use_by = use_by;
-            self.granted = granted;
-        }
-        self.slots += granted - 1;
-    }
-}
-
-/// The most slots asked for at once from a budget of `limit`: a tenth of it, at most
-/// [`MAX_BATCH`], at least one.
-fn largest_batch(limit: u32) -> u32 {
-    (limit / 10).clamp(1, MAX_BATCH)
-}
-
-// $1 key, $2 limit, $3 window + margin in seconds, $4 slots wanted.
-const TAKE: &str = "SELECT granted, free_at, now \
-                    FROM take_rate_budget($1, $2, make_interval(secs => $3), $4)";
 
 impl RateBudget {
-    /// The budget stored under `key`: `limit` requests in any sliding `window`.
-    pub fn new(key: String, limit: u32, window: Duration, db: DatabaseConnection) -> Self {
+    /// The budget stored under `key`: `limit` requests in any sliding `window`, of which
+    /// `reserve_percent` only for replies.
+    pub fn new(
+        key: String,
+        limit: u32,
+        window: Duration,
+        reserve_percent: u32,
+        db: DatabaseConnection,
+    ) -> Self {
         RateBudget {
             key,
             limit,
             window,
+            reserve: reserved(limit, reserve_percent),
             db,
-            held: Mutex::new(Held {
-                slots: 0,
-                granted: 0,
-                use_by: Instant::now(),
-                batch: 1,
-            }),
         }
     }
 
-    /// The database key.
+    /// The database key (and the `profile` label of the metrics).
     pub fn key(&self) -> &str {
         &self.key
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    fn counter(&self, name: &'static str, class: BudgetClass) -> metrics::Counter {
+        metrics::counter!(name, "profile" => self.key.clone(), "class" => class.as_str())
     }
 
-    /// One atomic attempt to take up to `wanted` slots (at least one is asked for), straight
-    /// from the database: the slots granted are the caller's to spend within [`SLOT_LEASE`].
-    pub async fn try_take(&self, wanted: u32) -> Result<Take, DbErr> {
+    fn statement(&self, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+        Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+    }
+
+    /// One atomic attempt to take a slot for `class`, straight from the database.
+    pub async fn try_take(&self, class: BudgetClass) -> Result<Take, DbErr> {
         let window = (self.window + SEND_MARGIN).as_secs_f64();
-        let to_i32 = |n: u32| i32::try_from(n.max(1)).unwrap_or(i32::MAX);
         let row = self
             .db
-            .query_one_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
+            .query_one_raw(self.statement(
                 TAKE,
-                [
+                vec![
                     self.key.clone().into(),
                     to_i32(self.limit).into(),
                     window.into(),
-                    to_i32(wanted).into(),
+                    class.as_str().into(),
+                    to_i32(self.reserve).into(),
+                    to_i32(burst(self.limit - self.reserve)).into(),
                 ],
             ))
             .await?
             .ok_or_else(|| DbErr::RecordNotFound("the budget function returned no row".into()))?;
-        let granted: i32 = row.try_get("", "granted")?;
-        if granted > 0 {
-            return Ok(Take::Granted(granted.unsigned_abs()));
+        let left: i32 = row.try_get("", "slots_left")?;
+        if let Some(grant) = row.try_get::<Option<i64>>("", "grant_id")? {
+            self.counter(GRANTED_METRIC, class).increment(1);
+            return Ok(Take::Granted(Slot {
+                grant,
+                class,
+                left: left.max(0).unsigned_abs(),
+            }));
         }
         let now: DateTime<Utc> = row.try_get("", "now")?;
         let free_at: Option<DateTime<Utc>> = row.try_get("", "free_at")?;
         let retry_at = free_at.unwrap_or(now).max(now);
-        metrics::counter!(SPENT_METRIC, "budget" => self.key.clone()).increment(1);
+        self.counter(SPENT_METRIC, class).increment(1);
         Ok(Take::Spent {
             retry_at,
             wait: (retry_at - now).to_std().unwrap_or(Duration::ZERO),
         })
     }
 
-    /// Takes a slot: one held from an earlier take if any, else a batch from the database,
-    /// waiting for one in [`BudgetMode::Wait`] (at most two windows).
-    pub async fn take(&self, mode: BudgetMode) -> Result<(), BudgetError> {
-        if self.held().spend(Instant::now()) {
-            return Ok(());
-        }
-        let give_up = Instant::now() + 2 * (self.window + SEND_MARGIN);
+    /// Takes a slot for `class`, waiting for one while it frees within `max_wait`.
+    pub async fn take(&self, class: BudgetClass, max_wait: Duration) -> Result<Slot, BudgetError> {
+        let give_up = tokio::time::Instant::now() + max_wait;
         loop {
-            let asked = Instant::now();
-            let wanted = self.held().next_batch(asked, largest_batch(self.limit));
-            match self.try_take(wanted).await? {
-                Take::Granted(granted) => {
-                    self.held().hold(granted, asked + SLOT_LEASE);
-                    return Ok(());
-                }
+            match self.try_take(class).await? {
+                Take::Granted(slot) => return Ok(slot),
                 Take::Spent { retry_at, wait } => {
-                    if mode == BudgetMode::Reschedule || Instant::now() + wait > give_up {
-                        return Err(BudgetError::Spent { retry_at });
-                    }
                     let wake =
                         wait + Duration::from_millis(rand::rng().random_range(0..=WAKE_JITTER_MS));
+                    if tokio::time::Instant::now() + wake > give_up {
+                        return Err(BudgetError::Spent { retry_at });
+                    }
                     tracing::debug!(
-                        budget = %self.key,
+                        budget = %self.key, class = class.as_str(),
                         wait_ms = wake.as_millis() as u64,
                         "request budget spent; waiting for a free slot"
                     );
@@ -250,89 +233,71 @@ impl RateBudget {
             }
         }
     }
+
+    /// Records that `slot` was spent on a request that reached, or may have reached, the
+    /// provider.
+    pub fn used(&self, slot: Slot) {
+        self.counter(USED_METRIC, slot.class).increment(1);
+    }
+
+    /// Gives `slot` back: its request never reached the provider. Returns whether it was
+    /// still in the log (a slot older than the window has nothing left to give back).
+    pub async fn give_back(&self, slot: Slot) -> Result<bool, DbErr> {
+        let row = self
+            .db
+            .query_one_raw(self.statement(
+                "SELECT return_budget_slot($1) AS returned",
+                vec![slot.grant.into()],
+            ))
+            .await?;
+        let returned = match row {
+            Some(row) => row.try_get::<bool>("", "returned")?,
+            None => false,
+        };
+        if returned {
+            self.counter(RETURNED_METRIC, slot.class).increment(1);
+        }
+        Ok(returned)
+    }
+
+    /// Records what the provider said it has left (`remaining`; 0 after a 429, with
+    /// `free_in` when it said when it frees). Nothing is granted beyond it.
+    pub async fn observe(&self, remaining: u64, free_in: Option<Duration>) -> Result<(), DbErr> {
+        let free_at = free_in
+            .and_then(|d| chrono::TimeDelta::from_std(d).ok())
+            .map(|d| Utc::now() + d);
+        let window = (self.window + SEND_MARGIN).as_secs_f64();
+        self.db
+            .execute_raw(self.statement(
+                "SELECT observe_provider_budget($1, $2, $3, make_interval(secs => $4))",
+                vec![
+                    self.key.clone().into(),
+                    i32::try_from(remaining).unwrap_or(i32::MAX).into(),
+                    free_at.into(),
+                    window.into(),
+                ],
+            ))
+            .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Held, MAX_BATCH, largest_batch};
-    use std::time::{Duration, Instant};
-
-    fn held(now: Instant) -> Held {
-        Held {
-            slots: 0,
-            granted: 0,
-            use_by: now,
-            batch: 1,
-        }
-    }
+    use super::{burst, reserved};
 
     #[test]
-    fn a_batch_is_at_most_a_tenth_of_the_budget_and_never_more_than_the_cap() {
-        let sizes: Vec<u32> = [1, 3, 30, 300, 1_000_000]
+    fn the_reserve_rounds_up_and_always_leaves_polling_a_slot() {
+        let cases: Vec<u32> = [(300, 20), (30, 20), (7, 20), (1, 20), (300, 0), (10, 90)]
             .into_iter()
-            .map(largest_batch)
+            .map(|(limit, percent)| reserved(limit, percent))
             .collect();
-        assert_eq!(sizes, [1, 1, 3, 30, MAX_BATCH]);
+        assert_eq!(cases, [60, 6, 2, 0, 0, 9]);
     }
 
     #[test]
-    fn batches_double_while_they_run_out_within_their_lease_up_to_the_cap() {
-        let now = Instant::now();
-        let lease = now + Duration::from_millis(500);
-        let mut h = held(now);
-        assert_eq!(h.next_batch(now, 8), 1, "first take: one slot");
-        h.hold(1, lease);
-        let mut asked = Vec::new();
-        for _ in 0..5 {
-            assert!(!h.spend(now), "nothing left");
-            let batch = h.next_batch(now, 8);
-            asked.push(batch);
-            h.hold(batch, lease);
-            while h.spend(now) {}
-        }
-        assert_eq!(asked, [2, 4, 8, 8, 8]);
-    }
-
-    #[test]
-    fn slots_are_never_spent_after_their_lease_and_the_next_batch_is_what_was_used() {
-        let now = Instant::now();
-        let mut h = held(now);
-        h.batch = 8;
-        h.hold(8, now + Duration::from_millis(500));
-        assert!(h.spend(now) && h.spend(now), "two of the seven left");
-        let late = now + Duration::from_millis(500);
-        assert!(!h.spend(late), "expired slots are dropped");
-        assert_eq!(
-            h.next_batch(late, 8),
-            3,
-            "the one taken with the grant and two more"
-        );
-        assert_eq!(h.slots, 0);
-    }
-
-    #[test]
-    fn grants_that_ran_at_once_are_held_together_until_the_sooner_lease_ends() {
-        let now = Instant::now();
-        let mut h = held(now);
-        let sooner = now + Duration::from_secs(60);
-        h.hold(3, sooner);
-        h.hold(2, sooner + Duration::from_secs(1));
-        assert_eq!((h.slots, h.granted, h.use_by), (3, 5, sooner));
-        assert!(h.spend(now));
-        assert!(!h.spend(sooner), "dropped at the sooner end");
-        assert_eq!(
-            h.next_batch(sooner, 8),
-            3,
-            "two with the grants and one held"
-        );
-    }
-
-    #[test]
-    fn a_partial_grant_holds_only_what_was_granted() {
-        let now = Instant::now();
-        let mut h = held(now);
-        h.hold(2, now + Duration::from_millis(500));
-        assert!(h.spend(now));
-        assert!(!h.spend(now), "one was spent with the grant, one held");
+    fn the_polling_burst_is_a_thirtieth_of_the_share_between_one_and_ten() {
+        let sizes: Vec<u32> = [1, 24, 240, 3_000].into_iter().map(burst).collect();
+        assert_eq!(sizes, [1, 1, 8, 10]);
     }
 }

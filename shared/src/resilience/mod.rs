@@ -8,25 +8,23 @@
 //! ```text
 //! call: span, outcome log
 //!   attempt 1: breaker known open here? → refused
-//!              budget slot → breaker admission → HTTP → breaker record
+//!              budget slot (of the chain's class) → breaker admission → HTTP
+//!              → slot used or given back, provider's rate-limit word → breaker record
 //!   backoff (full jitter; Retry-After and rate-limit headers first)
 //!   attempt 2 …
 //! ```
 //!
-//! On the common path none of these steps waits for the database: a budget slot comes from a
-//! batch this process was granted (see [`budget`](RateBudget)), admission from a breaker it
-//! saw closed within `BREAKER_RECHECK_MS`, and a healthy outcome is counted in memory until
-//! then. The database is asked once per batch and once per recheck, and at once for every
-//! failure, probe and transition.
+//! A budget slot costs one database round trip per request (see [`budget`](RateBudget));
+//! admission comes from a breaker this process saw closed within `BREAKER_RECHECK_MS`, and a
+//! healthy outcome is counted in memory until then.
 //!
 //! Taking a budget slot per attempt (not per call) is what keeps retries inside the
 //! provider's budget; admitting per attempt is what makes a half-open probe exactly one
 //! request (this is the usual nesting, retry outside breaker outside rate limiter). The slot
 //! comes before the admission so that a probe permit is never held while waiting for the
-//! budget; a call that a breaker opened by another process refuses has used a slot without
-//! a request (this process then remembers the breaker is open and refuses before the budget).
-//! A refusal by the breaker or the budget ends the call with [`ProviderError::Deferred`]: the
-//! caller reschedules, it was not an attempt.
+//! budget; a slot whose request never left (the breaker refused it, the connection could not
+//! be made) is given back. A refusal by the breaker or the budget ends the call with
+//! [`ProviderError::Deferred`]: the caller reschedules, it was not an attempt.
 
 mod backoff;
 mod breaker;
@@ -38,7 +36,8 @@ pub use breaker::{
     Permit, STATE_METRIC, statuses,
 };
 pub use budget::{
-    BudgetError, BudgetMode, RateBudget, SEND_MARGIN, SLOT_LEASE, SPENT_METRIC, Take,
+    BudgetClass, BudgetError, GRANTED_METRIC, RETURNED_METRIC, RateBudget, SEND_MARGIN,
+    SPENT_METRIC, Slot, Take, USED_METRIC, burst, reserved,
 };
 
 use crate::config::ResilienceSettings;
@@ -50,7 +49,7 @@ use crate::provider::{
 use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 /// The provider, reached through the resilience chain for one [`ProviderKey`]. Cheap to
@@ -58,7 +57,9 @@ use tracing::Instrument;
 #[derive(Debug, Clone)]
 pub struct Chain {
     inner: Arc<Inner>,
-    budget_mode: BudgetMode,
+    class: BudgetClass,
+    /// How long an attempt waits for a budget slot before the call is deferred.
+    max_wait: Duration,
 }
 
 #[derive(Debug)]
@@ -81,8 +82,9 @@ fn database_error(endpoint: crate::provider::Endpoint, error: &DbErr) -> Provide
 
 impl Chain {
     /// The chain for `key`: `client` for HTTP, the breaker and budget in `db`, audit rows
-    /// written as `system:<process>`. Waits for the budget by default (see
-    /// [`Chain::rescheduling`]).
+    /// written as `system:<process>`. Its requests are [`BudgetClass::Refresh`] and wait for
+    /// the budget up to two windows, until told otherwise ([`Chain::for_class`],
+    /// [`Chain::waiting_at_most`]).
     pub fn new(
         key: ProviderKey,
         client: Client,
@@ -100,6 +102,7 @@ impl Chain {
             key.budget_key(),
             settings.rate_budget_requests,
             settings.rate_budget_window,
+            settings.budget_reserve_percent,
             db,
         );
         Chain {
@@ -110,7 +113,8 @@ impl Chain {
                 breaker,
                 budget,
             }),
-            budget_mode: BudgetMode::Wait,
+            class: BudgetClass::Refresh,
+            max_wait: 2 * (settings.rate_budget_window + SEND_MARGIN),
         }
     }
 
@@ -119,12 +123,30 @@ impl Chain {
         &self.inner.key
     }
 
+    /// The budget this chain spends.
+    pub fn budget(&self) -> &RateBudget {
+        &self.inner.budget
+    }
+
     /// The same chain, answering a spent budget with [`ProviderError::Deferred`] (and when a
     /// slot frees) instead of waiting: for jobs that prefer to reschedule.
     pub fn rescheduling(&self) -> Self {
+        self.waiting_at_most(Duration::ZERO)
+    }
+
+    /// The same chain, waiting up to `max_wait` for a budget slot before deferring.
+    pub fn waiting_at_most(&self, max_wait: Duration) -> Self {
         Chain {
-            inner: self.inner.clone(),
-            budget_mode: BudgetMode::Reschedule,
+            max_wait,
+            ..self.clone()
+        }
+    }
+
+    /// The same chain, spending the budget of `class`.
+    pub fn for_class(&self, class: BudgetClass) -> Self {
+        Chain {
+            class,
+            ..self.clone()
         }
     }
 
@@ -253,8 +275,8 @@ impl Chain {
         if let Some(retry_at) = inner.breaker.known_open() {
             return Err(breaker_open(retry_at));
         }
-        match inner.budget.take(self.budget_mode).await {
-            Ok(()) => {}
+        let slot = match inner.budget.take(self.class, self.max_wait).await {
+            Ok(slot) => slot,
             Err(BudgetError::Spent { retry_at }) => {
                 return Err(ProviderError::Deferred {
                     endpoint,
@@ -263,13 +285,46 @@ impl Chain {
                 });
             }
             Err(BudgetError::Database(e)) => return Err(database_error(endpoint, &e)),
-        }
+        };
         let permit = match inner.breaker.admit().await {
             Ok(Admission::Granted(permit)) => permit,
-            Ok(Admission::Refused { retry_at }) => return Err(breaker_open(retry_at)),
-            Err(e) => return Err(database_error(endpoint, &e)),
+            Ok(Admission::Refused { retry_at }) => {
+                self.give_back(slot).await;
+                return Err(breaker_open(retry_at));
+            }
+            Err(e) => {
+                self.give_back(slot).await;
+                return Err(database_error(endpoint, &e));
+            }
         };
-        let outcome = inner.client.send(request, attempt, parse).await;
+        let (outcome, hints) = inner.client.send(request, attempt, parse).await;
+        let left = slot.left;
+        let never_left = matches!(
+            outcome.as_ref().err().and_then(ProviderError::failure),
+            Some(Failure::Unreachable(_))
+        );
+        if never_left {
+            self.give_back(slot).await;
+        } else {
+            inner.budget.used(slot);
+        }
+        let refused = matches!(
+            outcome.as_ref().err().and_then(ProviderError::status),
+            Some(429)
+        );
+        let provider_word = if refused {
+            Some((0, hints.retry_after))
+        } else {
+            hints
+                .remaining
+                .filter(|&remaining| remaining < u64::from(left))
+                .map(|remaining| (remaining, None))
+        };
+        if let Some((remaining, free_in)) = provider_word
+            && let Err(e) = inner.budget.observe(remaining, free_in).await
+        {
+            tracing::warn!(budget = inner.budget.key(), error = %e, "cannot record the provider's rate limit");
+        }
         let health = match &outcome {
             Err(e) if e.is_provider_failure() => Outcome::Failed,
             _ => Outcome::Healthy,
@@ -282,5 +337,12 @@ impl Chain {
             );
         }
         outcome
+    }
+
+    /// Gives back a slot whose request never left; the budget only loses a slot if this fails.
+    async fn give_back(&self, slot: Slot) {
+        if let Err(e) = self.inner.budget.give_back(slot).await {
+            tracing::warn!(budget = self.inner.budget.key(), error = %e, "cannot give a budget slot back");
+        }
     }
 }

@@ -4,7 +4,7 @@ use crate::domain::{Platform, PostId};
 use sea_orm::entity::prelude::*;
 
 /// A row of `posts`. Unique on (`platform`, `platform_post_id`).
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "posts")]
 pub struct Model {
     /// Primary key.
@@ -22,8 +22,12 @@ pub struct Model {
     pub next_fetch_at: DateTimeWithTimeZone,
     /// When its comments were last fetched.
     pub last_fetched_at: Option<DateTimeWithTimeZone>,
-    /// When a fetch last found a new comment (quiet posts can be polled less often).
+    /// When a fetch last found a new comment.
     pub last_new_comment_at: Option<DateTimeWithTimeZone>,
+    /// Comments per second, decayed over the poll planner's horizon, as of `comment_rate_at`.
+    pub comment_rate: f64,
+    /// When `comment_rate` was last updated (a fetch).
+    pub comment_rate_at: Option<DateTimeWithTimeZone>,
     /// When the row was created.
     pub created_at: DateTimeWithTimeZone,
     /// Last change.

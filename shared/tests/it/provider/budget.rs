@@ -1,12 +1,13 @@
 //! The request budget shared through the database: callers that reschedule, callers that
-//! wait, and separate processes that together stay inside it.
+//! wait, separate processes that together stay inside it, the classes and their reserve,
+//! pacing, slots given back, and the provider's own word on what is left.
 
 use super::support::{chain, control, last_30_days, requests, resilience, simulator, start};
-use sea_orm::Database;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use serde_json::Value;
 use shared::domain::Platform;
 use shared::provider::{DeferReason, ProviderError};
-use shared::resilience::{RateBudget, SEND_MARGIN, Take};
+use shared::resilience::{BudgetClass, RateBudget, SEND_MARGIN, Take};
 use shared::testing::TestDb;
 use simulator::SimConfig;
 use std::process::Stdio;
@@ -22,8 +23,11 @@ async fn a_spent_budget_defers_a_rescheduling_caller_and_makes_a_waiting_caller_
             ("RATE_BUDGET_WINDOW_SECONDS", "2"),
         ],
     );
-    let waiting = chain(&sim, db.conn(), &settings, Platform::Twitter);
-    let rescheduling = chain(&sim, db.conn(), &settings, Platform::Facebook).rescheduling();
+    let waiting =
+        chain(&sim, db.conn(), &settings, Platform::Twitter).for_class(BudgetClass::Reply);
+    let rescheduling = chain(&sim, db.conn(), &settings, Platform::Facebook)
+        .for_class(BudgetClass::Reply)
+        .rescheduling();
 
     let started = Instant::now();
     for _ in 0..3 {
@@ -61,33 +65,210 @@ async fn a_spent_budget_defers_a_rescheduling_caller_and_makes_a_waiting_caller_
     );
 }
 
+fn budget(db: &DatabaseConnection, limit: u32, window_s: u64, reserve_percent: u32) -> RateBudget {
+    RateBudget::new(
+        "default".to_owned(),
+        limit,
+        Duration::from_secs(window_s),
+        reserve_percent,
+        db.clone(),
+    )
+}
+
+async fn granted(budget: &RateBudget, class: BudgetClass) -> bool {
+    match budget.try_take(class).await.expect("take") {
+        Take::Granted(slot) => {
+            budget.used(slot);
+            true
+        }
+        Take::Spent { .. } => false,
+    }
+}
+
+async fn totals(db: &TestDb) -> (i64, i64) {
+    let row = db
+        .conn()
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT granted_total, returned_total FROM rate_budgets WHERE key = 'default'",
+        ))
+        .await
+        .expect("totals")
+        .expect("the budget row");
+    (
+        row.try_get("", "granted_total").expect("granted"),
+        row.try_get("", "returned_total").expect("returned"),
+    )
+}
+
 #[tokio::test]
-async fn a_take_grants_only_what_the_window_has_left_whichever_caller_asks() {
+async fn polling_never_takes_the_reserve_which_replies_may_use_whichever_process_asks() {
     let db = TestDb::new().await;
     let other = Database::connect(db.url()).await.expect("second pool");
-    let window = Duration::from_secs(2);
-    let first = RateBudget::new("default".to_owned(), 5, window, db.conn().clone());
-    let second = RateBudget::new("default".to_owned(), 5, window, other);
-
-    assert_eq!(first.try_take(3).await.expect("take"), Take::Granted(3));
-    assert_eq!(
-        second.try_take(5).await.expect("take"),
-        Take::Granted(2),
-        "the rest of the window"
-    );
-    let asked = chrono::Utc::now();
-    let Take::Spent { retry_at, wait } = first.try_take(1).await.expect("take") else {
-        panic!("the budget is spent");
+    // 10 slots, 3 kept for replies; a 100 s window paces polling at 7 per 100 s with a
+    // bucket of 1, so reads after the first wait for the pace, whoever asks.
+    let first = budget(db.conn(), 10, 100, 30);
+    let second = budget(&other, 10, 100, 30);
+    assert!(granted(&first, BudgetClass::Discover).await);
+    let Take::Spent { wait, .. } = second.try_take(BudgetClass::Refresh).await.expect("take")
+    else {
+        panic!("the second read within the pace is refused");
     };
-    let longest = window + SEND_MARGIN;
-    assert!(wait > Duration::ZERO && wait <= longest, "{wait:?}");
-    assert!(retry_at > asked, "{retry_at}");
+    assert!(
+        wait > Duration::from_secs(5),
+        "paced at 7 per 100 s: {wait:?}"
+    );
+    for _ in 0..6 {
+        assert!(
+            granted(&second, BudgetClass::Reply).await,
+            "replies are not paced"
+        );
+    }
+    // 7 used: polling's share is gone, whatever its tokens say; the reserve is the replies'.
+    let Take::Spent { retry_at, .. } = first.try_take(BudgetClass::Discover).await.expect("take")
+    else {
+        panic!("polling may not use the reserve");
+    };
+    let free_in = retry_at - chrono::Utc::now();
+    assert!(
+        free_in > chrono::TimeDelta::seconds(90),
+        "when the first grant leaves: {free_in}"
+    );
+    for _ in 0..3 {
+        assert!(
+            granted(&first, BudgetClass::Reply).await,
+            "the reserve is for replies"
+        );
+    }
+    assert!(
+        !granted(&second, BudgetClass::Reply).await,
+        "the whole window is spent"
+    );
+    assert_eq!(totals(&db).await, (10, 0));
+}
 
+#[tokio::test]
+async fn polling_is_paced_over_the_window_instead_of_spent_at_once() {
+    let db = TestDb::new().await;
+    // 60 per 60 s, no reserve: one read per second, a bucket of 2.
+    let paced = budget(db.conn(), 60, 60, 0);
+    assert!(granted(&paced, BudgetClass::Refresh).await);
+    assert!(granted(&paced, BudgetClass::Refresh).await);
+    let Take::Spent { wait, .. } = paced.try_take(BudgetClass::Refresh).await.expect("take") else {
+        panic!("the bucket holds two reads");
+    };
+    assert!(
+        wait > Duration::from_millis(500) && wait <= Duration::from_secs(1),
+        "the next read is a second's pace away, not a window: {wait:?}"
+    );
     tokio::time::sleep(wait).await;
+    assert!(
+        granted(&paced, BudgetClass::Refresh).await,
+        "after the pace"
+    );
+}
+
+#[tokio::test]
+async fn a_slot_given_back_is_granted_again_and_counted_as_returned() {
+    let db = TestDb::new().await;
+    let small = budget(db.conn(), 2, 60, 0);
+    let Take::Granted(slot) = small.try_take(BudgetClass::Reply).await.expect("take") else {
+        panic!("an empty budget grants");
+    };
+    assert!(granted(&small, BudgetClass::Reply).await);
+    assert!(!granted(&small, BudgetClass::Reply).await, "spent");
+    assert!(small.give_back(slot).await.expect("give back"));
+    assert!(
+        granted(&small, BudgetClass::Reply).await,
+        "the slot given back"
+    );
+    assert_eq!(totals(&db).await, (3, 1));
+}
+
+#[tokio::test]
+async fn the_providers_word_caps_the_grants_and_a_429_stops_them_until_it_frees() {
+    let db = TestDb::new().await;
+    let large = budget(db.conn(), 100, 60, 0);
+    assert!(granted(&large, BudgetClass::Reply).await, "the row exists");
+    large.observe(2, None).await.expect("observe");
+    assert!(granted(&large, BudgetClass::Reply).await);
+    assert!(granted(&large, BudgetClass::Reply).await);
+    assert!(
+        !granted(&large, BudgetClass::Reply).await,
+        "the provider said two were left"
+    );
+    large
+        .observe(0, Some(Duration::from_secs(1)))
+        .await
+        .expect("observe a 429");
+    let Take::Spent { wait, .. } = large.try_take(BudgetClass::Reply).await.expect("take") else {
+        panic!("refused until the provider frees");
+    };
+    assert!(wait <= Duration::from_secs(1), "{wait:?}");
+    tokio::time::sleep(wait).await;
+    assert!(granted(&large, BudgetClass::Reply).await, "after the reset");
+}
+
+#[tokio::test]
+async fn a_429_from_the_provider_defers_the_next_call_without_sending_it() {
+    // The provider allows 3 requests per 10 s; our own view would allow 100.
+    let sim = simulator(SimConfig {
+        rate_limit: 3,
+        rate_window_seconds: 10,
+        ..SimConfig::on_free_port()
+    })
+    .await;
+    let db = TestDb::new().await;
+    let settings = resilience(
+        &sim.api_url(),
+        &[
+            ("RATE_BUDGET_REQUESTS", "100"),
+            ("RATE_BUDGET_WINDOW_SECONDS", "10"),
+            ("PROVIDER_RETRY_MAX_ATTEMPTS", "1"),
+        ],
+    );
+    let replies = chain(&sim, db.conn(), &settings, Platform::Twitter)
+        .for_class(BudgetClass::Reply)
+        .rescheduling();
+    let mut outcomes = Vec::new();
+    for _ in 0..5 {
+        outcomes.push(match replies.history(&last_30_days(Some(1))).await {
+            Ok(_) => "ok",
+            Err(e) if e.is_deferred() => "deferred",
+            Err(_) => "failed",
+        });
+    }
+    assert_eq!(outcomes, ["ok", "ok", "ok", "deferred", "deferred"]);
     assert_eq!(
-        second.try_take(5).await.expect("take"),
-        Take::Granted(3),
-        "the first three grants have left the window, the last two have not"
+        requests(&sim, "history", Some(429)).await,
+        0,
+        "the provider's count in the headers stopped us before any 429"
+    );
+}
+
+#[tokio::test]
+async fn a_request_that_cannot_connect_gives_its_slot_back() {
+    let db = TestDb::new().await;
+    let closed = format!("http://127.0.0.1:{}/api", shared::testing::free_port());
+    let settings = resilience(
+        &closed,
+        &[
+            ("RATE_BUDGET_REQUESTS", "10"),
+            ("PROVIDER_RETRY_MAX_ATTEMPTS", "3"),
+        ],
+    );
+    let twitter =
+        super::support::chain_at(&closed, "sim-key", db.conn(), &settings, Platform::Twitter)
+            .for_class(BudgetClass::Reply);
+    let err = twitter
+        .history(&last_30_days(Some(1)))
+        .await
+        .expect_err("nobody listens");
+    assert!(err.is_transient(), "{err}");
+    assert_eq!(
+        totals(&db).await,
+        (3, 3),
+        "three attempts, every slot given back"
     );
 }
 
@@ -118,7 +299,8 @@ async fn budget_child_process() {
             ("RATE_BUDGET_WINDOW_SECONDS", "10"),
         ],
     );
-    let twitter = super::support::chain_at(&api_url, "sim-key", &db, &settings, Platform::Twitter);
+    let twitter = super::support::chain_at(&api_url, "sim-key", &db, &settings, Platform::Twitter)
+        .for_class(BudgetClass::Reply);
     let mut ok = 0;
     let mut errors = Vec::new();
     for _ in 0..calls {

@@ -55,7 +55,8 @@ pub fn settings(api_url: &str, env: &[(&str, &str)]) -> Settings {
 }
 
 /// Fast timings for tests: 2 s timeout, 4 attempts from 50 ms up to 2 s, a breaker that needs
-/// 4 calls at 50% failures and opens for 2 s, growing ×2, 2 probe permits; `env` on top.
+/// 4 calls at 50% failures and opens for 2 s, growing ×2, 2 probe permits, a budget too large
+/// to pace the calls of a test; `env` on top.
 pub fn resilience(api_url: &str, env: &[(&str, &str)]) -> ResilienceSettings {
     let mut all = vec![
         ("PROVIDER_TIMEOUT_MS", "2000"),
@@ -69,6 +70,7 @@ pub fn resilience(api_url: &str, env: &[(&str, &str)]) -> ResilienceSettings {
         ("BREAKER_OPEN_GROWTH", "2"),
         ("BREAKER_OPEN_MAX_SECONDS", "60"),
         ("BREAKER_PROBE_PERMITS", "2"),
+        ("RATE_BUDGET_REQUESTS", "1000000"),
     ];
     all.extend_from_slice(env);
     settings(api_url, &all).resilience

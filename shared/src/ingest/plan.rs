@@ -1,0 +1,247 @@
+//! The poll planner (runs in `api` beside the scheduler): which posts to re-read next.
+//!
+//! The budget's polling share, not a queue, is what limits reads, so the planner keeps only
+//! a few comments fetches in flight (about [`LOOKAHEAD`] of the share's pace, at least two)
+//! and, each [`TICK`], tops them up with the posts whose read is worth most now:
+//!
+//! - a post never read first (its first read is enqueued with the history, so this only
+//!   catches up);
+//! - then by `(time since its last read) × √(comment rate + 1 / (age + horizon))`: the
+//!   comment rate is decayed over `POLL_RATE_HORIZON_SECONDS`, and the age term is the prior
+//!   of a post without comments ("one more comment in about its age"). In steady state every
+//!   post is read when this product reaches a common threshold, so its interval is
+//!   proportional to 1 / √rate: busy posts often, quiet and old ones rarely, and when the
+//!   share is short the threshold rises and every interval stretches instead of some posts
+//!   starving. This is the square-root rule that minimises the mean time a comment waits
+//!   to be read (Σ λᵢ·Iᵢ/2 under Σ 1/Iᵢ = share) — between Cho & Garcia-Molina's uniform
+//!   policy (best for freshness when change rates are unknown) and proportional-to-change
+//!   (worst of the two), see the README;
+//! - never sooner than the provider's `nextUpdate` (`next_fetch_at`), since it would only
+//!   read the same cached data.
+//!
+//! `POLL_POLICY=fifo` orders by due time instead (the earlier behaviour; a benchmark baseline).
+//! A transaction-scoped advisory lock makes replicas plan one at a time, and the tasks' dedup
+//! key keeps a post from being fetched twice at once.
+
+use crate::bus::JobKind;
+use crate::config::{PollPolicy, Settings};
+use crate::domain::{Platform, PostId};
+use crate::outbox::new_trace_id;
+use crate::resilience::reserved;
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement,
+    TransactionTrait,
+};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How often the planner tops up the fetches in flight.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// How far ahead of the polling pace the fetches in flight reach.
+pub const LOOKAHEAD: Duration = Duration::from_secs(4);
+
+/// The most comments fetches kept in flight, however large the budget.
+const MAX_IN_FLIGHT: u32 = 256;
+
+/// Advisory lock held while a replica plans.
+const PLAN_LOCK_KEY: i64 = 0x534d_504c_414e; // "SMPLAN"
+
+/// What the planner needs to know.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanSettings {
+    /// How to order the due posts.
+    pub policy: PollPolicy,
+    /// The comment rate's averaging time, and the age prior's offset.
+    pub horizon: Duration,
+    /// Posts created within this many days are read (0: all).
+    pub last_days: u32,
+    /// Platforms to read.
+    pub platforms: Vec<Platform>,
+    /// Comments fetches kept in flight.
+    pub in_flight: u32,
+}
+
+impl PlanSettings {
+    /// The planner of a process with `settings`.
+    pub fn from_settings(settings: &Settings) -> PlanSettings {
+        let r = &settings.resilience;
+        let share =
+            r.rate_budget_requests - reserved(r.rate_budget_requests, r.budget_reserve_percent);
+        let pace = f64::from(share) / r.rate_budget_window.as_secs_f64();
+        let in_flight = (pace * LOOKAHEAD.as_secs_f64())
+            .ceil()
+            .clamp(2.0, f64::from(MAX_IN_FLIGHT));
+        PlanSettings {
+            policy: settings.poll_policy,
+            horizon: settings.poll_rate_horizon,
+            last_days: settings.history_last_days,
+            platforms: settings.platforms.clone(),
+            in_flight: in_flight as u32,
+        }
+    }
+}
+
+/// A post the planner would read, best first.
+#[derive(Debug, Clone, PartialEq, FromQueryResult)]
+pub struct PlannedRead {
+    /// The `posts` row.
+    pub post_id: PostId,
+    /// Its platform.
+    pub platform: Platform,
+    /// Never read yet.
+    pub first_read: bool,
+    /// The value of reading it now (infinite for a first read; seconds overdue under FIFO).
+    pub score: f64,
+    /// Not to be read before (the provider's `nextUpdate`).
+    pub not_before: DateTime<Utc>,
+}
+
+// $1 now, $2 horizon in seconds, $3 platforms (comma list), $4 last days (0: all), $5 limit,
+// $6 FIFO. Posts with an active fetch are left out.
+const SCORED: &str = "\
+    SELECT p.id AS post_id, p.platform, p.last_fetched_at IS NULL AS first_read, \
+           p.next_fetch_at AS not_before, \
+           CASE WHEN p.last_fetched_at IS NULL THEN 'Infinity'::float8 \
+                WHEN $6 THEN extract(epoch FROM $1 - p.next_fetch_at)::float8 \
+                ELSE extract(epoch FROM $1 - p.last_fetched_at)::float8 * sqrt( \
+                     p.comment_rate * exp(-greatest(0, extract(epoch FROM \
+                         $1 - coalesce(p.comment_rate_at, $1)))::float8 / $2) \
+                     + 1.0 / (greatest(0, extract(epoch FROM \
+                         $1 - coalesce(p.post_created_at, p.created_at)))::float8 + $2)) \
+           END AS score \
+    FROM posts p \
+    WHERE p.platform = ANY(string_to_array($3, ',')) AND p.next_fetch_at <= $1 \
+      AND ($4 = 0 OR p.post_created_at IS NULL \
+           OR p.post_created_at >= $1 - make_interval(days => $4)) \
+      AND NOT EXISTS (SELECT 1 FROM tasks t \
+                      WHERE t.dedup_key = 'comments:' || p.id::text \
+                        AND t.status IN ('pending', 'published', 'running')) \
+    ORDER BY score DESC, p.next_fetch_at \
+    LIMIT $5";
+
+fn scored(sql: &str, plan: &PlanSettings, now: DateTime<Utc>, limit: u32) -> Statement {
+    let platforms: Vec<&str> = plan.platforms.iter().map(|p| p.as_str()).collect();
+    Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        [
+            now.into(),
+            plan.horizon.as_secs_f64().into(),
+            platforms.join(",").into(),
+            i32::try_from(plan.last_days).unwrap_or(i32::MAX).into(),
+            i64::from(limit).into(),
+            (plan.policy == PollPolicy::Fifo).into(),
+        ],
+    )
+}
+
+/// The `limit` posts due at `now` that are worth reading most, best first.
+pub async fn next_reads(
+    conn: &impl ConnectionTrait,
+    plan: &PlanSettings,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<PlannedRead>, DbErr> {
+    PlannedRead::find_by_statement(scored(SCORED, plan, now, limit))
+        .all(conn)
+        .await
+}
+
+/// Tops the comments fetches in flight up to `plan.in_flight` with the best [`next_reads`];
+/// returns how many were enqueued.
+pub async fn enqueue_reads(db: &DatabaseConnection, plan: &PlanSettings) -> Result<u64, DbErr> {
+    let txn = db.begin().await?;
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [PLAN_LOCK_KEY.into()],
+    ))
+    .await?;
+    let active: i64 = txn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) AS n FROM tasks \
+             WHERE status IN ('pending', 'published', 'running') AND kind = 'ingest' \
+               AND dedup_key LIKE 'comments:%'",
+        ))
+        .await?
+        .map_or(Ok(0), |row| row.try_get("", "n"))?;
+    let room = i64::from(plan.in_flight) - active;
+    if room <= 0 {
+        txn.commit().await?;
+        return Ok(0);
+    }
+    let insert = format!(
+        "WITH picked AS ({SCORED}) \
+         INSERT INTO tasks (id, kind, platform, subject_id, dedup_key, payload, trace_id) \
+         SELECT gen_random_uuid(), $7, platform, post_id, 'comments:' || post_id::text, \
+                jsonb_build_object('step', 'comments', 'postId', post_id), $8 \
+         FROM picked \
+         ON CONFLICT (dedup_key) WHERE status IN ('pending', 'published', 'running') \
+         DO NOTHING"
+    );
+    let mut statement = scored(&insert, plan, Utc::now(), room.unsigned_abs() as u32);
+    if let Some(values) = statement.values.as_mut() {
+        values.0.push(JobKind::Ingest.as_str().into());
+        values.0.push(new_trace_id().into());
+    }
+    let enqueued = txn.execute_raw(statement).await?.rows_affected();
+    txn.commit().await?;
+    Ok(enqueued)
+}
+
+/// A post's comment rate (per second) after a read at `now` that found new comments posted
+/// at `posted` (`None`: now): the rate `rate` of `rate_at`, decayed over `horizon`, plus each
+/// new comment weighted by how recent it is, so a first read of old comments counts little.
+pub fn updated_rate(
+    rate: f64,
+    rate_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    posted: &[Option<DateTime<Utc>>],
+    horizon: Duration,
+) -> f64 {
+    let h = horizon.as_secs_f64().max(1.0);
+    let age = |t: DateTime<Utc>| (now - t).to_std().unwrap_or_default().as_secs_f64();
+    let kept = rate * (-rate_at.map_or(0.0, age) / h).exp();
+    let added: f64 = posted.iter().map(|t| (-t.map_or(0.0, age) / h).exp()).sum();
+    kept + added / h
+}
+
+/// Plans every [`TICK`] until `cancel` fires.
+pub async fn run(db: &DatabaseConnection, plan: &PlanSettings, cancel: &CancellationToken) {
+    let mut ticks = tokio::time::interval(TICK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match enqueue_reads(db, plan).await {
+            Ok(0) => {}
+            Ok(enqueued) => tracing::debug!(enqueued, "planned comments reads"),
+            Err(e) => tracing::warn!(error = %e, "cannot plan reads; trying at the next tick"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::updated_rate;
+    use chrono::{TimeDelta, Utc};
+    use std::time::Duration;
+
+    #[test]
+    fn the_rate_decays_over_the_horizon_and_recent_comments_count_more_than_old_ones() {
+        let now = Utc::now();
+        let hour = Duration::from_secs(3_600);
+        let ago = |s: i64| Some(now - TimeDelta::seconds(s));
+        let fresh = updated_rate(0.0, None, now, &[None, ago(0)], hour);
+        assert!((fresh - 2.0 / 3_600.0).abs() < 1e-12, "{fresh}");
+        let old = updated_rate(0.0, None, now, &[ago(86_400)], hour);
+        assert!(old < 1e-12, "a day-old comment hardly counts: {old}");
+        let decayed = updated_rate(1.0, ago(3_600), now, &[], hour);
+        assert!((decayed - (-1.0f64).exp()).abs() < 1e-12, "{decayed}");
+    }
+}
