@@ -3,7 +3,9 @@
 
 use crate::ingest_support::{SETTLE, World, assert_same_comments, sim_config};
 use serde_json::json;
+use shared::config::PollPolicy;
 use shared::domain::Platform;
+use shared::ingest::plan::{self, PlanSettings};
 use shared::ingest::platform_status;
 use shared::outbox::scheduler;
 use std::time::{Duration, Instant};
@@ -56,7 +58,7 @@ async fn every_simulated_comment_is_stored_exactly_once_and_a_second_pass_adds_n
 }
 
 #[tokio::test]
-async fn comments_added_to_the_world_appear_within_one_poll_interval() {
+async fn comments_added_to_the_world_appear_within_seconds_through_the_scheduler_and_planner() {
     let world = World::start(sim_config(3, 4)).await;
     let ingestor = world.ingestor(&[]);
     let interval = Duration::from_secs(2);
@@ -66,6 +68,17 @@ async fn comments_added_to_the_world_appear_within_one_poll_interval() {
         tokio::spawn(async move {
             scheduler::run(&db, Platform::ALL, interval, &cancel).await;
         })
+    };
+    let planner = {
+        let (db, cancel) = (world.db.conn().clone(), cancel.clone());
+        let plan = PlanSettings {
+            policy: PollPolicy::Adaptive,
+            horizon: Duration::from_secs(3_600),
+            last_days: 0,
+            platforms: Platform::ALL.to_vec(),
+            in_flight: 4,
+        };
+        tokio::spawn(async move { plan::run(&db, &plan, &cancel).await })
     };
     let deadline = Instant::now() + SETTLE;
     while world.stored_comments().await.len() < world.sim_comments().await.len() {
@@ -91,7 +104,7 @@ async fn comments_added_to_the_world_appear_within_one_poll_interval() {
                             "content": "Same question here"}),
         )
         .await;
-    // One poll interval, plus the provider's refresh (one second) and time to work.
+    // The provider's refresh (one second), a planner tick, and time to work.
     let added = Instant::now();
     let deadline = added + interval + Duration::from_secs(6);
     loop {
@@ -116,6 +129,7 @@ async fn comments_added_to_the_world_appear_within_one_poll_interval() {
     }
     cancel.cancel();
     scheduler.await.expect("scheduler stops");
+    planner.await.expect("planner stops");
     assert_same_comments(&world).await;
 }
 

@@ -4,6 +4,7 @@
 mod audit;
 mod broker_restart;
 mod outbox;
+mod plan;
 mod provider;
 mod schema;
 mod support;
