@@ -1,10 +1,12 @@
 //! What every handler can reach: the database pool and the broker connection.
 
 use crate::rate_limit::{RateLimit, RateLimiter};
+use crate::routes::budget::BudgetConfig;
 use sea_orm::DatabaseConnection;
 use shared::config::Settings;
 use shared::db::users::LoginThrottle;
 use shared::domain::{Platform, TokenId};
+use shared::ingest::plan::PlanSettings;
 use shared::process;
 use std::sync::Arc;
 use tokio::sync::RwLock;
@@ -24,6 +26,8 @@ pub struct AppState {
     pub(crate) platforms: Arc<[Platform]>,
     /// Origins allowed by CORS (`CORS_ALLOWED_ORIGINS`).
     pub(crate) cors_allowed_origins: Arc<[String]>,
+    /// The provider budget as configured, for `GET /v1/status/budget`.
+    pub(crate) budget: Arc<BudgetConfig>,
 }
 
 impl AppState {
@@ -55,6 +59,12 @@ impl AppState {
             login_throttle: LoginThrottle::default(),
             platforms: settings.platforms.clone().into(),
             cors_allowed_origins: settings.cors_allowed_origins.clone().into(),
+            budget: Arc::new(BudgetConfig {
+                limit: settings.resilience.rate_budget_requests,
+                window: settings.resilience.rate_budget_window,
+                reserve_percent: settings.resilience.budget_reserve_percent,
+                plan: PlanSettings::from_settings(settings),
+            }),
         }
     }
 

@@ -6,6 +6,7 @@
 //! are capped at 64 KB, and unknown routes or methods answer problem+json.
 
 pub mod audit;
+pub mod budget;
 pub mod health;
 pub mod mentions;
 pub mod replies;
@@ -41,6 +42,7 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(tasks::router())
         .merge(sync::router())
+        .merge(budget::router())
 }
 
 /// The OpenAPI document of every annotated route.

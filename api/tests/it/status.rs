@@ -90,3 +90,52 @@ async fn metrics_count_requests_by_matched_route_and_status() {
     assert!(!line.contains("0191e1c2"), "ids stay out of labels: {line}");
     assert!(text.contains("http_request_duration_seconds"), "{text}");
 }
+
+#[tokio::test]
+async fn the_budget_report_shows_slots_by_class_the_reserve_the_next_reads_and_freshness() {
+    let app = TestApp::spawn().await;
+    let admin = app.user(Role::Admin, "admin@example.com").await;
+    let agent = app.user(Role::Agent, "agent@example.com").await;
+    let response = app
+        .send(app.request(Method::GET, "/v1/status/budget", Some(&agent.token)))
+        .await;
+    assert_eq!(response.status().as_u16(), 403, "admins only");
+
+    // Two replies and a re-read spent, one given back; a post never read; a comment that
+    // reached the inbox 30 s after it was posted; a reply sent 2 s after it was requested.
+    app.sql(
+        "SELECT take_budget_slot('default', 300, interval '301 s', 'reply', 60, 8); \
+         SELECT take_budget_slot('default', 300, interval '301 s', 'reply', 60, 8); \
+         SELECT take_budget_slot('default', 300, interval '301 s', 'refresh', 60, 8); \
+         SELECT return_budget_slot(min(id)) FROM rate_budget_grants; \
+         INSERT INTO posts (platform, ayrshare_post_id, platform_post_id, next_fetch_at) \
+         VALUES ('twitter', 'ayr-1', 'tw-1', now() - interval '1 minute'); \
+         INSERT INTO mentions (type, platform, platform_ref, posted_at) \
+         VALUES ('comment', 'facebook', 'c-1', now() - interval '30 seconds')",
+    )
+    .await;
+    let body = app.get_json("/v1/status/budget", &admin.token).await;
+    let profile = &body["profiles"][0];
+    assert_eq!(profile["profile"], "default", "{body}");
+    assert_eq!(profile["limit"], 300);
+    assert_eq!(profile["windowSeconds"], 300);
+    assert_eq!(profile["reserved"], 60, "20% by default");
+    assert_eq!(profile["used"]["reply"], 1, "{body}");
+    assert_eq!(profile["used"]["refresh"], 1);
+    assert_eq!(profile["used"]["discover"], 0);
+    assert_eq!(profile["left"], 298);
+    assert_eq!(profile["grantedTotal"], 3);
+    assert_eq!(profile["returnedTotal"], 1);
+    assert_eq!(
+        profile["provider"],
+        Value::Null,
+        "the provider has not spoken"
+    );
+    assert_eq!(profile["nextReads"][0]["platform"], "twitter", "{body}");
+    assert_eq!(profile["nextReads"][0]["firstRead"], true);
+    assert_eq!(profile["timeToInbox"]["count"], 1);
+    let p50 = profile["timeToInbox"]["p50"].as_f64().expect("p50");
+    assert!((29.0..60.0).contains(&p50), "{p50}");
+    assert_eq!(profile["replyLatency"]["count"], 0);
+    assert_eq!(profile["replyLatency"]["p99"], Value::Null);
+}

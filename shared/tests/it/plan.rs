@@ -93,9 +93,16 @@ async fn reads_in_ten_minutes(policy: PollPolicy) -> (usize, usize, usize) {
             HORIZON,
         );
         let next_update = now + TimeDelta::seconds(REFRESH);
-        store::record_fetch(db.conn(), read.id, now, next_update, rate, !found.is_empty())
-            .await
-            .expect("record");
+        store::record_fetch(
+            db.conn(),
+            read.id,
+            now,
+            next_update,
+            rate,
+            !found.is_empty(),
+        )
+        .await
+        .expect("record");
     }
     let quiet_reads: Vec<usize> = quiet
         .iter()
@@ -119,7 +126,10 @@ async fn a_post_with_a_comment_every_10_s_is_read_more_often_than_one_quiet_for_
         hot <= 600 / REFRESH as usize,
         "never more often than nextUpdate: {hot}"
     );
-    assert!(least_quiet >= 1, "quiet posts are read less often, not never");
+    assert!(
+        least_quiet >= 1,
+        "quiet posts are read less often, not never"
+    );
 }
 
 #[tokio::test]
@@ -138,9 +148,16 @@ async fn a_post_never_read_comes_first_and_a_post_before_its_next_update_not_at_
     let now = Utc::now();
     let known = post(&db, 0, now - TimeDelta::minutes(5), TimeDelta::hours(1)).await;
     let waiting = post(&db, 1, now, TimeDelta::hours(1)).await;
-    store::record_fetch(db.conn(), waiting, now, now + TimeDelta::minutes(1), 1.0, true)
-        .await
-        .expect("record");
+    store::record_fetch(
+        db.conn(),
+        waiting,
+        now,
+        now + TimeDelta::minutes(1),
+        1.0,
+        true,
+    )
+    .await
+    .expect("record");
     let fresh = PostId::new();
     db.conn()
         .execute_raw(Statement::from_sql_and_values(
