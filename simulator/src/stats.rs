@@ -1,6 +1,7 @@
 //! Request statistics served by `GET /_sim/stats`: counts by endpoint, method, platform and
-//! status; the most simultaneous comment fetches seen for one post; and the most requests
-//! the rate limiter accepted in any sliding window.
+//! status; the most simultaneous comment fetches seen for one post; the most requests the
+//! rate limiter accepted in any sliding window; and the longest pause between two accepted
+//! requests (`maxGapSeconds`: a client that bursts then stalls shows a long one).
 //!
 //! Status 0 counts requests that got no answer (a `timeout` or connection-dropping
 //! `lost_response` fault, or a client that gave up first). Platform `*` stands for a request
@@ -17,7 +18,8 @@ use serde_json::{Value, json};
 use crate::faults::Endpoint;
 use crate::platform::Platform;
 
-/// Accepted-request instants kept for `maxRequestsInWindow` (the oldest are dropped beyond).
+/// Accepted-request instants kept for `maxRequestsInWindow` and `maxGapSeconds` (the oldest
+/// are dropped beyond).
 const ACCEPTED_LOG_CAP: usize = 4_000_000;
 
 /// HTTP method of a provider request.
@@ -128,10 +130,15 @@ impl Stats {
 
     /// The JSON of `GET /_sim/stats`, with `maxRequestsInWindow` over `window`.
     pub fn snapshot(&self, window: Duration) -> Value {
-        let (total, mut rows, max_in_window) = {
+        let (total, mut rows, max_in_window, max_gap) = {
             let c = self.counters();
             let rows: Vec<(CallKey, u64)> = c.by_key.iter().map(|(k, v)| (*k, *v)).collect();
-            (c.total, rows, max_in_window(&c.accepted, window))
+            (
+                c.total,
+                rows,
+                max_in_window(&c.accepted, window),
+                max_gap(&c.accepted),
+            )
         };
         rows.sort();
         let requests: Vec<Value> = rows
@@ -152,6 +159,7 @@ impl Stats {
             "maxConcurrentCommentFetchesPerPost": self.max_fetches_per_post.load(Ordering::Relaxed),
             "windowSeconds": window.as_secs_f64(),
             "maxRequestsInWindow": max_in_window,
+            "maxGapSeconds": max_gap.as_secs_f64(),
         })
     }
 }
@@ -170,6 +178,18 @@ fn max_in_window(times: &VecDeque<u32>, window: Duration) -> usize {
     best
 }
 
+/// The longest time between two consecutive entries of the ordered log `times`
+/// (milliseconds); zero with fewer than two.
+fn max_gap(times: &VecDeque<u32>) -> Duration {
+    let gap = times
+        .iter()
+        .zip(times.iter().skip(1))
+        .map(|(a, b)| b - a)
+        .max()
+        .unwrap_or(0);
+    Duration::from_millis(u64::from(gap))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +200,13 @@ mod tests {
         assert_eq!(max_in_window(&log, Duration::from_secs(1)), 3);
         assert_eq!(max_in_window(&log, Duration::from_secs(10)), 7);
         assert_eq!(max_in_window(&VecDeque::new(), Duration::from_secs(1)), 0);
+    }
+
+    #[test]
+    fn the_longest_pause_between_accepted_requests_is_found() {
+        let log: VecDeque<u32> = [0, 100, 900, 1000, 2500, 2600].into_iter().collect();
+        assert_eq!(max_gap(&log), Duration::from_millis(1500));
+        assert_eq!(max_gap(&[7].into_iter().collect()), Duration::ZERO);
+        assert_eq!(max_gap(&VecDeque::new()), Duration::ZERO);
     }
 }

@@ -4,7 +4,9 @@
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::Value;
+use shared::config::PollPolicy;
 use shared::domain::Platform;
+use shared::ingest::plan::{self, PlanSettings};
 use shared::outbox::scheduler;
 use shared::testing::{Process, TestBroker, TestDb};
 use simulator::{SimConfig, Simulator};
@@ -13,6 +15,17 @@ use std::time::{Duration, Instant};
 
 /// How long a test may wait for ingestion to settle.
 pub const SETTLE: Duration = Duration::from_secs(40);
+
+/// The poll planner of every platform, adaptive, keeping `in_flight` reads in flight.
+pub fn plan_settings(in_flight: u32) -> PlanSettings {
+    PlanSettings {
+        policy: PollPolicy::Adaptive,
+        horizon: Duration::from_secs(3_600),
+        last_days: 0,
+        platforms: Platform::ALL.to_vec(),
+        in_flight,
+    }
+}
 
 /// The simulator, database and broker of one test.
 pub struct World {
@@ -86,11 +99,15 @@ impl World {
         Process::spawn("ingestor", &[], &self.env(extra))
     }
 
-    /// What the scheduler does at a tick: one ingest task per platform.
+    /// What the api's scheduler and planner do at a tick: one ingest task per platform, and a
+    /// re-read of every post that is due (no cap on the reads in flight).
     pub async fn schedule(&self) {
         scheduler::schedule_ingests(self.db.conn(), Platform::ALL, Duration::from_millis(1))
             .await
             .expect("schedule ingests");
+        plan::enqueue_reads(self.db.conn(), &plan_settings(u32::MAX / 2))
+            .await
+            .expect("plan re-reads");
     }
 
     /// Tasks pending, published or running.

@@ -1,11 +1,10 @@
 //! Ingestion end to end: the simulator, real `ingestor` processes (with the relay), real
 //! PostgreSQL and RabbitMQ. The database must hold exactly the simulator's comments.
 
-use crate::ingest_support::{SETTLE, World, assert_same_comments, sim_config};
+use crate::ingest_support::{SETTLE, World, assert_same_comments, plan_settings, sim_config};
 use serde_json::json;
-use shared::config::PollPolicy;
 use shared::domain::Platform;
-use shared::ingest::plan::{self, PlanSettings};
+use shared::ingest::plan;
 use shared::ingest::platform_status;
 use shared::outbox::scheduler;
 use std::time::{Duration, Instant};
@@ -71,14 +70,7 @@ async fn comments_added_to_the_world_appear_within_seconds_through_the_scheduler
     };
     let planner = {
         let (db, cancel) = (world.db.conn().clone(), cancel.clone());
-        let plan = PlanSettings {
-            policy: PollPolicy::Adaptive,
-            horizon: Duration::from_secs(3_600),
-            last_days: 0,
-            platforms: Platform::ALL.to_vec(),
-            in_flight: 4,
-        };
-        tokio::spawn(async move { plan::run(&db, &plan, &cancel).await })
+        tokio::spawn(async move { plan::run(&db, &plan_settings(4), &cancel).await })
     };
     let deadline = Instant::now() + SETTLE;
     while world.stored_comments().await.len() < world.sim_comments().await.len() {

@@ -13,16 +13,16 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// The processes of one test and the means to drive them.
-struct Stack {
-    db: TestDb,
+pub(crate) struct Stack {
+    pub(crate) db: TestDb,
     _broker: TestBroker,
     _sim: Process,
     _api: Process,
-    sim_base: String,
-    api_base: String,
-    env: HashMap<String, String>,
+    pub(crate) sim_base: String,
+    pub(crate) api_base: String,
+    pub(crate) env: HashMap<String, String>,
     token: String,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 async fn wait_http(http: &reqwest::Client, url: &str) {
@@ -42,18 +42,23 @@ async fn wait_http(http: &reqwest::Client, url: &str) {
 }
 
 impl Stack {
-    /// The simulator (`sim_args` added) and the api, with `extra` settings for every process.
-    async fn start(sim_args: &[&str], extra: &[(&str, &str)]) -> Stack {
+    /// The simulator (`sim_args` added; no rate limit unless they set one) and the api, with
+    /// `extra` settings for every process (no polling unless they set an interval).
+    pub(crate) async fn start(sim_args: &[&str], extra: &[(&str, &str)]) -> Stack {
         let (db, broker) = tokio::join!(TestDb::new(), TestBroker::new());
         let sim_port = free_port().to_string();
         let sim_addr = format!("127.0.0.1:{sim_port}");
-        let mut args = vec!["--addr", sim_addr.as_str(), "--rate-limit", "0"];
+        let mut args = vec!["--addr", sim_addr.as_str()];
+        if !sim_args.contains(&"--rate-limit") {
+            args.extend(["--rate-limit", "0"]);
+        }
         args.extend(sim_args);
         let sim = Process::spawn("ayrshare-sim", &args, &HashMap::new());
         let sim_base = format!("http://{sim_addr}");
         let mut env = support::env(&db, &broker, &format!("{sim_base}/api"), extra);
         let api_addr = format!("127.0.0.1:{}", free_port());
-        env.insert("POLL_INTERVAL_SECONDS".into(), "86400".into());
+        env.entry("POLL_INTERVAL_SECONDS".into())
+            .or_insert_with(|| "86400".into());
         env.insert("SWEEPER_INTERVAL_SECONDS".into(), "1".into());
         env.insert("API_RATE_LIMIT_PER_SECOND".into(), "100000".into());
         env.insert("API_RATE_LIMIT_BURST".into(), "100000".into());
@@ -87,7 +92,7 @@ impl Stack {
         }
     }
 
-    fn replier(&self) -> Process {
+    pub(crate) fn replier(&self) -> Process {
         Process::spawn("replier", &[], &self.env)
     }
 
@@ -96,7 +101,11 @@ impl Stack {
         support::insert_mentions(&self.db, MentionType::Comment, &items).await
     }
 
-    async fn post_reply(&self, mention: &mentions::Model, content: &str) -> (u16, Value) {
+    pub(crate) async fn post_reply(
+        &self,
+        mention: &mentions::Model,
+        content: &str,
+    ) -> (u16, Value) {
         let response = self
             .http
             .post(format!(
@@ -112,7 +121,7 @@ impl Stack {
         (status, response.json().await.expect("json"))
     }
 
-    async fn ledger(&self) -> Value {
+    pub(crate) async fn ledger(&self) -> Value {
         sim_get(&self.http, &self.sim_base, "ledger").await
     }
 

@@ -52,6 +52,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
+/// How long a 429 that says nothing of the provider's count stops the budget.
+const UNSAID_429_PAUSE: Duration = Duration::from_secs(2);
+
 /// The provider, reached through the resilience chain for one [`ProviderKey`]. Cheap to
 /// clone; clones share the breaker's memory.
 #[derive(Debug, Clone)]
@@ -313,7 +316,13 @@ impl Chain {
             Some(429)
         );
         let provider_word = if refused {
-            Some((0, hints.retry_after))
+            match hints.remaining {
+                // A 429 with room left in the provider's own count: a passing refusal.
+                Some(remaining) if remaining > 0 => Some((remaining, None)),
+                // Full: until its reset, or until our oldest grant leaves the window.
+                Some(_) => Some((0, hints.retry_after)),
+                None => Some((0, Some(hints.retry_after.unwrap_or(UNSAID_429_PAUSE)))),
+            }
         } else {
             hints
                 .remaining

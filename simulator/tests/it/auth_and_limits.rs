@@ -136,3 +136,34 @@ async fn stats_count_requests_and_report_the_busiest_window() {
     assert_eq!(count(429, "gmb"), Some(1.into()));
     t.control_get("/stats").await;
 }
+
+#[tokio::test]
+async fn stats_report_the_longest_pause_between_accepted_requests() {
+    let t = spawn(simulator::SimConfig {
+        rate_limit: 10,
+        ..small()
+    })
+    .await;
+    assert_eq!(t.control_get("/stats").await["maxGapSeconds"], 0.0);
+    let pause = Duration::from_millis(1200);
+    history(&t, None).await;
+    history(&t, None).await;
+    tokio::time::sleep(pause / 2).await;
+    // Refused before the limiter: not an accepted request, so it does not split the pause.
+    let refused = t
+        .client
+        .get(format!("{}/history", t.sim.api_url()))
+        .send()
+        .await
+        .expect("request succeeds");
+    assert_eq!(refused.status(), 401);
+    tokio::time::sleep(pause / 2).await;
+    history(&t, None).await;
+    let gap = t.control_get("/stats").await["maxGapSeconds"]
+        .as_f64()
+        .expect("maxGapSeconds is a number");
+    assert!(
+        (pause.as_secs_f64()..pause.as_secs_f64() + 0.5).contains(&gap),
+        "gap {gap} s for a pause of {pause:?}"
+    );
+}
