@@ -6,9 +6,12 @@
 //!
 //! - a post never read first (its first read is enqueued with the history, so this only
 //!   catches up);
-//! - then by `(time since its last read) × √(comment rate + 1 / (age + horizon))`: the
-//!   comment rate is decayed over `POLL_RATE_HORIZON_SECONDS`, and the age term is the prior
-//!   of a post without comments ("one more comment in about its age"). In steady state every
+//! - then by `(time since its last read) × √(rate + mean rate + 1 / (age + horizon))`: a
+//!   post's comment rate is decayed over `POLL_RATE_HORIZON_SECONDS`; the mean rate of all
+//!   watched posts is the prior of a post with little evidence of its own (it keeps quiet
+//!   posts from waiting many times longer than the rest on the strength of one comment
+//!   elsewhere, which bounds how stale any post gets), and the age term the prior when no post
+//!   has comments ("one more comment in about its age"). In steady state every
 //!   post is read when this product reaches a common threshold, so its interval is
 //!   proportional to 1 / √rate: busy posts often, quiet and old ones rarely, and when the
 //!   share is short the threshold rises and every interval stretches instead of some posts
@@ -99,26 +102,31 @@ pub struct PlannedRead {
 }
 
 // $1 now, $2 horizon in seconds, $3 platforms (comma list), $4 last days (0: all), $5 limit,
-// $6 FIFO. Posts with an active fetch are left out.
+// $6 FIFO. The mean rate is over every watched post; posts with an active fetch are left out.
 const SCORED: &str = "\
-    SELECT p.id AS post_id, p.platform, p.last_fetched_at IS NULL AS first_read, \
-           p.next_fetch_at AS not_before, \
-           CASE WHEN p.last_fetched_at IS NULL THEN 'Infinity'::float8 \
-                WHEN $6 THEN extract(epoch FROM $1 - p.next_fetch_at)::float8 \
-                ELSE extract(epoch FROM $1 - p.last_fetched_at)::float8 * sqrt( \
-                     p.comment_rate * exp(-greatest(0, extract(epoch FROM \
-                         $1 - coalesce(p.comment_rate_at, $1)))::float8 / $2) \
-                     + 1.0 / (greatest(0, extract(epoch FROM \
-                         $1 - coalesce(p.post_created_at, p.created_at)))::float8 + $2)) \
+    WITH watched AS ( \
+        SELECT p.id, p.platform, p.last_fetched_at, p.next_fetch_at, \
+               coalesce(p.post_created_at, p.created_at) AS born, \
+               p.comment_rate * exp(-greatest(0, extract(epoch FROM \
+                   $1 - coalesce(p.comment_rate_at, $1)))::float8 / $2) AS rate \
+        FROM posts p \
+        WHERE p.platform = ANY(string_to_array($3, ',')) \
+          AND ($4 = 0 OR p.post_created_at IS NULL \
+               OR p.post_created_at >= $1 - make_interval(days => $4))), \
+    mean AS (SELECT coalesce(avg(rate), 0) AS rate FROM watched) \
+    SELECT w.id AS post_id, w.platform, w.last_fetched_at IS NULL AS first_read, \
+           w.next_fetch_at AS not_before, \
+           CASE WHEN w.last_fetched_at IS NULL THEN 'Infinity'::float8 \
+                WHEN $6 THEN extract(epoch FROM $1 - w.next_fetch_at)::float8 \
+                ELSE extract(epoch FROM $1 - w.last_fetched_at)::float8 * sqrt(w.rate + mean.rate \
+                     + 1.0 / (greatest(0, extract(epoch FROM $1 - w.born))::float8 + $2)) \
            END AS score \
-    FROM posts p \
-    WHERE p.platform = ANY(string_to_array($3, ',')) AND p.next_fetch_at <= $1 \
-      AND ($4 = 0 OR p.post_created_at IS NULL \
-           OR p.post_created_at >= $1 - make_interval(days => $4)) \
+    FROM watched w, mean \
+    WHERE w.next_fetch_at <= $1 \
       AND NOT EXISTS (SELECT 1 FROM tasks t \
-                      WHERE t.dedup_key = 'comments:' || p.id::text \
+                      WHERE t.dedup_key = 'comments:' || w.id::text \
                         AND t.status IN ('pending', 'published', 'running')) \
-    ORDER BY score DESC, p.next_fetch_at \
+    ORDER BY score DESC, w.next_fetch_at \
     LIMIT $5";
 
 fn scored(sql: &str, plan: &PlanSettings, now: DateTime<Utc>, limit: u32) -> Statement {
