@@ -16,8 +16,7 @@
 //! - **The provider's word.** When an answer carries `x-ratelimit-*` headers saying less is
 //!   left than the local view thinks, [`RateBudget::observe`] records it and takes grant no
 //!   more than that; a 429 whose headers say the provider's window is full stops grants until
-//!   its reset (or the oldest local grant leaving the window), one that says nothing for two
-//!   seconds (the chain decides which).
+//!   its reset (or the oldest local grant leaving the window).
 //!
 //! The log covers `window + SEND_MARGIN`: any `limit + 1` grants span more than that, so if
 //! every request arrives within [`SEND_MARGIN`] of its grant, at most `limit` requests reach

@@ -52,9 +52,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
-/// How long a 429 that says nothing of the provider's count stops the budget.
-const UNSAID_429_PAUSE: Duration = Duration::from_secs(2);
-
 /// The provider, reached through the resilience chain for one [`ProviderKey`]. Cheap to
 /// clone; clones share the breaker's memory.
 #[derive(Debug, Clone)]
@@ -315,19 +312,13 @@ impl Chain {
             outcome.as_ref().err().and_then(ProviderError::status),
             Some(429)
         );
-        let provider_word = if refused {
-            match hints.remaining {
-                // A 429 with room left in the provider's own count: a passing refusal.
-                Some(remaining) if remaining > 0 => Some((remaining, None)),
-                // Full: until its reset, or until our oldest grant leaves the window.
-                Some(_) => Some((0, hints.retry_after)),
-                None => Some((0, Some(hints.retry_after.unwrap_or(UNSAID_429_PAUSE)))),
-            }
-        } else {
-            hints
-                .remaining
-                .filter(|&remaining| remaining < u64::from(left))
-                .map(|remaining| (remaining, None))
+        // A 429 whose headers say the provider's window is full stops grants until its reset
+        // (or our oldest grant leaving the window); one that says nothing of the provider's
+        // count is left to the retry's backoff.
+        let provider_word = match hints.remaining {
+            Some(0) if refused => Some((0, hints.retry_after)),
+            Some(remaining) if remaining < u64::from(left) => Some((remaining, None)),
+            _ => None,
         };
         if let Some((remaining, free_in)) = provider_word
             && let Err(e) = inner.budget.observe(remaining, free_in).await

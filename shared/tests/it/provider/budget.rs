@@ -247,6 +247,46 @@ async fn a_429_from_the_provider_defers_the_next_call_without_sending_it() {
 }
 
 #[tokio::test]
+async fn a_429_saying_the_providers_window_is_full_stops_the_budget_at_once() {
+    let sim = simulator(SimConfig {
+        rate_limit: 2,
+        rate_window_seconds: 30,
+        ..SimConfig::on_free_port()
+    })
+    .await;
+    // Somebody else spends the profile's window at the provider.
+    let http = reqwest::Client::new();
+    for _ in 0..2 {
+        http.get(format!("{}/history?lastDays=1", sim.api_url()))
+            .bearer_auth(sim.api_key())
+            .send()
+            .await
+            .expect("simulator reachable");
+    }
+    let db = TestDb::new().await;
+    let settings = resilience(
+        &sim.api_url(),
+        &[
+            ("RATE_BUDGET_REQUESTS", "100"),
+            ("RATE_BUDGET_WINDOW_SECONDS", "30"),
+            ("PROVIDER_RETRY_MAX_ATTEMPTS", "1"),
+        ],
+    );
+    let replies = chain(&sim, db.conn(), &settings, Platform::Twitter)
+        .for_class(BudgetClass::Reply)
+        .rescheduling();
+    let first = replies.history(&last_30_days(Some(1))).await.expect_err("429");
+    assert_eq!(first.status(), Some(429), "{first}");
+    let second = replies.history(&last_30_days(Some(1))).await.expect_err("held back");
+    assert!(second.is_deferred(), "{second}");
+    assert_eq!(
+        requests(&sim, "history", Some(429)).await,
+        1,
+        "one 429, then nothing sent"
+    );
+}
+
+#[tokio::test]
 async fn a_request_that_cannot_connect_gives_its_slot_back() {
     let db = TestDb::new().await;
     let closed = format!("http://127.0.0.1:{}/api", shared::testing::free_port());
