@@ -275,9 +275,15 @@ async fn a_429_saying_the_providers_window_is_full_stops_the_budget_at_once() {
     let replies = chain(&sim, db.conn(), &settings, Platform::Twitter)
         .for_class(BudgetClass::Reply)
         .rescheduling();
-    let first = replies.history(&last_30_days(Some(1))).await.expect_err("429");
+    let first = replies
+        .history(&last_30_days(Some(1)))
+        .await
+        .expect_err("429");
     assert_eq!(first.status(), Some(429), "{first}");
-    let second = replies.history(&last_30_days(Some(1))).await.expect_err("held back");
+    let second = replies
+        .history(&last_30_days(Some(1)))
+        .await
+        .expect_err("held back");
     assert!(second.is_deferred(), "{second}");
     assert_eq!(
         requests(&sim, "history", Some(429)).await,
