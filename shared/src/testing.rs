@@ -13,7 +13,7 @@ mod broker;
 mod process;
 
 pub use broker::{BrokerOutage, TestBroker};
-pub use process::{Process, bin_path, free_port};
+pub use process::{Process, bin_path, free_port, wait_http_ok};
 
 use migrations::quote_ident;
 use sea_orm::sqlx::{self, Connection as _, PgConnection};

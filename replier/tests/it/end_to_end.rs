@@ -8,9 +8,12 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use shared::db::entities::{mentions, replies};
 use shared::domain::{MentionType, Platform, ReplyStatus};
-use shared::testing::{Process, TestBroker, TestDb, free_port};
+use shared::testing::{Process, TestBroker, TestDb, free_port, wait_http_ok};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+/// How long the simulator and the api may take to answer after they are spawned.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The processes of one test and the means to drive them.
 pub(crate) struct Stack {
@@ -23,22 +26,6 @@ pub(crate) struct Stack {
     pub(crate) env: HashMap<String, String>,
     token: String,
     pub(crate) http: reqwest::Client,
-}
-
-async fn wait_http(http: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if http
-            .get(url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url} did not answer within 20 s");
 }
 
 impl Stack {
@@ -67,8 +54,8 @@ impl Stack {
         let api = Process::spawn("api", &[], &api_env);
         let http = reqwest::Client::new();
         let api_base = format!("http://{api_addr}");
-        wait_http(&http, &format!("{sim_base}/_sim/stats")).await;
-        wait_http(&http, &format!("{api_base}/healthz")).await;
+        wait_http_ok(&http, &format!("{sim_base}/_sim/stats"), START_TIMEOUT).await;
+        wait_http_ok(&http, &format!("{api_base}/healthz"), START_TIMEOUT).await;
         let agent = support::agent(&db).await;
         let (token, hash) = api::auth::new_token();
         shared::db::tokens::insert(

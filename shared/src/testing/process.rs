@@ -8,6 +8,23 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Waits until `url` answers with a 2xx status, polling every 50 ms; panics after `timeout`.
+pub async fn wait_http_ok(http: &reqwest::Client, url: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if http
+            .get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url} did not answer within {timeout:?}");
+}
+
 /// Path of a workspace binary in the same target directory as this test (built by
 /// `cargo build --workspace --bins`, which `scripts/test` runs first).
 pub fn bin_path(name: &str) -> PathBuf {
