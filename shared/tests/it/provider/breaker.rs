@@ -272,12 +272,14 @@ async fn after_the_open_period_exactly_k_probes_pass_across_instances_then_it_re
         "open for 4 s now: {longer}"
     );
 
-    // The provider recovers; the next probe closes the breaker for everyone.
+    // The provider recovers; the next probe closes the breaker for everyone. Each instance
+    // remembers the open period from the answer that reported it, which may have come back
+    // well after the database's clock read it on a busy machine: wait out that lag too.
     set_faults(&sim, json!({})).await;
     let wait = (reopen_until - chrono::Utc::now())
         .to_std()
         .unwrap_or_default();
-    tokio::time::sleep(wait + Duration::from_millis(50)).await;
+    tokio::time::sleep(wait + Duration::from_millis(500)).await;
     instances[1]
         .history(&last_30_days(None))
         .await
