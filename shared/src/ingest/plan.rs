@@ -30,7 +30,7 @@ use crate::bus::JobKind;
 use crate::config::{PollPolicy, Settings};
 use crate::domain::{Platform, PostId};
 use crate::outbox::new_trace_id;
-use crate::resilience::reserved;
+use crate::resilience::polling_pace;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement,
@@ -69,10 +69,7 @@ pub struct PlanSettings {
 impl PlanSettings {
     /// The planner of a process with `settings`.
     pub fn from_settings(settings: &Settings) -> PlanSettings {
-        let r = &settings.resilience;
-        let share =
-            r.rate_budget_requests - reserved(r.rate_budget_requests, r.budget_reserve_percent);
-        let pace = f64::from(share) / r.rate_budget_window.as_secs_f64();
+        let pace = polling_pace(&settings.resilience);
         let in_flight = (pace * LOOKAHEAD.as_secs_f64())
             .ceil()
             .clamp(2.0, f64::from(MAX_IN_FLIGHT));

@@ -15,7 +15,7 @@ use crate::bus::JobKind;
 use crate::config::Settings;
 use crate::domain::{Platform, TaskId};
 use crate::outbox::new_trace_id;
-use crate::resilience::reserved;
+use crate::resilience::polling_pace;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use std::time::Duration;
 use tokio::time::MissedTickBehavior;
@@ -31,9 +31,7 @@ pub const HISTORY_SHARE: f64 = 0.25;
 /// as long as it takes the polling share's [`HISTORY_SHARE`] to pay for a round (a history
 /// read per platform and a direct messages read per messaging platform).
 pub fn history_interval(settings: &Settings) -> Duration {
-    let r = &settings.resilience;
-    let share = r.rate_budget_requests - reserved(r.rate_budget_requests, r.budget_reserve_percent);
-    let per_second = f64::from(share) / r.rate_budget_window.as_secs_f64() * HISTORY_SHARE;
+    let per_second = polling_pace(&settings.resilience) * HISTORY_SHARE;
     let platforms = &settings.platforms;
     let reads = platforms.len() + platforms.iter().filter(|p| p.has_messages()).count();
     let affordable =

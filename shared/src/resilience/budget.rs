@@ -124,6 +124,13 @@ pub fn reserved(limit: u32, percent: u32) -> u32 {
     (limit * percent).div_ceil(100).min(limit.saturating_sub(1))
 }
 
+/// Polling's pace under `settings`: the reads per second its share of the budget pays for.
+pub fn polling_pace(settings: &crate::config::ResilienceSettings) -> f64 {
+    let limit = settings.rate_budget_requests;
+    let share = limit - reserved(limit, settings.budget_reserve_percent);
+    f64::from(share) / settings.rate_budget_window.as_secs_f64()
+}
+
 // $1 key, $2 limit, $3 window + margin in seconds, $4 class, $5 reserve, $6 burst.
 const TAKE: &str = "SELECT grant_id, free_at, now, slots_left \
                     FROM take_budget_slot($1, $2, make_interval(secs => $3), $4, $5, $6)";

@@ -37,7 +37,7 @@ pub use breaker::{
 };
 pub use budget::{
     BudgetClass, BudgetError, GRANTED_METRIC, RETURNED_METRIC, RateBudget, SEND_MARGIN,
-    SPENT_METRIC, Slot, Take, USED_METRIC, burst, reserved,
+    SPENT_METRIC, Slot, Take, USED_METRIC, burst, polling_pace, reserved,
 };
 
 use crate::config::ResilienceSettings;
