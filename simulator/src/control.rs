@@ -3,17 +3,22 @@
 //!
 //! - `GET|POST|DELETE /faults`: read, replace or clear the fault set ([`crate::FaultSet`]).
 //! - `GET /comments` → `{"comments": [{"platform", "postId", "commentId", "parentId",
-//!   "content", "fromUs"}]}`: every comment the world holds, hidden ones included (`postId`
-//!   is the Ayrshare Post ID, `commentId`/`parentId` Social Comment IDs, `parentId` null for
-//!   top-level comments).
+//!   "content", "fromUs"}]}`: every comment the world holds, hidden ones included and deleted
+//!   ones not (`postId` is the Ayrshare Post ID, `commentId`/`parentId` Social Comment IDs,
+//!   `parentId` null for top-level comments).
 //! - `POST /comments` `{"platform", "postId", "parentId"?, "content", "author"?}` → 201 with
 //!   the new comment in the same shape (a customer comment, subject to the cache delay).
 //! - `GET /ledger` → `{"replies": [{"platform", "parentId", "commentId", "content", "at"}],
-//!   "messages": [{"platform", "recipientId", "messageId", "message", "at"}]}`.
+//!   "messages": [{"platform", "recipientId", "messageId", "message", "at"}],
+//!   "comments": [{"platform", "postId", "commentId", "content", "at"}],
+//!   "deletions": [{"platform", "commentId", "at"}]}`: replies, sent messages, our top-level
+//!   comments (`postId`: Ayrshare Post ID) and deleted comments (Social Comment IDs), each list
+//!   in the order applied.
 //! - `GET /stats[?windowSeconds=N]` → `{"total", "requests": [{"endpoint", "method",
 //!   "platform", "status", "count"}], "maxConcurrentCommentFetchesPerPost", "windowSeconds",
 //!   "maxRequestsInWindow"}` (window default: the rate window).
-//! - `POST /reset`: back to the seeded world, empty ledger and stats, start-up faults.
+//! - `POST /reset`: back to the seeded world, empty ledger and stats, no webhooks, start-up
+//!   faults.
 //!
 //! Errors answer `{"error": "…"}` with 400 or 404.
 
@@ -93,6 +98,7 @@ fn comment_item(world: &World, idx: usize) -> Value {
 async fn list_comments(State(sim): State<Arc<Sim>>) -> Json<Value> {
     let world = sim.world();
     let comments: Vec<Value> = (0..world.comments.len())
+        .filter(|&i| !world.comments[i].deleted)
         .map(|i| comment_item(&world, i))
         .collect();
     Json(json!({ "comments": comments }))

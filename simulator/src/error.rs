@@ -8,8 +8,9 @@
 //! | 403 | 361 | messaging not enabled for the platform (`messagingDisabled`) |
 //! | 404 | 180 | no post with that id |
 //! | 404 | 181 | the post (or comment) has no comments yet |
-//! | 404 | 182 | no comment with that id |
+//! | 404 | 182 | no comment with that id (`DELETE` by Ayrshare Post ID: none of ours on it) |
 //! | 404 | 183 | history not available for the platform |
+//! | 404 | 185 | `DELETE /hook/webhook`: no webhook registered for that action |
 //! | 429 | 189 | rate limit reached (the limiter's and injected 429s) |
 //! | injected 4xx/5xx | the status | `status` and `lost_response` faults |
 //!
@@ -80,6 +81,14 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             183,
             format!("History is not available for {platform}."),
+        )
+    }
+
+    pub fn webhook_not_found(action: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            185,
+            format!("No webhook registered for action {action}."),
         )
     }
 

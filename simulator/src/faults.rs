@@ -8,7 +8,8 @@
 //! ```
 //!
 //! A rule applies to requests of its `endpoint` (`history`, `comments`, `reply`, `messages` —
-//! reading and sending — or `*`) that concern its `platform` (or `*`). Every applicable rule
+//! reading and sending —, `post_comment`, `delete_comment`, `user`, `webhook` — register, list
+//! and delete — or `*`) that concern its `platform` (or `*`). Every applicable rule
 //! fires independently with its `probability` (default 1). The optional `count` caps how often
 //! a rule fires: with probability 1, exactly the next `count` applicable requests (a
 //! deterministic fault for tests); `GET /_sim/faults` shows the firings left.
@@ -18,7 +19,7 @@
 //! - `latency`: wait `ms` more before serving (latencies of several rules add up).
 //! - `timeout`: hang for `ms` (default 60 s, past any client timeout), then close the
 //!   connection without an answer. Nothing is applied.
-//! - `lost_response`: serve the request (a reply or message *is* applied and in the ledger),
+//! - `lost_response`: serve the request (a write *is* applied and in the ledger),
 //!   then lose the answer: answer `status` if given (e.g. 502), else close the connection
 //!   without an answer.
 //!
@@ -58,6 +59,14 @@ pub enum Endpoint {
     Reply,
     /// `GET /messages/:platform`, `POST /messages/:platform`.
     Messages,
+    /// `POST /comments`: our top-level comment on a post.
+    PostComment,
+    /// `DELETE /comments/:id`.
+    DeleteComment,
+    /// `GET /user`.
+    User,
+    /// `GET|POST|DELETE /hook/webhook`.
+    Webhook,
 }
 
 impl Endpoint {
@@ -68,6 +77,10 @@ impl Endpoint {
             Endpoint::Comments => "comments",
             Endpoint::Reply => "reply",
             Endpoint::Messages => "messages",
+            Endpoint::PostComment => "post_comment",
+            Endpoint::DeleteComment => "delete_comment",
+            Endpoint::User => "user",
+            Endpoint::Webhook => "webhook",
         }
     }
 }

@@ -141,6 +141,48 @@ pub(crate) fn comment_social_id(
     }
 }
 
+/// The public profile page of our account (`id`, `handle`) on `platform`.
+pub(crate) fn profile_url(platform: Platform, id: &str, handle: &str) -> String {
+    match platform {
+        Platform::Twitter => format!("https://x.com/{handle}"),
+        Platform::Facebook => format!("https://www.facebook.com/{id}"),
+        Platform::Instagram => format!("https://www.instagram.com/{handle}/"),
+        Platform::Threads => format!("https://www.threads.net/@{handle}"),
+        Platform::Tiktok => format!("https://www.tiktok.com/@{handle}"),
+        Platform::Linkedin => format!("https://www.linkedin.com/company/{handle}"),
+        Platform::Youtube => format!("https://www.youtube.com/channel/{id}"),
+        Platform::Bluesky => "https://bsky.app/profile/acme-outdoors.bsky.social".to_owned(),
+        other => format!("https://{other}.example/{handle}"),
+    }
+}
+
+/// A stable 64-bit digest of a string (an id, a profile key), for values derived from it.
+pub(crate) fn digest(s: &str) -> u64 {
+    s.bytes()
+        .fold(0x243F_6A88_85A3_08D3, |h, b| mix(h ^ u64::from(b)))
+}
+
+/// A 40-hex-digit Ayrshare profile `refId`, derived from the world's salt and the profile key
+/// (empty for the primary profile).
+pub(crate) fn ref_id(salt: u64, profile: &str) -> String {
+    let h = digest(profile) ^ salt;
+    format!(
+        "{:016x}{:016x}{:08x}",
+        mix(h),
+        mix(h ^ 1),
+        mix(h ^ 2) as u32
+    )
+}
+
+/// A Bluesky record CID (`bafyrei…`, 59 characters), derived from `h`.
+pub(crate) fn bluesky_cid(h: u64) -> String {
+    format!(
+        "bafyrei{}{}",
+        encode(BASE32_SORT, wide(h), 26),
+        encode(BASE32_SORT, wide(h ^ 1), 26)
+    )
+}
+
 /// The id of a direct message.
 pub(crate) fn message_id(platform: Platform, n: u64) -> String {
     match platform {
@@ -177,5 +219,8 @@ mod tests {
         let fb_post = post_social_id(Platform::Facebook, 5);
         let fb_comment = comment_social_id(Platform::Facebook, 9, &fb_post, "x");
         assert!(fb_comment.starts_with("100000000000005_"));
+        assert_eq!(ref_id(1, "").len(), 40);
+        assert_ne!(ref_id(1, ""), ref_id(1, "brand-b"));
+        assert_eq!(bluesky_cid(3).len(), 59);
     }
 }

@@ -2,9 +2,12 @@
 //! injection. Tests, the local demo and the benchmarks all talk to it instead of the real
 //! provider.
 //!
-//! - Provider surface under `/api` (Bearer auth, optional `Profile-Key`): post history,
-//!   comments with per-platform shapes, replies, direct messages, a per-profile rate limit
-//!   with `x-ratelimit-max` / `x-ratelimit-count` headers, Ayrshare error bodies.
+//! - Provider surface under `/api` (Bearer auth, optional `Profile-Key`): post history with
+//!   each network's fields and metrics, comments with per-platform shapes, replies, our own
+//!   comments and their deletion, direct messages (newest first), the linked accounts
+//!   (`/user`), webhook registrations per profile, a per-profile rate limit with
+//!   `x-ratelimit-max` / `x-ratelimit-count` headers, Ayrshare error bodies. Every JSON answer
+//!   is `application/json; charset=utf-8`.
 //! - A deterministic world generated from a seed, plus comments and messages arriving over
 //!   time at a configurable rate.
 //! - Faults on demand ([`FaultSet`]): injected statuses, latency, timeouts, "applied but the
@@ -43,6 +46,7 @@ mod serve;
 mod sim;
 mod stats;
 mod time;
+mod webhooks;
 mod world;
 
 use std::net::SocketAddr;
@@ -148,6 +152,7 @@ pub async fn spawn(mut config: SimConfig) -> Result<Simulator, SimError> {
     let router = Router::new()
         .nest("/api", api::router())
         .nest("/_sim", control::router())
+        .layer(axum::middleware::map_response(serve::json_utf8))
         .with_state(sim.clone());
     tokio::spawn(arrivals::run(sim, shutdown.clone()));
     let server = tokio::spawn(serve::serve(listener, router, shutdown.clone()));

@@ -2,12 +2,17 @@
 //! a handler must be able to close its own connection without writing a byte, which is how
 //! `timeout` and `lost_response` faults look to a client. Each connection gets a
 //! [`ConnControl`] in its request extensions; cancelling it drops the connection.
+//!
+//! Also the one rewrite every answer passes through, [`json_utf8`]: JSON goes out as
+//! `application/json; charset=utf-8`, as Ayrshare sends it.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::http::header::CONTENT_TYPE;
 use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -28,6 +33,23 @@ impl ConnControl {
         self.0.cancel();
         std::future::pending().await
     }
+}
+
+/// Names the charset of a JSON answer (axum's `Json` says only `application/json`); a
+/// `map_response` layer over the whole router, so successes, error bodies, injected faults
+/// and `/_sim` answers all get it.
+pub(crate) async fn json_utf8(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v == "application/json")
+    {
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
+    response
 }
 
 /// Accepts connections until `shutdown` is cancelled, then gives open connections a short

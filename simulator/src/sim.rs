@@ -19,6 +19,7 @@ use crate::platform::Platform;
 use crate::rate_limit::{Admit, RateLimiter};
 use crate::serve::ConnControl;
 use crate::stats::{CallKey, Method, Stats};
+use crate::webhooks::Webhooks;
 use crate::world::{self, World};
 
 /// Shared state of one simulator instance.
@@ -30,6 +31,7 @@ pub(crate) struct Sim {
     faults: RwLock<Arc<ActiveFaults>>,
     limiter: RateLimiter,
     pub stats: Stats,
+    pub webhooks: Webhooks,
     /// Numbers for ids created at run time; never reset, so ids are never reused.
     next_n: AtomicU64,
 }
@@ -88,6 +90,7 @@ impl Sim {
             faults: RwLock::new(faults),
             limiter,
             stats: Stats::new(),
+            webhooks: Webhooks::default(),
             next_n: AtomicU64::new(next_n),
         }
     }
@@ -132,13 +135,14 @@ impl Sim {
     }
 
     /// Back to the seeded world: regenerated world, empty ledger and stats, fresh rate budgets,
-    /// and the fault set given at start-up.
+    /// no webhooks, and the fault set given at start-up.
     pub fn reset(&self) {
         let world = world::generate(&self.cfg, self.anchor);
         *self.world_mut() = world;
         self.set_faults(self.cfg.faults.clone());
         self.limiter.reset();
         self.stats.reset();
+        self.webhooks.reset();
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
@@ -174,12 +178,7 @@ impl Sim {
         if !self.authorized(call.headers) {
             return recorder.answer(ApiError::unauthorized().into_response());
         }
-        let profile = call
-            .headers
-            .get("profile-key")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let admit = self.limiter.admit(profile);
+        let admit = self.limiter.admit(profile(call.headers));
         if let Admit::Limited { max } = admit {
             let response = self.error_response(429);
             return recorder.answer(with_rate_headers(response, max, max));
@@ -226,6 +225,14 @@ impl Sim {
         ApiError::injected(status, self.cfg.rate_limit, self.cfg.rate_window_seconds)
             .into_response()
     }
+}
+
+/// The profile a request names with `Profile-Key`; `""` (absent) is the primary profile.
+pub(crate) fn profile(headers: &HeaderMap) -> &str {
+    headers
+        .get("profile-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 fn with_rate_headers(mut response: Response, max: u32, count: u32) -> Response {

@@ -29,6 +29,8 @@ pub(crate) enum Method {
     Get,
     #[serde(rename = "POST")]
     Post,
+    #[serde(rename = "DELETE")]
+    Delete,
 }
 
 /// What a request is counted under.

@@ -1,5 +1,6 @@
 //! `GET /history` (posts made through Ayrshare) and `GET /history/:platform` (the network's
-//! own view of its posts).
+//! own view of its posts). Both carry each network's own fields and metrics, comment counts
+//! as of the request (see [`crate::render`]).
 //!
 //! `historyNotFound` platforms answer 404 on `/history/:platform`, and on `/history` when
 //! every requested platform is such a platform; in a wider `/history` request their posts are
@@ -99,7 +100,7 @@ fn history(sim: &Sim, query: &Query, requested: &[Platform]) -> Result<Value, Ap
     picked.truncate(limit);
     let history: Vec<Value> = picked
         .iter()
-        .map(|&i| render::history_item(&world.posts[i]))
+        .map(|&i| render::history_item(&world, i, now))
         .collect();
     Ok(json!({ "history": history }))
 }
@@ -152,14 +153,7 @@ fn platform_history(sim: &Sim, platform: Platform, query: &Query) -> Result<Valu
         .into_iter()
         .flatten()
         .take(limit)
-        .map(|&i| {
-            let comments = world
-                .thread_of_post(i)
-                .into_iter()
-                .filter(|&c| world.comments[c].visible_at <= now)
-                .count();
-            render::native_post(&world.posts[i], comments)
-        })
+        .map(|&i| render::native_post(&world, i, now))
         .collect();
     Ok(json!({
         "status": "success",

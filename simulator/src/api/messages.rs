@@ -1,12 +1,15 @@
 //! `GET /messages/:platform` and `POST /messages/:platform`: direct messages on facebook,
 //! instagram and twitter (other platforms: 400; `messagingDisabled`: 403, code 361).
 //!
-//! GET lists every visible message of the platform's conversations, oldest first; query
-//! `conversationId` narrows to one conversation, `conversationsOnly=true` answers
-//! `conversationIds` instead, `status=archived` finds nothing (every conversation is active),
-//! `limit` keeps the newest messages. POST sends our message to a customer who has a
+//! GET lists every visible message of the platform's conversations, newest first (as the
+//! provider does: right after a send, `messages[0]` is the sent message); `limit` keeps the
+//! first (newest) N. Query `conversationId` narrows to one conversation and adds
+//! `messagesCount`, the number of its visible messages (before `limit`);
+//! `conversationsOnly=true` answers `conversationIds` instead; `status=archived` finds nothing
+//! (every conversation is active). POST sends our message to a customer who has a
 //! conversation with us (unknown recipient: 400, code 184) and records it in the ledger.
 
+use std::cmp::Reverse;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -18,6 +21,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::{json_body, required_text};
 use crate::error::ApiError;
 use crate::faults::Endpoint;
 use crate::platform::Platform;
@@ -112,12 +116,17 @@ fn list(sim: &Sim, platform: Platform, query: &Query) -> Result<Value, ApiError>
                     .map(move |m| (m.created, render::message(c, m, ours)))
             })
             .collect();
-        messages.sort_by_key(|(created, _)| *created);
-        if let Some(limit) = limit {
-            messages.drain(..messages.len().saturating_sub(limit));
-        }
+        // Reversed first, so that messages of the same instant also come latest first.
+        messages.reverse();
+        messages.sort_by_key(|(created, _)| Reverse(*created));
+        let count = messages.len();
+        messages.truncate(limit.unwrap_or(count));
         let messages: Vec<Value> = messages.into_iter().map(|(_, m)| m).collect();
-        json!({ "status": "success", "messages": messages })
+        let mut body = json!({ "status": "success", "messages": messages });
+        if only.is_some() {
+            body["messagesCount"] = json!(count);
+        }
+        body
     };
     body["lastUpdated"] = json!(iso_millis(now));
     body["nextUpdate"] = json!(iso_millis(sim.next_update(now)));
@@ -147,16 +156,9 @@ pub(super) async fn send_message(
 }
 
 fn send(sim: &Sim, platform: Platform, body: &[u8]) -> Result<Value, ApiError> {
-    let body: SendIn = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
-    let recipient = body
-        .recipient_id
-        .filter(|r| !r.trim().is_empty())
-        .ok_or_else(|| ApiError::bad_request("recipientId is required"))?;
-    let text = body
-        .message
-        .filter(|m| !m.trim().is_empty())
-        .ok_or_else(|| ApiError::bad_request("message is required"))?;
+    let body: SendIn = json_body(body)?;
+    let recipient = required_text(body.recipient_id, "recipientId")?;
+    let text = required_text(body.message, "message")?;
     let now = Utc::now();
     let visible_at = sim.visible_from(now);
     let n = sim.next_n();

@@ -3,8 +3,8 @@
 //!
 //! Body `{"comment": "text", "platforms": ["<p>"], "searchPlatformId": true}`. With
 //! `searchPlatformId` the id is a Social Comment ID and exactly one platform is allowed;
-//! without it, an Ayrshare Comment ID (only comments made through Ayrshare — our replies —
-//! have one). An unknown id answers 404 (code 182). The reply joins the thread as a comment by
+//! without it, an Ayrshare Comment ID (only comments made through Ayrshare — our comments
+//! and replies — have one). An unknown id answers 404 (code 182). The reply joins the thread as a comment by
 //! our account (see [`crate::our_account`]), visible to GET after the cache delay, and is
 //! recorded in the ledger. There is no duplicate check: a repeated request posts twice, as
 //! at the provider.
@@ -20,9 +20,9 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::{WriteRequest, json_body};
 use crate::error::ApiError;
 use crate::faults::Endpoint;
-use crate::platform::Platform;
 use crate::serve::ConnControl;
 use crate::sim::{ApiCall, Sim};
 use crate::stats::Method;
@@ -35,15 +35,6 @@ struct ReplyIn {
     platforms: Option<Vec<String>>,
     search_platform_id: Option<bool>,
     comment_id: Option<String>,
-}
-
-/// A reply request that passed validation.
-#[derive(Debug)]
-struct ReplyRequest {
-    id: String,
-    text: String,
-    platforms: Vec<Platform>,
-    by_social_id: bool,
 }
 
 pub(super) async fn create_reply(
@@ -87,42 +78,22 @@ async fn reply(
     sim.serve_api(call, |sim| apply(sim, request?)).await
 }
 
-fn parse(path_id: Option<String>, body: &[u8]) -> Result<ReplyRequest, ApiError> {
-    let body: ReplyIn = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
-    let id = path_id
-        .or(body.comment_id)
-        .filter(|id| !id.trim().is_empty())
-        .ok_or_else(|| ApiError::bad_request("commentId is required"))?;
-    let text = body
-        .comment
-        .filter(|c| !c.trim().is_empty())
-        .ok_or_else(|| ApiError::bad_request("comment is required"))?;
-    let platforms = body
-        .platforms
-        .unwrap_or_default()
-        .iter()
-        .map(|p| p.parse::<Platform>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let by_social_id = body.search_platform_id.unwrap_or(false);
-    if platforms.is_empty() {
+fn parse(path_id: Option<String>, body: &[u8]) -> Result<WriteRequest, ApiError> {
+    let body: ReplyIn = json_body(body)?;
+    let request = WriteRequest::parse(
+        path_id.or(body.comment_id),
+        "commentId",
+        body.comment,
+        body.platforms,
+        body.search_platform_id,
+    )?;
+    if request.platforms.is_empty() {
         return Err(ApiError::bad_request("platforms is required"));
     }
-    if by_social_id && platforms.len() != 1 {
-        return Err(ApiError::bad_request(
-            "searchPlatformId allows exactly one platform in platforms",
-        ));
-    }
-    Ok(ReplyRequest {
-        id,
-        text,
-        platforms,
-        by_social_id,
-    })
+    Ok(request)
 }
 
-fn apply(sim: &Sim, request: ReplyRequest) -> Result<Value, ApiError> {
+fn apply(sim: &Sim, request: WriteRequest) -> Result<Value, ApiError> {
     let now = Utc::now();
     let visible_at = sim.visible_from(now);
     let n = sim.next_n();

@@ -6,6 +6,7 @@
 //! `comments_per_post` top-level comments, each with exactly `replies_per_comment` replies.
 //! Facebook, Instagram and X get `conversations_per_platform` conversations of
 //! `messages_per_conversation` messages each, alternating received and sent.
+//! Our accounts were linked (`GET /user`) a month before the oldest possible post.
 
 use std::sync::Arc;
 
@@ -64,6 +65,7 @@ pub(crate) fn generate(cfg: &SimConfig, anchor: DateTime<Utc>) -> World {
     let mut numbers = Numbers::new(cfg.seed);
     let mut world = World {
         ayr_salt: ids::mix(cfg.seed ^ 0xA7B5_4A2E),
+        linked: anchor - TimeDelta::days(i64::from(cfg.post_days) + 30),
         our_accounts: Platform::ALL
             .into_iter()
             .map(|p| (p, Arc::new(super::our_account(p))))

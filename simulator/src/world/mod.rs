@@ -4,7 +4,9 @@
 //! Objects live in arenas (`posts`, `comments`, `conversations`) and refer to each other by
 //! index; lookups by id go through hash maps, so no request scans the world. Every comment
 //! and message carries `visible_at`: the provider's read cache hides it from GET requests until
-//! then (`cacheDelaySeconds`), while `/_sim/comments` and the ledger always see it.
+//! then (`cacheDelaySeconds`), while `/_sim/comments` and the ledger always see it. A deleted
+//! comment keeps its arena slot (indexes stay valid) but leaves its thread and the id maps, with
+//! every reply below it, so no lookup or traversal finds it again.
 
 mod generate;
 pub(crate) mod text;
@@ -32,7 +34,8 @@ pub struct Account {
     pub handle: String,
 }
 
-/// The brand's own account on `platform`: the author of every reply posted through the API.
+/// The brand's own account on `platform`: the author of every comment and reply posted through
+/// the API, and the account `GET /user` lists.
 pub fn our_account(platform: Platform) -> Account {
     let handle = match platform {
         Platform::Twitter => "AcmeOutdoors",
@@ -70,7 +73,7 @@ pub(crate) struct Comment {
     pub post: usize,
     pub parent: Option<usize>,
     pub social_id: String,
-    /// Set for comments made through Ayrshare (our replies).
+    /// Set for comments made through Ayrshare (our comments and replies).
     pub ayr_id: Option<String>,
     pub text: String,
     pub author: Arc<Account>,
@@ -82,6 +85,8 @@ pub(crate) struct Comment {
     pub replies: Vec<usize>,
     /// X only: a top-level tweet that names the post in `referencedTweets`.
     pub refs_post: bool,
+    /// Removed by `DELETE /comments` (itself or an ancestor); see the module documentation.
+    pub deleted: bool,
 }
 
 /// A direct-message conversation between a customer and us.
@@ -126,11 +131,35 @@ pub(crate) struct LedgerMessage {
     pub at: String,
 }
 
+/// A top-level comment of ours the simulator applied (`POST /comments`, `GET /_sim/ledger`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LedgerComment {
+    pub platform: Platform,
+    /// Ayrshare Post ID of the post commented on (as `postId` in `/_sim/comments`).
+    pub post_id: String,
+    pub comment_id: String,
+    pub content: String,
+    pub at: String,
+}
+
+/// A comment the simulator deleted (`DELETE /comments`, `GET /_sim/ledger`); the replies
+/// below it went with it and have no entry of their own.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LedgerDeletion {
+    pub platform: Platform,
+    pub comment_id: String,
+    pub at: String,
+}
+
 /// Every write applied, in order, whether or not its response reached the client.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Ledger {
     pub replies: Vec<LedgerReply>,
     pub messages: Vec<LedgerMessage>,
+    pub comments: Vec<LedgerComment>,
+    pub deletions: Vec<LedgerDeletion>,
 }
 
 /// A comment to add to the world.
@@ -159,6 +188,8 @@ pub(crate) struct World {
     pub ledger: Ledger,
     /// XOR-ed into every number that becomes an Ayrshare id, so seeds give distinct ids.
     pub ayr_salt: u64,
+    /// When the profile and our accounts were linked: a month before the oldest post.
+    pub linked: DateTime<Utc>,
     our_accounts: HashMap<Platform, Arc<Account>>,
     post_by_ayr: HashMap<String, usize>,
     post_by_social: HashMap<Platform, HashMap<String, usize>>,
@@ -196,7 +227,7 @@ impl World {
             .copied()
     }
 
-    /// The brand's account on `platform`, shared by all its replies and sent messages.
+    /// The brand's account on `platform`, shared by all its comments, replies and sent messages.
     pub fn our_account(&self, platform: Platform) -> Arc<Account> {
         self.our_accounts
             .get(&platform)
@@ -220,6 +251,23 @@ impl World {
             self.collect_subtree(r, &mut out);
         }
         out
+    }
+
+    /// How many comments of a post (any depth, ours included) GET requests see at `now`: the
+    /// count that history reports and that grows as comments arrive.
+    pub fn visible_comments(&self, post: usize, now: DateTime<Utc>) -> usize {
+        self.thread_of_post(post)
+            .into_iter()
+            .filter(|&c| self.comments[c].visible_at <= now)
+            .count()
+    }
+
+    /// Every comment of a post made through Ayrshare (ours, top-level or replies), in thread
+    /// order.
+    pub fn ours_on_post(&self, post: usize) -> Vec<usize> {
+        let mut ours = self.thread_of_post(post);
+        ours.retain(|&c| self.comments[c].ayr_id.is_some());
+        ours
     }
 
     fn collect_subtree(&self, root: usize, out: &mut Vec<usize>) {
@@ -274,7 +322,18 @@ impl World {
             like_count: (new.n % 17) as u32,
             replies: Vec::new(),
             refs_post,
+            deleted: false,
         });
+        idx
+    }
+
+    /// Adds a comment by our account, with an Ayrshare Comment ID (not yet in the ledger).
+    fn insert_ours(&mut self, new: NewComment) -> usize {
+        let n = new.n;
+        let idx = self.insert_comment(new);
+        let ayr_id = ids::ayrshare_id(self.ayr_salt ^ n);
+        self.comment_by_ayr.insert(ayr_id.clone(), idx);
+        self.comments[idx].ayr_id = Some(ayr_id);
         idx
     }
 
@@ -288,20 +347,16 @@ impl World {
         n: u64,
     ) -> usize {
         let platform = self.comments[parent].platform;
-        let author = self.our_account(platform);
-        let idx = self.insert_comment(NewComment {
+        let idx = self.insert_ours(NewComment {
             post: self.comments[parent].post,
             parent: Some(parent),
             text,
-            author,
+            author: self.our_account(platform),
             from_us: true,
             created: now,
             visible_at,
             n,
         });
-        let ayr_id = ids::ayrshare_id(self.ayr_salt ^ n);
-        self.comment_by_ayr.insert(ayr_id.clone(), idx);
-        self.comments[idx].ayr_id = Some(ayr_id);
         let reply = &self.comments[idx];
         self.ledger.replies.push(LedgerReply {
             platform,
@@ -311,6 +366,67 @@ impl World {
             at: iso_millis(now),
         });
         idx
+    }
+
+    /// Posts our top-level comment on `post` and records it in the ledger. On X it answers
+    /// the post's tweet, so it names the post in `referencedTweets`.
+    pub fn add_comment(
+        &mut self,
+        post: usize,
+        text: String,
+        now: DateTime<Utc>,
+        visible_at: DateTime<Utc>,
+        n: u64,
+    ) -> usize {
+        let platform = self.posts[post].platform;
+        let idx = self.insert_ours(NewComment {
+            post,
+            parent: None,
+            text,
+            author: self.our_account(platform),
+            from_us: true,
+            created: now,
+            visible_at,
+            n,
+        });
+        self.comments[idx].refs_post = true;
+        let comment = &self.comments[idx];
+        self.ledger.comments.push(LedgerComment {
+            platform,
+            post_id: self.posts[post].ayr_id.clone(),
+            comment_id: comment.social_id.clone(),
+            content: comment.text.clone(),
+            at: iso_millis(now),
+        });
+        idx
+    }
+
+    /// Deletes a comment with every reply below it and records it in the ledger.
+    pub fn delete_comment(&mut self, idx: usize, now: DateTime<Utc>) {
+        let c = &self.comments[idx];
+        let (platform, post, parent) = (c.platform, c.post, c.parent);
+        let siblings = match parent {
+            Some(parent) => &mut self.comments[parent].replies,
+            None => &mut self.posts[post].comments,
+        };
+        siblings.retain(|&s| s != idx);
+        let mut gone = Vec::new();
+        self.collect_subtree(idx, &mut gone);
+        for g in gone {
+            let c = &mut self.comments[g];
+            c.deleted = true;
+            if let Some(by_social) = self.comment_by_social.get_mut(&platform) {
+                by_social.remove(&c.social_id);
+            }
+            if let Some(ayr_id) = &c.ayr_id {
+                self.comment_by_ayr.remove(ayr_id);
+            }
+        }
+        self.ledger.deletions.push(LedgerDeletion {
+            platform,
+            comment_id: self.comments[idx].social_id.clone(),
+            at: iso_millis(now),
+        });
     }
 
     /// Adds a conversation with its customer.

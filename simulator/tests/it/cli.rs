@@ -92,7 +92,7 @@ async fn the_binary_answers_the_acceptance_request_on_a_free_port() {
         .json()
         .await
         .expect("JSON");
-    assert_eq!(ledger, serde_json::json!({"replies": [], "messages": []}));
+    assert_eq!(ledger, crate::support::empty_ledger());
 
     child.kill().await.expect("binary stops");
 }

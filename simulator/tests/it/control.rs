@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::json;
 
-use crate::support::{small, spawn, wait_until};
+use crate::support::{empty_ledger, small, spawn, wait_until};
 
 #[tokio::test]
 async fn sim_comments_list_every_comment_with_the_contract_fields() {
@@ -149,7 +149,7 @@ async fn reset_restores_the_seeded_world_and_empties_ledger_and_stats() {
     let reset = t.control_post("/reset", &json!({})).await;
     assert_eq!(reset.status, 200);
     assert_eq!(t.sim_comments().await, seeded);
-    assert_eq!(t.ledger().await, json!({"replies": [], "messages": []}));
+    assert_eq!(t.ledger().await, empty_ledger());
     assert_eq!(t.control_get("/stats").await["total"], 0);
     assert_eq!(
         t.control_get("/faults").await["messagingDisabled"],

@@ -159,3 +159,210 @@ async fn platform_history_is_404_where_the_provider_has_none() {
     assert_eq!(items.len(), 4);
     assert!(items.iter().all(|i| i["platforms"] == json!(["twitter"])));
 }
+
+/// The JSON kinds a per-network field must have.
+#[derive(Clone, Copy)]
+enum Kind {
+    Str,
+    Count,
+    Number,
+    Bool,
+    Object,
+    Array,
+}
+
+fn has_kind(value: &Value, kind: Kind) -> bool {
+    match kind {
+        Kind::Str => value.is_string(),
+        Kind::Count => value.is_u64(),
+        Kind::Number => value.is_number(),
+        Kind::Bool => value.is_boolean(),
+        Kind::Object => value.is_object(),
+        Kind::Array => value.is_array(),
+    }
+}
+
+/// Each network's own fields, as AYRSHARE.md lists them.
+fn network_fields(platform: &str) -> Vec<(&'static str, Kind)> {
+    use Kind::*;
+    match platform {
+        "instagram" => vec![
+            ("mediaProductType", Str),
+            ("mediaType", Str),
+            ("mediaUrl", Str),
+            ("username", Str),
+        ],
+        "facebook" => vec![
+            ("isPopular", Bool),
+            ("sharesCount", Count),
+            ("statusType", Str),
+        ],
+        "linkedin" => vec![
+            ("clickCount", Count),
+            ("commentCount", Count),
+            ("engagement", Number),
+            ("impressionCount", Count),
+            ("lastModified", Str),
+            ("publishedAt", Str),
+            ("shareCount", Count),
+            ("status", Str),
+            ("uniqueImpressionsCount", Count),
+            ("visibility", Str),
+        ],
+        "twitter" => vec![
+            ("authorId", Str),
+            ("editHistoryTweetIds", Array),
+            ("nonPublicMetrics", Object),
+            ("organicMetrics", Object),
+            ("publicMetrics", Object),
+        ],
+        "bluesky" => vec![("cid", Str), ("replyCount", Count), ("repostCount", Count)],
+        "tiktok" => vec![
+            ("mediaType", Str),
+            ("videoDuration", Number),
+            ("videoViews", Count),
+            ("audienceCountries", Array),
+            ("impressionSources", Array),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+fn assert_network_fields(platform: &str, item: &Value) {
+    for (field, kind) in network_fields(platform) {
+        assert!(
+            has_kind(&item[field], kind),
+            "{platform} has {field} of the right type: {item}"
+        );
+    }
+    let ours = |p| simulator::our_account(p);
+    match platform {
+        "instagram" => {
+            assert_eq!(item["mediaProductType"], "FEED");
+            assert_eq!(
+                item["username"],
+                ours(simulator::Platform::Instagram).handle
+            );
+        }
+        "linkedin" => {
+            assert_eq!(item["status"], "PUBLISHED");
+            assert_eq!(item["visibility"], "PUBLIC");
+            time(&item["publishedAt"]);
+            time(&item["lastModified"]);
+        }
+        "twitter" => {
+            assert_eq!(item["authorId"], ours(simulator::Platform::Twitter).id);
+            let metrics = &item["publicMetrics"];
+            for key in [
+                "retweet_count",
+                "reply_count",
+                "like_count",
+                "quote_count",
+                "impression_count",
+                "bookmark_count",
+            ] {
+                assert!(metrics[key].is_u64(), "publicMetrics.{key}: {item}");
+            }
+            assert_eq!(
+                item["organicMetrics"]["reply_count"],
+                metrics["reply_count"]
+            );
+        }
+        "bluesky" => assert!(item["cid"].as_str().expect("cid").starts_with("bafyrei")),
+        "tiktok" => {
+            assert_eq!(item["mediaType"], "video");
+            assert!(item["audienceCountries"][0]["country"].is_string());
+            assert!(item["audienceCountries"][0]["percentage"].is_f64());
+            assert!(item["impressionSources"][0]["impression_source"].is_string());
+            assert!(item["impressionSources"][0]["percentage"].is_f64());
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn history_items_and_native_posts_carry_each_networks_fields() {
+    let t = spawn(small()).await;
+    let a = t.api_get("/history?lastDays=0&limit=1000").await;
+    let items = a.body["history"].as_array().expect("history");
+    assert_eq!(items.len(), 32);
+    for item in items {
+        let platform = item["platforms"][0].as_str().expect("platform");
+        assert_network_fields(platform, item);
+        if platform == "twitter" {
+            assert_eq!(
+                item["editHistoryTweetIds"],
+                json!([item["postIds"][0]["id"]])
+            );
+        }
+    }
+    for platform in [
+        "instagram",
+        "facebook",
+        "linkedin",
+        "twitter",
+        "bluesky",
+        "tiktok",
+    ] {
+        let native = t.api_get(&format!("/history/{platform}")).await;
+        for post in native.body["posts"].as_array().expect("posts") {
+            assert_network_fields(platform, post);
+        }
+    }
+    let again = t.api_get("/history?lastDays=0&limit=1000").await;
+    assert_eq!(again.body, a.body, "the same world reads the same");
+}
+
+/// The comment count a one-platform history item reports.
+fn history_count(item: &Value) -> u64 {
+    let count = match item["platforms"][0].as_str() {
+        Some("linkedin") => &item["commentCount"],
+        Some("bluesky") => &item["replyCount"],
+        _ => &item["publicMetrics"]["reply_count"],
+    };
+    count.as_u64().expect("a count")
+}
+
+#[tokio::test]
+async fn history_comment_counts_are_the_visible_thread_and_grow_with_a_new_comment() {
+    let t = spawn(small()).await;
+    let world = t.sim_comments().await;
+    for platform in ["linkedin", "bluesky", "twitter"] {
+        let path = format!("/history?lastDays=0&platform={platform}");
+        let before = t.api_get(&path).await;
+        let native = t.api_get(&format!("/history/{platform}")).await;
+        for item in before.body["history"].as_array().expect("history") {
+            let in_world = world.iter().filter(|c| c["postId"] == item["id"]).count();
+            assert_eq!(history_count(item), in_world as u64, "{platform}: {item}");
+            let native_post = native.body["posts"]
+                .as_array()
+                .expect("posts")
+                .iter()
+                .find(|p| p["id"] == item["postIds"][0]["id"])
+                .expect("the post natively");
+            assert_eq!(native_post["commentsCount"], in_world);
+        }
+        let item = before.body["history"][1].clone();
+        let post = item["id"].as_str().expect("id");
+        let added = t
+            .control_post(
+                "/comments",
+                &json!({"platform": platform, "postId": post, "content": "Me too!"}),
+            )
+            .await;
+        assert_eq!(added.status, 201, "{}", added.body);
+        let after = t.api_get(&path).await;
+        let item_after = after.body["history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .find(|i| i["id"] == post)
+            .expect("still listed")
+            .clone();
+        assert_eq!(
+            history_count(&item_after),
+            history_count(&item) + 1,
+            "{platform}"
+        );
+    }
+}

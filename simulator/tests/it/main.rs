@@ -4,9 +4,14 @@
 mod auth_and_limits;
 mod cli;
 mod comments;
+mod content_type;
 mod control;
+mod delete_comment;
 mod faults;
 mod history;
 mod messages;
+mod post_comment;
 mod reply;
 mod support;
+mod user;
+mod webhooks;

@@ -151,3 +151,61 @@ async fn conversation_filters_and_unknown_recipients_behave() {
         .assert_error(400);
     assert_eq!(t.ledger().await["messages"], json!([]));
 }
+
+#[tokio::test]
+async fn a_sent_message_is_first_in_its_conversation_which_lists_newest_first_with_its_count() {
+    let t = spawn(small()).await;
+    let before = t.api_get("/messages/facebook").await;
+    let customer = received(&before.body)[0].clone();
+    let conversation = customer["conversationId"].as_str().expect("conversationId");
+    let sent = t
+        .api_post(
+            "/messages/facebook",
+            &json!({"recipientId": customer["senderId"], "message": "Howdy!"}),
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+
+    let a = t
+        .api_get(&format!("/messages/facebook?conversationId={conversation}"))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let messages = a.body["messages"].as_array().expect("messages");
+    assert_eq!(messages[0]["action"], "sent", "{}", a.body);
+    assert_eq!(messages[0]["id"], sent.body["messageId"]);
+    assert_eq!(messages[0]["message"], "Howdy!");
+    let created: Vec<_> = messages.iter().map(|m| time(&m["created"])).collect();
+    assert!(created.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    assert_eq!(a.body["messagesCount"], 5, "4 seeded and the one sent");
+    assert_eq!(a.body["messagesCount"], messages.len());
+
+    let newest = t
+        .api_get(&format!(
+            "/messages/facebook?conversationId={conversation}&limit=2"
+        ))
+        .await;
+    assert_eq!(newest.body["messages"], json!(messages[..2]));
+    assert_eq!(
+        newest.body["messagesCount"], 5,
+        "counts the whole conversation"
+    );
+
+    let all = t.api_get("/messages/facebook").await;
+    assert!(
+        all.body.get("messagesCount").is_none(),
+        "only for one conversation"
+    );
+    let all_created: Vec<_> = all.body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| time(&m["created"]))
+        .collect();
+    assert!(all_created.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    let ids = t
+        .api_get(&format!(
+            "/messages/facebook?conversationId={conversation}&conversationsOnly=true"
+        ))
+        .await;
+    assert_eq!(ids.body["conversationIds"], json!([conversation]));
+}

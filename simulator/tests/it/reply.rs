@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{TestSim, small, spawn, wait_until};
+use crate::support::{TestSim, empty_ledger, small, spawn, wait_until};
 
 /// A top-level comment of `platform` in the world.
 async fn some_comment(t: &TestSim, platform: &str) -> Value {
@@ -76,7 +76,7 @@ async fn a_reply_with_the_comment_id_in_the_body_is_accepted() {
 #[tokio::test]
 async fn the_ledger_is_empty_until_a_reply_is_posted() {
     let t = spawn(small()).await;
-    assert_eq!(t.ledger().await, json!({"replies": [], "messages": []}));
+    assert_eq!(t.ledger().await, empty_ledger());
     let parent = some_comment(&t, "linkedin").await;
     let a = t
         .reply(

@@ -69,29 +69,42 @@ async fn answer(response: reqwest::Response) -> Answer {
 }
 
 impl TestSim {
+    /// A request to `/api<path>` with the right key, a JSON body if given, and a
+    /// `Profile-Key` if given.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        profile: Option<&str>,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.sim.api_url()))
+            .bearer_auth(self.sim.api_key());
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(profile) = profile {
+            request = request.header("Profile-Key", profile);
+        }
+        answer(request.send().await.expect("request succeeds")).await
+    }
+
     /// GET `/api<path>` with the right key.
     pub async fn api_get(&self, path: &str) -> Answer {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.sim.api_url()))
-            .bearer_auth(self.sim.api_key())
-            .send()
-            .await
-            .expect("request succeeds");
-        answer(response).await
+        self.api(reqwest::Method::GET, path, None, None).await
     }
 
     /// POST `/api<path>` with the right key and a JSON body.
     pub async fn api_post(&self, path: &str, body: &Value) -> Answer {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.sim.api_url()))
-            .bearer_auth(self.sim.api_key())
-            .json(body)
-            .send()
+        self.api(reqwest::Method::POST, path, Some(body), None)
             .await
-            .expect("request succeeds");
-        answer(response).await
+    }
+
+    /// DELETE `/api<path>` with the right key and, if given, a JSON body.
+    pub async fn api_delete(&self, path: &str, body: Option<&Value>) -> Answer {
+        self.api(reqwest::Method::DELETE, path, body, None).await
     }
 
     /// GET `/_sim<path>`.
@@ -191,6 +204,34 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The comment with this Social Comment ID anywhere in a `GET /comments` answer, at any
+/// depth of `replies`.
+pub fn find_comment<'a>(body: &'a Value, id: &str) -> Option<&'a Value> {
+    match body {
+        Value::Object(map) if map.get("commentId").and_then(Value::as_str) == Some(id) => {
+            Some(body)
+        }
+        Value::Object(map) => map.values().find_map(|v| find_comment(v, id)),
+        Value::Array(items) => items.iter().find_map(|v| find_comment(v, id)),
+        _ => None,
+    }
+}
+
+/// A rendered comment's author id, from the field its platform uses (see `render`).
+pub fn author_id<'a>(platform: &str, comment: &'a Value) -> Option<&'a str> {
+    match platform {
+        "facebook" | "instagram" => comment["from"]["id"].as_str(),
+        "linkedin" | "threads" => comment["user"]["id"].as_str(),
+        "twitter" => comment["authorId"].as_str(),
+        _ => comment["userId"].as_str(),
+    }
+}
+
+/// `GET /_sim/ledger` before any write.
+pub fn empty_ledger() -> Value {
+    serde_json::json!({"replies": [], "messages": [], "comments": [], "deletions": []})
 }
 
 /// Parses an ISO timestamp of a response.
