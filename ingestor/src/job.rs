@@ -187,15 +187,14 @@ impl IngestJob {
         let next = fetched
             .next_update
             .unwrap_or_else(|| after(now, self.poll_interval));
-        store::record_fetch(
-            &txn,
-            post.id,
-            now,
-            next.max(now),
-            rate,
-            inserted.count() > 0,
-        )
-        .await?;
+        let read = store::FetchRecord {
+            at: now,
+            next_fetch_at: next.max(now),
+            comment_rate: rate,
+            found_new: inserted.count() > 0,
+            hint: post.comments_hint,
+        };
+        store::record_fetch(&txn, post.id, &read).await?;
         ctx.succeed_in(&txn).await?;
         txn.commit().await?;
         count(platform, &mentions, &inserted);

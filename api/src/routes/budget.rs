@@ -76,7 +76,10 @@ pub struct PlannedReadOut {
     pub platform: String,
     /// Never read yet (the `discover` class).
     pub first_read: bool,
-    /// The value of reading it now; `null` for a first read (infinite).
+    /// The network's comment count in the latest history read is above what the last read
+    /// of the post accounted for.
+    pub hinted: bool,
+    /// The value of reading it now; `null` for a first or hinted read (infinite).
     pub score: Option<f64>,
 }
 
@@ -209,6 +212,7 @@ async fn get_budget(
             post_id: r.post_id.to_string(),
             platform: r.platform.as_str().to_owned(),
             first_read: r.first_read,
+            hinted: r.hinted,
             score: r.score.is_finite().then_some(r.score),
         })
         .collect();

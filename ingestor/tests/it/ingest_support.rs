@@ -270,8 +270,8 @@ impl World {
             .expect("json")
     }
 
-    /// The received direct messages the simulator shows for `platform`, as message ids.
-    pub async fn sim_received_messages(&self, platform: Platform) -> Vec<String> {
+    /// The direct messages the simulator lists for `platform`, in its order.
+    pub async fn sim_messages(&self, platform: Platform) -> Vec<Value> {
         let body: Value = self
             .http
             .get(format!("{}/messages/{platform}", self.sim.api_url()))
@@ -282,16 +282,33 @@ impl World {
             .json()
             .await
             .expect("json");
-        let mut ids: Vec<String> = body["messages"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+        body["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The received direct messages the simulator shows for `platform`, as message ids.
+    pub async fn sim_received_messages(&self, platform: Platform) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .sim_messages(platform)
+            .await
             .iter()
             .filter(|m| m["action"] == "received")
             .filter_map(|m| m["id"].as_str().map(str::to_owned))
             .collect();
         ids.sort();
         ids
+    }
+
+    /// Sends our direct message to `recipient` on `platform` through the provider surface.
+    pub async fn send_message(&self, platform: Platform, recipient: &str, text: &str) {
+        let response = self
+            .http
+            .post(format!("{}/messages/{platform}", self.sim.api_url()))
+            .bearer_auth(self.sim.api_key())
+            .json(&serde_json::json!({"recipientId": recipient, "message": text}))
+            .send()
+            .await
+            .expect("POST /messages");
+        assert!(response.status().is_success(), "{}", response.status());
     }
 
     /// The stored direct messages of `platform`, as platform refs.

@@ -257,6 +257,43 @@ async fn with_messaging_disabled_on_one_platform_comments_and_other_messages_sti
 }
 
 #[tokio::test]
+async fn direct_messages_listed_newest_first_with_ours_on_top_are_all_stored_and_ours_never() {
+    let world = World::start(sim_config(1, 1)).await;
+    let platforms = [Platform::Facebook, Platform::Instagram, Platform::Twitter];
+    for platform in platforms {
+        let messages = world.sim_messages(platform).await;
+        let customer = messages
+            .iter()
+            .find(|m| m["action"] == "received")
+            .and_then(|m| m["senderId"].as_str())
+            .expect("a customer")
+            .to_owned();
+        world
+            .send_message(platform, &customer, "Thanks, we are on it")
+            .await;
+        let listed = world.sim_messages(platform).await;
+        assert_eq!(listed[0]["action"], "sent", "{platform}: newest first");
+        assert_eq!(listed[0]["message"], "Thanks, we are on it");
+    }
+    let ingestor = world.ingestor(&[]);
+    world.schedule().await;
+    world.drain(&[&ingestor]).await;
+    for platform in platforms {
+        let expected = world.sim_received_messages(platform).await;
+        assert_eq!(
+            expected.len(),
+            6,
+            "{platform}: 3 conversations, 2 received in each"
+        );
+        assert_eq!(
+            world.stored_messages(platform).await,
+            expected,
+            "{platform}: every received message, whatever its place in the list, and no sent one"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_bluesky_history_404_does_not_stop_the_other_platforms() {
     let world = World::start(sim_config(3, 4)).await;
     world.faults(json!({"historyNotFound": ["bluesky"]})).await;

@@ -5,7 +5,9 @@
 //! and, each [`TICK`], tops them up with the posts whose read is worth most now:
 //!
 //! - a post never read first (its first read is enqueued with the history, so this only
-//!   catches up);
+//!   catches up), and with it a post whose comment count in the latest history read
+//!   (`posts.comments_hint`, where the network reports one: LinkedIn, Bluesky, X) rose since
+//!   its last read began (`comments_hint_read`): it has comments we have not read;
 //! - then by `(time since its last read) × √(rate + mean rate + 1 / (age + horizon))`: a
 //!   post's comment rate is decayed over `POLL_RATE_HORIZON_SECONDS`; the mean rate of all
 //!   watched posts is the prior of a post with little evidence of its own (it keeps quiet
@@ -19,6 +21,10 @@
 //!   to be read (Σ λᵢ·Iᵢ/2 under Σ 1/Iᵢ = share) — between Cho & Garcia-Molina's uniform
 //!   policy (best for freshness when change rates are unknown) and proportional-to-change
 //!   (worst of the two), see the README;
+//! - for a post whose count has not moved since its last read, the history confirmed there
+//!   was nothing new, so the time it has been unknown counts from that history read, not from
+//!   its last read: when the budget is short, such posts are read mostly when their count
+//!   rises, and their share goes to the posts of networks that report no counts;
 //! - never sooner than the provider's `nextUpdate` (`next_fetch_at`), since it would only
 //!   read the same cached data.
 //!
@@ -92,7 +98,10 @@ pub struct PlannedRead {
     pub platform: Platform,
     /// Never read yet.
     pub first_read: bool,
-    /// The value of reading it now (infinite for a first read; seconds overdue under FIFO).
+    /// The history's comment count says it has comments not read yet.
+    pub hinted: bool,
+    /// The value of reading it now (infinite for a first or hinted read; seconds overdue
+    /// under FIFO).
     pub score: f64,
     /// Not to be read before (the provider's `nextUpdate`).
     pub not_before: DateTime<Utc>,
@@ -100,10 +109,17 @@ pub struct PlannedRead {
 
 // $1 now, $2 horizon in seconds, $3 platforms (comma list), $4 last days (0: all), $5 limit,
 // $6 FIFO. The mean rate is over every watched post; posts with an active fetch are left out.
+// A post whose history count rose since its last read ranks with the first reads; for one
+// whose count has not moved, the time since the history said so replaces the time since its
+// last read (not under FIFO, the baseline without hints).
 const SCORED: &str = "\
     WITH watched AS ( \
         SELECT p.id, p.platform, p.last_fetched_at, p.next_fetch_at, \
                coalesce(p.post_created_at, p.created_at) AS born, \
+               coalesce(p.comments_hint > p.comments_hint_read, false) AS hinted, \
+               CASE WHEN p.comments_hint = p.comments_hint_read \
+                    THEN greatest(p.last_fetched_at, p.comments_hint_at) \
+                    ELSE p.last_fetched_at END AS known_at, \
                p.comment_rate * exp(-greatest(0, extract(epoch FROM \
                    $1 - coalesce(p.comment_rate_at, $1)))::float8 / $2) AS rate \
         FROM posts p \
@@ -111,12 +127,14 @@ const SCORED: &str = "\
           AND ($4 = 0 OR p.post_created_at IS NULL \
                OR p.post_created_at >= $1 - make_interval(days => $4))), \
     mean AS (SELECT coalesce(avg(rate), 0) AS rate FROM watched) \
-    SELECT w.id AS post_id, w.platform, w.last_fetched_at IS NULL AS first_read, \
+    SELECT w.id AS post_id, w.platform, w.last_fetched_at IS NULL AS first_read, w.hinted, \
            w.next_fetch_at AS not_before, \
            CASE WHEN w.last_fetched_at IS NULL THEN 'Infinity'::float8 \
                 WHEN $6 THEN extract(epoch FROM $1 - w.next_fetch_at)::float8 \
-                ELSE extract(epoch FROM $1 - w.last_fetched_at)::float8 * sqrt(w.rate + mean.rate \
-                     + 1.0 / (greatest(0, extract(epoch FROM $1 - w.born))::float8 + $2)) \
+                WHEN w.hinted THEN 'Infinity'::float8 \
+                ELSE greatest(0, extract(epoch FROM $1 - w.known_at))::float8 \
+                     * sqrt(w.rate + mean.rate \
+                            + 1.0 / (greatest(0, extract(epoch FROM $1 - w.born))::float8 + $2)) \
            END AS score \
     FROM watched w, mean \
     WHERE w.next_fetch_at <= $1 \

@@ -21,7 +21,8 @@ fn statement(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
 }
 
 /// Inserts the posts of `history` that landed on `platform` (by their Social Post ID), and
-/// updates the Ayrshare id or creation time of known ones; returns how many rows were written.
+/// updates the Ayrshare id, creation time or comment count ([`HistoryPost::comment_count`],
+/// and when it was reported) of known ones; returns how many rows were written.
 pub async fn upsert_posts(
     conn: &impl ConnectionTrait,
     platform: Platform,
@@ -36,6 +37,7 @@ pub async fn upsert_posts(
                 "ayrshare_post_id": post.id,
                 "platform_post_id": social,
                 "post_created_at": post.created,
+                "comments_hint": post.comment_count,
             }))
         })
         .collect();
@@ -44,17 +46,23 @@ pub async fn upsert_posts(
     }
     let result = conn
         .execute_raw(statement(
-            "INSERT INTO posts (id, platform, ayrshare_post_id, platform_post_id, post_created_at) \
-             SELECT id, $2, ayrshare_post_id, platform_post_id, post_created_at \
+            "INSERT INTO posts (id, platform, ayrshare_post_id, platform_post_id, post_created_at, \
+                                comments_hint, comments_hint_at) \
+             SELECT id, $2, ayrshare_post_id, platform_post_id, post_created_at, comments_hint, \
+                    CASE WHEN comments_hint IS NULL THEN NULL ELSE now() END \
              FROM jsonb_to_recordset($1::jsonb) AS t(id uuid, ayrshare_post_id text, \
-                  platform_post_id text, post_created_at timestamptz) \
+                  platform_post_id text, post_created_at timestamptz, comments_hint integer) \
              ON CONFLICT (platform, platform_post_id) DO UPDATE \
              SET ayrshare_post_id = EXCLUDED.ayrshare_post_id, \
                  post_created_at = COALESCE(EXCLUDED.post_created_at, posts.post_created_at), \
+                 comments_hint = COALESCE(EXCLUDED.comments_hint, posts.comments_hint), \
+                 comments_hint_at = CASE WHEN EXCLUDED.comments_hint IS NULL \
+                                         THEN posts.comments_hint_at ELSE now() END, \
                  updated_at = now() \
              WHERE posts.ayrshare_post_id IS DISTINCT FROM EXCLUDED.ayrshare_post_id \
                 OR posts.post_created_at IS DISTINCT FROM \
-                   COALESCE(EXCLUDED.post_created_at, posts.post_created_at)",
+                   COALESCE(EXCLUDED.post_created_at, posts.post_created_at) \
+                OR EXCLUDED.comments_hint IS NOT NULL",
             vec![Value::Array(rows).into(), platform.into()],
         ))
         .await?;
@@ -103,29 +111,42 @@ pub async fn find_post(
     posts::Entity::find_by_id(id).one(conn).await
 }
 
-/// Records a comments fetch of `post` at `now`: not to be read again before
-/// `next_fetch_at` (the provider's `nextUpdate`), its comment rate now `comment_rate`, and,
-/// when it found new comments, that it did.
+/// What a comments read of a post found, for [`record_fetch`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchRecord {
+    /// When the read was made.
+    pub at: DateTime<Utc>,
+    /// Not to be read again before (the provider's `nextUpdate`).
+    pub next_fetch_at: DateTime<Utc>,
+    /// The post's comment rate now.
+    pub comment_rate: f64,
+    /// Whether it found new comments.
+    pub found_new: bool,
+    /// The post's `comments_hint` when the read began (a hint that arrives during the read
+    /// may count a comment the read missed, so it is compared with this one).
+    pub hint: Option<i32>,
+}
+
+/// Records a comments read of `post`.
 pub async fn record_fetch(
     conn: &impl ConnectionTrait,
     post: PostId,
-    now: DateTime<Utc>,
-    next_fetch_at: DateTime<Utc>,
-    comment_rate: f64,
-    found_new: bool,
+    read: &FetchRecord,
 ) -> Result<(), DbErr> {
     conn.execute_raw(statement(
         "UPDATE posts SET next_fetch_at = $2, last_fetched_at = $5, \
              comment_rate = $3, comment_rate_at = $5, \
              last_new_comment_at = CASE WHEN $4 THEN $5 ELSE last_new_comment_at END, \
+             comments_hint_read = $6, \
              updated_at = now() \
          WHERE id = $1",
         vec![
             post.into(),
-            next_fetch_at.into(),
-            comment_rate.into(),
-            found_new.into(),
-            now.into(),
+            read.next_fetch_at.into(),
+            read.comment_rate.into(),
+            read.found_new.into(),
+            read.at.into(),
+            read.hint.into(),
         ],
     ))
     .await?;

@@ -25,6 +25,10 @@ pub struct HistoryPost {
     pub created: Option<DateTime<Utc>>,
     /// When it was scheduled for.
     pub schedule_date: Option<DateTime<Utc>>,
+    /// How many comments the network counts on the post, where its per-network fields say
+    /// (LinkedIn `commentCount`, Bluesky `replyCount`, X `publicMetrics.reply_count`); only
+    /// for an item of one platform, whose count is that post's.
+    pub comment_count: Option<u32>,
     /// The item as received.
     pub raw: Value,
 }
@@ -327,9 +331,26 @@ fn history_post(raw: Value) -> Option<HistoryPost> {
         post_ids,
         created: time(&raw, "created").or_else(|| time(&raw, "createDate")),
         schedule_date: time(&raw, "scheduleDate"),
+        comment_count: comment_count(&raw),
         id,
         raw,
     })
+}
+
+/// The network's comment count of a one-platform history item, if it reports one.
+fn comment_count(raw: &Value) -> Option<u32> {
+    if array(raw, "platforms").len() != 1 {
+        return None;
+    }
+    [
+        raw.get("commentCount"),
+        raw.get("replyCount"),
+        raw.get("publicMetrics").and_then(|m| m.get("reply_count")),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(Value::as_u64)
+    .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 /// `{status, posts: [...], lastUpdated, nextUpdate, meta.pagination.next}`.
@@ -548,6 +569,54 @@ mod tests {
             1
         );
         assert!(history(json!({"history": "nope"})).is_err());
+    }
+
+    #[test]
+    fn per_network_history_fields_are_kept_and_give_the_comment_count_where_there_is_one() {
+        let item = |platform: &str, fields: Value| {
+            let mut item = json!({"id": format!("ayr-{platform}"), "platforms": [platform],
+                                  "postIds": [{"platform": platform, "id": "p1"}]});
+            for (k, v) in fields.as_object().expect("object") {
+                item[k] = v.clone();
+            }
+            item
+        };
+        let body = json!({"history": [
+            item("linkedin", json!({"commentCount": 7, "clickCount": 3, "status": "PUBLISHED",
+                                    "engagement": {"likes": 2}, "visibility": "PUBLIC"})),
+            item("bluesky", json!({"cid": "bafy", "replyCount": 4, "repostCount": 1})),
+            item("twitter", json!({"authorId": "9", "editHistoryTweetIds": ["p1"],
+                                   "publicMetrics": {"reply_count": 12, "like_count": 40},
+                                   "nonPublicMetrics": {}, "organicMetrics": {"reply_count": 12}})),
+            item("instagram", json!({"mediaProductType": "FEED", "mediaType": "IMAGE",
+                                     "mediaUrl": "https://cdn/1.jpg", "username": "acme"})),
+            item("facebook", json!({"isPopular": false, "sharesCount": 2,
+                                    "statusType": "added_photos"})),
+            item("tiktok", json!({"mediaType": "video", "videoDuration": 12.5,
+                                  "videoViews": 300, "audienceCountries": [],
+                                  "impressionSources": [{"impression_source": "For You",
+                                                         "percentage": 0.9}]})),
+            {"id": "multi", "platforms": ["linkedin", "twitter"], "commentCount": 5}
+        ]});
+        let counts: Vec<(String, Option<u32>)> = history(body)
+            .expect("valid")
+            .into_iter()
+            .map(|p| (p.id, p.comment_count))
+            .collect();
+        let expected = [
+            ("ayr-linkedin", Some(7)),
+            ("ayr-bluesky", Some(4)),
+            ("ayr-twitter", Some(12)),
+            ("ayr-instagram", None),
+            ("ayr-facebook", None),
+            ("ayr-tiktok", None),
+            ("multi", None),
+        ];
+        let expected: Vec<(String, Option<u32>)> = expected
+            .into_iter()
+            .map(|(id, n)| (id.to_owned(), n))
+            .collect();
+        assert_eq!(counts, expected);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use shared::config::PollPolicy;
 use shared::db::entities::posts;
 use shared::domain::{Platform, PostId};
 use shared::ingest::{plan, store};
+use shared::provider::{HistoryPost, SocialPostRef};
 use shared::testing::TestDb;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -93,16 +94,16 @@ async fn reads_in_ten_minutes(policy: PollPolicy) -> (usize, usize, usize) {
             HORIZON,
         );
         let next_update = now + TimeDelta::seconds(REFRESH);
-        store::record_fetch(
-            db.conn(),
-            read.id,
-            now,
-            next_update,
-            rate,
-            !found.is_empty(),
-        )
-        .await
-        .expect("record");
+        let record = store::FetchRecord {
+            at: now,
+            next_fetch_at: next_update,
+            comment_rate: rate,
+            found_new: !found.is_empty(),
+            hint: None,
+        };
+        store::record_fetch(db.conn(), read.id, &record)
+            .await
+            .expect("record");
     }
     let quiet_reads: Vec<usize> = quiet
         .iter()
@@ -148,16 +149,16 @@ async fn a_post_never_read_comes_first_and_a_post_before_its_next_update_not_at_
     let now = Utc::now();
     let known = post(&db, 0, now - TimeDelta::minutes(5), TimeDelta::hours(1)).await;
     let waiting = post(&db, 1, now, TimeDelta::hours(1)).await;
-    store::record_fetch(
-        db.conn(),
-        waiting,
-        now,
-        now + TimeDelta::minutes(1),
-        1.0,
-        true,
-    )
-    .await
-    .expect("record");
+    let record = store::FetchRecord {
+        at: now,
+        next_fetch_at: now + TimeDelta::minutes(1),
+        comment_rate: 1.0,
+        found_new: true,
+        hint: None,
+    };
+    store::record_fetch(db.conn(), waiting, &record)
+        .await
+        .expect("record");
     let fresh = PostId::new();
     db.conn()
         .execute_raw(Statement::from_sql_and_values(
@@ -177,4 +178,103 @@ async fn a_post_never_read_comes_first_and_a_post_before_its_next_update_not_at_
         .map(|r| (r.post_id, r.first_read))
         .collect();
     assert_eq!(order, vec![(fresh, true), (known, false)]);
+}
+
+/// A history item of `post-{n}` on facebook whose network counts `comments` comments.
+fn history_item(n: usize, comments: u32) -> HistoryPost {
+    let id = format!("post-{n}");
+    HistoryPost {
+        id: id.clone(),
+        status: Some("success".to_owned()),
+        text: None,
+        platforms: vec!["facebook".to_owned()],
+        post_ids: vec![SocialPostRef {
+            platform: "facebook".to_owned(),
+            id: Some(id),
+            status: None,
+            post_url: None,
+        }],
+        created: None,
+        schedule_date: None,
+        comment_count: Some(comments),
+        raw: serde_json::json!({}),
+    }
+}
+
+#[tokio::test]
+async fn a_post_whose_history_count_grew_is_read_first_and_one_whose_count_stood_still_last() {
+    let db = TestDb::new().await;
+    let plan = settings(PollPolicy::Adaptive);
+    let now = Utc::now();
+    let busy = post(&db, 0, now, TimeDelta::hours(1)).await;
+    let counted = post(&db, 1, now, TimeDelta::days(3)).await;
+    let uncounted = post(&db, 2, now, TimeDelta::days(3)).await;
+    // Read five minutes ago; due since four minutes (the counted post since three, so the
+    // FIFO baseline, which orders by due time, puts it last).
+    let read = |hint: Option<i32>, rate: f64| store::FetchRecord {
+        at: now - TimeDelta::minutes(5),
+        next_fetch_at: now - TimeDelta::minutes(if hint.is_some() { 3 } else { 4 }),
+        comment_rate: rate,
+        found_new: false,
+        hint,
+    };
+    let history = |comments: u32| {
+        let db = &db;
+        async move {
+            store::upsert_posts(db.conn(), Platform::Facebook, &[history_item(1, comments)])
+                .await
+                .expect("history");
+        }
+    };
+    let order = |policy: PollPolicy| {
+        let plan = plan::PlanSettings {
+            policy,
+            ..plan.clone()
+        };
+        let db = &db;
+        async move {
+            plan::next_reads(db.conn(), &plan, now, 3)
+                .await
+                .expect("plan")
+                .into_iter()
+                .map(|r| (r.post_id, r.hinted))
+                .collect::<Vec<_>>()
+        }
+    };
+    history(3).await;
+    store::record_fetch(db.conn(), busy, &read(None, 0.01))
+        .await
+        .expect("record");
+    store::record_fetch(db.conn(), counted, &read(Some(3), 0.0))
+        .await
+        .expect("record");
+    store::record_fetch(db.conn(), uncounted, &read(None, 0.0))
+        .await
+        .expect("record");
+    let ids = |o: Vec<(PostId, bool)>| o.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(order(PollPolicy::Adaptive).await),
+        vec![busy, uncounted, counted],
+        "a count that stood still is unknown only since the history said so"
+    );
+
+    history(4).await;
+    assert_eq!(
+        order(PollPolicy::Adaptive).await[0],
+        (counted, true),
+        "one comment more than when its last read began"
+    );
+    assert_eq!(
+        order(PollPolicy::Fifo).await[2].0,
+        counted,
+        "the FIFO baseline ignores hints"
+    );
+
+    store::record_fetch(db.conn(), counted, &read(Some(4), 0.0))
+        .await
+        .expect("record");
+    assert_eq!(
+        ids(order(PollPolicy::Adaptive).await),
+        vec![busy, uncounted, counted]
+    );
 }

@@ -28,6 +28,13 @@ pub struct Model {
     pub comment_rate: f64,
     /// When `comment_rate` was last updated (a fetch).
     pub comment_rate_at: Option<DateTimeWithTimeZone>,
+    /// The comment count of its latest history item, if the network reports one.
+    pub comments_hint: Option<i32>,
+    /// When a history read last reported `comments_hint`.
+    pub comments_hint_at: Option<DateTimeWithTimeZone>,
+    /// `comments_hint` when its last comments read began: a hint above it means comments
+    /// not read yet.
+    pub comments_hint_read: Option<i32>,
     /// When the row was created.
     pub created_at: DateTimeWithTimeZone,
     /// Last change.
