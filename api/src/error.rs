@@ -2,8 +2,9 @@
 //!
 //! Every failure a handler can meet becomes an [`ApiError`] with the right status and a stable
 //! `code` that clients can switch on. Database errors are read once here: unique violations
-//! become 409, foreign key violations on a field the client named become 422, anything
-//! unexpected is logged once with its cause chain and answered as an opaque 500.
+//! become 409, foreign key violations on a field the client named become 422, a database that
+//! cannot be reached (or no pool connection in time) 503 `unavailable` with `Retry-After`,
+//! anything unexpected is logged once with its cause chain and answered as an opaque 500.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +16,9 @@ use utoipa::ToSchema;
 
 /// Media type of error bodies.
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// `Retry-After` of a 503 `unavailable`.
+pub const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// SQLSTATE of a foreign key violation.
 const FOREIGN_KEY_VIOLATION: &str = "23503";
@@ -114,6 +118,13 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, detail)
     }
 
+    /// 503 `unavailable`: a dependency (the database) cannot be used right now; the client
+    /// is told to come back in [`UNAVAILABLE_RETRY_AFTER`].
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+            .with_retry_after(UNAVAILABLE_RETRY_AFTER)
+    }
+
     /// 500 for an unexpected failure: logs `cause` with its chain and says nothing of it.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
         let mut chain = cause.to_string();
@@ -161,6 +172,10 @@ impl From<DbErr> for ApiError {
         }
         if shared::db::sqlstate(&err).as_deref() == Some(FOREIGN_KEY_VIOLATION) {
             return Self::invalid("", "a referenced record does not exist");
+        }
+        if shared::db::is_unavailable(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            return Self::unavailable("the database is unavailable; try again shortly");
         }
         Self::internal(&err)
     }

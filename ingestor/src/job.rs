@@ -22,13 +22,13 @@
 
 use crate::settings::IngestSettings;
 use anyhow::Context as _;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use serde_json::json;
 use shared::audit::Actor;
 use shared::bus::JobKind;
 use shared::config::{ResilienceSettings, Settings};
-use shared::domain::{Platform, PostId};
+use shared::domain::{Platform, PostId, after};
 use shared::ingest::platform_status::{self, Messaging};
 use shared::ingest::{IngestStep, messages_dedup_key, plan, store};
 use shared::outbox::{self, NewTask, new_trace_id};
@@ -252,10 +252,6 @@ impl IngestJob {
         }
         Ok(Outcome::Succeeded)
     }
-}
-
-fn after(start: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
-    start + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX)
 }
 
 fn count(platform: Platform, mentions: &[NewMention], inserted: &store::Inserted) {

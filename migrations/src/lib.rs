@@ -65,6 +65,7 @@ mod m20261201_000010_create_platform_status;
 mod m20261202_000010_take_rate_budget;
 mod m20261203_000010_budget_schedule;
 mod m20261204_000010_comment_hints;
+mod m20261204_000020_dead_reply_tasks;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -86,6 +87,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_take_rate_budget::Migration),
             Box::new(m20261203_000010_budget_schedule::Migration),
             Box::new(m20261204_000010_comment_hints::Migration),
+            Box::new(m20261204_000020_dead_reply_tasks::Migration),
         ]
     }
 }

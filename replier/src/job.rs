@@ -20,14 +20,14 @@
 //! provider does not have it.
 
 use crate::PROCESS_NAME;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use shared::audit::Actor;
 use shared::bus::JobKind;
 use shared::config::{ReplySettings, ResilienceSettings, Settings};
 use shared::db::entities::{mentions, replies};
 use shared::db::mentions as mention_queries;
-use shared::domain::{Platform, ReplyStatus};
+use shared::domain::{Platform, ReplyStatus, after};
 use shared::provider::adapters::{ReplyAdapter, SentReply};
 use shared::provider::{Client, ClientBuildError, ProviderError, ProviderKey};
 use shared::reply::protocol::{self, Failure};
@@ -84,10 +84,6 @@ fn deferred(until: DateTime<Utc>, reason: impl Into<String>) -> Next {
 
 fn at(time: sea_orm::prelude::DateTimeWithTimeZone) -> DateTime<Utc> {
     time.with_timezone(&Utc)
-}
-
-fn after(start: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
-    start + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX)
 }
 
 fn count(outcome: &'static str) {

@@ -49,11 +49,14 @@ async fn wait_for_signal() {
 /// The longest wait between two attempts at reaching a dependency.
 const DEPENDENCY_MAX_DELAY: Duration = Duration::from_secs(10);
 
-/// The backoff used while waiting for a dependency: 200 ms doubling to 10 s, jittered, forever.
-pub fn dependency_backoff() -> ExponentialBuilder {
+/// The backoff used while waiting for a dependency, forever: 100 ms doubling, each wait
+/// jittered up to twice its base and never longer than `max_delay` (the jitter is added after
+/// the builder's own cap, so the base stops at half of it).
+pub fn dependency_backoff(max_delay: Duration) -> ExponentialBuilder {
+    let base_cap = max_delay / 2;
     ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(DEPENDENCY_MAX_DELAY)
+        .with_min_delay(Duration::from_millis(100).min(base_cap))
+        .with_max_delay(base_cap)
         .with_jitter()
         .without_max_times()
 }
@@ -83,7 +86,7 @@ pub async fn wait_for_database(
         db.execute_unprepared("SELECT 1").await?;
         Ok::<_, sea_orm::DbErr>(db)
     };
-    let retry = attempt.retry(dependency_backoff()).notify(|e, delay| {
+    let retry = attempt.retry(dependency_backoff(DEPENDENCY_MAX_DELAY)).notify(|e, delay| {
         tracing::warn!(database = %shown, error = %e, retry_in = ?delay, "database unreachable");
     });
     tokio::select! {
@@ -122,7 +125,7 @@ pub async fn wait_for_broker_at(
         bus::declare_topology(&conn).await?;
         Ok::<_, lapin::Error>(conn)
     };
-    let backoff = dependency_backoff().with_max_delay(max_delay);
+    let backoff = dependency_backoff(max_delay);
     let retry = attempt.retry(backoff).notify(|e, delay| {
         tracing::warn!(broker = %shown, error = %e, retry_in = ?delay, "broker unreachable");
     });
@@ -199,4 +202,29 @@ where
     let settings = crate::config::load_or_exit();
     crate::telemetry::init(settings.log_format);
     run(settings, args, shutdown_token()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backon::BackoffBuilder;
+
+    #[test]
+    fn the_dependency_backoff_grows_jittered_and_never_passes_its_cap() {
+        for cap in [
+            Duration::from_millis(150),
+            Duration::from_secs(2),
+            DEPENDENCY_MAX_DELAY,
+        ] {
+            let waits: Vec<Duration> = dependency_backoff(cap).build().take(200).collect();
+            assert!(waits.iter().all(|w| *w <= cap), "{cap:?}: {waits:?}");
+            assert!(waits[0] <= Duration::from_millis(200), "{waits:?}");
+            let late = &waits[100..];
+            assert!(late.iter().all(|w| *w >= cap / 2), "{cap:?}: {late:?}");
+            assert!(
+                late.windows(2).any(|w| w[0] != w[1]),
+                "still jittered at the cap: {late:?}"
+            );
+        }
+    }
 }

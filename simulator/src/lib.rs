@@ -114,6 +114,12 @@ impl Simulator {
 
     /// Stops accepting connections and waits for the accept loop to end.
     pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    /// Like [`Simulator::shutdown`], but keeps the handle: from then on its address refuses
+    /// connections, as an unreachable provider does.
+    pub async fn stop(&mut self) {
         self.shutdown.cancel();
         if let Some(server) = self.server.take()
             && let Err(error) = server.await

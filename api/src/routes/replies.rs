@@ -10,6 +10,7 @@
 //! | same `Idempotency-Key` and body | the first answer again (status and body) |
 //! | same key, other body | 422 `idempotency_key_reused` |
 //! | same key while the first request is being handled | 409 `request_in_flight` |
+//! | another request holds the mention longer than a moment (a burst) | 409 `mention_busy`, `Retry-After` |
 //!
 //! Answers are stored under their key for successful requests only: a refused request leaves
 //! nothing, and repeating it is evaluated again.
@@ -28,6 +29,7 @@ use serde::Deserialize;
 use shared::domain::{MentionId, ReplyId};
 use shared::reply::idempotency::{self, Claim, MAX_KEY_CHARS};
 use shared::reply::{self, ReplyRequest, RequestError, Requested};
+use std::time::Duration;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -94,6 +96,9 @@ fn request_hash(mention_id: MentionId, content: &str) -> String {
     reply::content_hash(&format!("{mention_id}\n{content}"))
 }
 
+/// `Retry-After` of a 409 `mention_busy`.
+const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
 fn request_error(err: RequestError) -> ApiError {
     match err {
         RequestError::MentionNotFound => ApiError::not_found("no mention with this id"),
@@ -109,6 +114,11 @@ fn request_error(err: RequestError) -> ApiError {
             "replyId": existing.id,
             "status": existing.status,
         })),
+        RequestError::Busy => ApiError::conflict(
+            "mention_busy",
+            "another request is changing this mention right now; nothing was done, try again",
+        )
+        .with_retry_after(BUSY_RETRY_AFTER),
         RequestError::Illegal(e) => e.into(),
         RequestError::Db(e) => e.into(),
         RequestError::Outbox(e) => ApiError::internal(&e),
@@ -133,7 +143,7 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
         (status = 202, description = "The reply was accepted and will be sent", body = ReplyOut),
         (status = 200, description = "The mention's reply with this content already exists", body = ReplyOut),
         (status = 404, description = "No such mention", body = Problem),
-        (status = 409, description = "Another reply is live or sent (`reply_exists`), the state does not allow a reply (`illegal_transition`), or a request with this key is in flight (`request_in_flight`)", body = Problem),
+        (status = 409, description = "Another reply is live or sent (`reply_exists`), the state does not allow a reply (`illegal_transition`), a request with this key is in flight (`request_in_flight`), or another request holds the mention (`mention_busy`, with `Retry-After`)", body = Problem),
         (status = 422, description = "Invalid content, id or key, or the key was used for another request (`idempotency_key_reused`)", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(mention_id = %id))]

@@ -4,7 +4,7 @@
 use api::rate_limit::RateLimit;
 use api::{AppState, auth};
 use reqwest::{Method, RequestBuilder, Response};
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use shared::db::entities::users;
 use shared::db::{tokens, users as user_queries};
 use shared::domain::Role;
@@ -35,6 +35,12 @@ pub fn settings() -> shared::config::Settings {
     shared::config::load_from(env).expect("test settings")
 }
 
+/// A per-token rate limit no test reaches unless it means to.
+const GENEROUS: RateLimit = RateLimit {
+    per_second: 1000,
+    burst: 1000,
+};
+
 /// A running API over its own database.
 pub struct TestApp {
     /// The database.
@@ -54,17 +60,31 @@ pub struct SignedIn {
 impl TestApp {
     /// With the default rate limit.
     pub async fn spawn() -> TestApp {
-        Self::spawn_with(RateLimit {
-            per_second: 1000,
-            burst: 1000,
-        })
-        .await
+        Self::spawn_with(GENEROUS).await
     }
 
     /// With this per-token rate limit.
     pub async fn spawn_with(limit: RateLimit) -> TestApp {
         let db = TestDb::new().await;
-        let state = AppState::new(db.conn().clone(), &settings()).with_rate_limit(limit);
+        let pool = db.conn().clone();
+        Self::serve(db, pool, limit).await
+    }
+
+    /// With a pool of only `connections` database connections (as a process has), to see
+    /// what happens when they are all busy.
+    pub async fn spawn_with_pool(connections: u32) -> TestApp {
+        let db = TestDb::new().await;
+        let mut settings = settings();
+        settings.database_url = db.url().to_owned().into();
+        settings.database_max_connections = connections;
+        let pool = shared::process::database_pool(&settings)
+            .await
+            .expect("pool");
+        Self::serve(db, pool, GENEROUS).await
+    }
+
+    async fn serve(db: TestDb, pool: DatabaseConnection, limit: RateLimit) -> TestApp {
+        let state = AppState::new(pool, &settings()).with_rate_limit(limit);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();

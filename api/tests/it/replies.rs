@@ -197,11 +197,16 @@ async fn the_same_key_while_the_first_request_is_in_flight_is_refused_with_409()
     let agent = app.user(Role::Agent, "agent@example.com").await;
     let mention = MentionSeed::comment("Hello?", 5).insert(&app).await;
     let id = mention.id.to_string();
-    // Hold the mention: the first request waits inside its transaction.
+    // Hold the audit chain's head, which the first request's transaction appends to last
+    // (after the mention's lock, whose short wait must not apply to it): it waits inside.
     let blocker = app.db.conn().begin().await.expect("begin");
-    shared::db::mentions::find_for_update(&blocker, mention.id)
-        .await
-        .expect("lock");
+    {
+        use sea_orm::ConnectionTrait;
+        blocker
+            .execute_unprepared("SELECT * FROM audit_chain_head FOR UPDATE")
+            .await
+            .expect("lock the chain head");
+    }
     let first = {
         let (app, token, id) = (&app, agent.token.clone(), id.clone());
         let url = app.url(&format!("/v1/mentions/{id}/reply"));
@@ -218,7 +223,7 @@ async fn the_same_key_while_the_first_request_is_in_flight_is_refused_with_409()
                 .as_u16()
         })
     };
-    // Bounded wait until the first request holds the key's lock (and waits for the mention).
+    // Bounded wait until the first request holds the key's lock (and waits for the head).
     let mut held = false;
     for _ in 0..250 {
         let advisory = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
@@ -272,4 +277,62 @@ async fn invalid_replies_are_refused_before_any_work() {
         .await;
     assert_problem(no_reply, 404, "not_found").await;
     assert_eq!(count(&app, "SELECT count(*) FROM replies").await, 0);
+}
+
+#[tokio::test]
+async fn a_burst_on_a_mention_held_by_another_change_answers_409_or_503_at_once_and_never_500() {
+    // Two pool connections, as a small process has; the mention held by another change for
+    // longer than the pool's 5 s acquire timeout.
+    let app = TestApp::spawn_with_pool(2).await;
+    let agent = app.user(Role::Agent, "agent@example.com").await;
+    let mention = MentionSeed::comment("Hello?", 5).insert(&app).await;
+    let id = mention.id.to_string();
+    let holder = app.db.conn().begin().await.expect("begin");
+    use sea_orm::ConnectionTrait;
+    holder
+        .execute_unprepared(&format!(
+            "SELECT id FROM mentions WHERE id = '{id}' FOR UPDATE"
+        ))
+        .await
+        .expect("lock the mention");
+
+    // Every request is answered while the lock is still held (it is released only after).
+    let responses = futures_util::future::join_all((0..50).map(|i| {
+        let (app, token, id) = (&app, &agent.token, &id);
+        async move { post_reply(app, token, id, &format!("Answer {i}"), None).await }
+    }))
+    .await;
+    let mut answers: Vec<(u16, Option<String>, String)> = Vec::new();
+    for response in responses {
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body: Value = response.json().await.expect("problem json");
+        answers.push((
+            status,
+            retry_after,
+            body["code"].as_str().unwrap_or("").to_owned(),
+        ));
+    }
+    assert!(
+        answers.iter().all(|(status, retry_after, code)| {
+            retry_after.is_some()
+                && ((*status == 409 && code == "mention_busy")
+                    || (*status == 503 && code == "unavailable"))
+        }),
+        "{answers:?}"
+    );
+    holder.rollback().await.expect("release the mention");
+
+    assert_eq!(
+        post_reply(&app, &agent.token, &id, "Answer again", None)
+            .await
+            .status(),
+        202,
+        "once the mention is free, a request wins"
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM replies").await, 1);
 }

@@ -3,8 +3,10 @@
 use crate::support::{
     Harness, audit_actions, ledger_messages, ledger_replies, mention, reply, request,
 };
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 use shared::domain::{MentionState, Platform, ReplyStatus};
+use shared::outbox::sweeper::{self, SweeperConfig};
 use std::time::Duration;
 
 const DRAIN: Duration = Duration::from_secs(30);
@@ -219,4 +221,91 @@ async fn a_reply_whose_outcome_cannot_be_decided_in_time_fails_and_is_never_sent
         .await
         .expect("query");
     assert!(task.is_none(), "no task left for the reply");
+}
+
+#[tokio::test]
+async fn a_reply_whose_task_runs_out_of_attempts_ends_failed_and_the_mention_provider_error() {
+    let mut h = Harness::new(&[("TASK_MAX_ATTEMPTS", "2")]).await;
+    let agent = h.agent().await;
+    let m = &h.comment_mentions(Platform::Facebook, 1).await[0];
+    // Unreachable: every attempt is known not to have reached the provider, and counts.
+    h.sim.stop().await;
+    let id = request(&h.db, agent, m.id, "Never gets through").await;
+
+    h.drain(DRAIN).await;
+
+    let failed = reply(&h.db, id).await;
+    assert_eq!(failed.status, ReplyStatus::Failed, "{failed:?}");
+    assert!(
+        failed
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("unreachable") || e.contains("connect")),
+        "the last error is kept: {failed:?}"
+    );
+    assert_eq!(
+        mention(&h.db, m.id).await.state,
+        Some(MentionState::ProviderError)
+    );
+    let audit = audit_actions(&h.db, m.id).await;
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "reply.failed" && a.payload["reason"] == "dead"),
+        "{audit:?}"
+    );
+    let task = shared::outbox::find_active(h.db.conn(), &shared::reply::dedup_key(id))
+        .await
+        .expect("query");
+    assert!(task.is_none(), "the task is over");
+}
+
+#[tokio::test]
+async fn a_reply_whose_worker_died_on_the_last_attempt_ends_failed_when_the_sweeper_finds_it() {
+    let h = Harness::new(&[]).await;
+    let agent = h.agent().await;
+    let m = &h.comment_mentions(Platform::Linkedin, 1).await[0];
+    let id = request(&h.db, agent, m.id, "Sent by a replier that then vanished").await;
+    // The replier took the task on its last attempt, wrote `sending`, and was killed.
+    h.db.conn()
+        .execute_unprepared(&format!(
+            "UPDATE replies SET status = 'sending', attempts = 1 WHERE id = '{id}';
+             UPDATE tasks SET status = 'running', attempts = max_attempts,
+                    lease_owner = 'replier-gone', lease_until = now() - interval '1 second'
+             WHERE subject_id = '{id}'"
+        ))
+        .await
+        .expect("a vanished replier");
+    let config = SweeperConfig {
+        interval: Duration::from_secs(1),
+        published_timeout: Duration::from_secs(60),
+        max_attempts: 20,
+        process_name: "api".to_owned(),
+        idempotency_key_ttl: Duration::from_secs(3_600),
+    };
+    let report = sweeper::sweep(h.db.conn(), &config).await.expect("sweep");
+    assert_eq!(report.dead, 1);
+
+    let failed = reply(&h.db, id).await;
+    assert_eq!(failed.status, ReplyStatus::Failed, "{failed:?}");
+    assert!(
+        failed
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("lease of replier-gone expired")),
+        "{failed:?}"
+    );
+    assert_eq!(
+        mention(&h.db, m.id).await.state,
+        Some(MentionState::ProviderError)
+    );
+    let audit = audit_actions(&h.db, m.id).await;
+    let entry = audit
+        .iter()
+        .find(|a| a.action == "reply.failed")
+        .expect("audited");
+    assert_eq!(entry.payload["reason"], "dead");
+    assert_eq!(entry.actor, "system:replier-gone");
+    let chain = shared::audit::verify(h.db.conn()).await.expect("verify");
+    assert!(chain.is_valid(), "the audit chain is intact: {chain:?}");
 }

@@ -32,6 +32,32 @@ pub fn sqlstate(err: &DbErr) -> Option<String> {
     }
 }
 
+/// Whether `err` says the database cannot be used right now rather than that the request
+/// was wrong: no connection from the pool in time, the server unreachable or restarting, a
+/// connection lost mid-query (SQLSTATE classes 08 and 57P, and 53300 too many connections).
+/// Such a request can simply be tried again later.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    let lost = |e: &Sqlx| match e {
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed => true,
+        Sqlx::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("57P") || code == "53300"
+        }),
+        _ => false,
+    };
+    match err {
+        // No connection could be had or made, whatever the reason (refused, reset, a broken
+        // handshake).
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => lost(e),
+        _ => false,
+    }
+}
+
 /// Whether `err` is a unique (or partial unique index) violation.
 pub fn is_unique_violation(err: &DbErr) -> bool {
     sqlstate(err).as_deref() == Some(UNIQUE_VIOLATION)

@@ -217,9 +217,7 @@ impl Relay {
     }
 
     fn backoff(&self) -> impl Iterator<Item = Duration> + use<> {
-        process::dependency_backoff()
-            .with_max_delay(self.config.max_backoff)
-            .build()
+        process::dependency_backoff(self.config.max_backoff).build()
     }
 
     async fn connect(&self) -> Result<Publisher, RelayError> {

@@ -4,6 +4,7 @@
 //! The API key and the profile key travel only in headers marked sensitive; they are never
 //! part of a URL, a log line, an error or a `Debug` output.
 
+use super::MAX_RETRY_AFTER;
 use super::error::{Failure, ProviderError};
 use super::request::{Endpoint, Request};
 use crate::config::ProviderSettings;
@@ -244,7 +245,7 @@ impl RetryHints {
             }
         });
         RetryHints {
-            retry_after,
+            retry_after: retry_after.map(|wait| wait.min(MAX_RETRY_AFTER)),
             exhausted: remaining == Some(0),
             remaining,
         }
@@ -469,5 +470,27 @@ mod tests {
         assert_eq!(partly.remaining, Some(288));
         assert_eq!(hints(&[("x-ratelimit-remaining", "7")]).remaining, Some(7));
         assert_eq!(hints(&[]).remaining, None);
+
+        // Absurd waits are capped, and what is computed from them cannot overflow.
+        for absurd in [
+            ("retry-after", "100000000000000"),
+            ("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT"),
+            ("x-ratelimit-reset", "18446744073709551615"),
+        ] {
+            let wait = hints(&[absurd]).retry_after;
+            assert_eq!(wait, Some(MAX_RETRY_AFTER), "{absurd:?}");
+            let error = ProviderError::Transient {
+                endpoint: Endpoint::Comments,
+                failure: Failure::Status {
+                    status: 429,
+                    code: None,
+                    message: String::new(),
+                },
+                retry_after: wait,
+                rate_limit_exhausted: true,
+            };
+            let retry_at = error.retry_at().expect("a time");
+            assert!(retry_at <= Utc::now() + chrono::TimeDelta::minutes(15));
+        }
     }
 }

@@ -15,7 +15,8 @@
 //! status codes.
 
 use super::request::Endpoint;
-use chrono::{DateTime, TimeDelta, Utc};
+use crate::domain::after;
+use chrono::{DateTime, Utc};
 use std::fmt;
 use std::time::Duration;
 
@@ -204,7 +205,7 @@ impl ProviderError {
             ProviderError::Transient {
                 retry_after: Some(wait),
                 ..
-            } => Some(Utc::now() + TimeDelta::from_std(*wait).unwrap_or(TimeDelta::MAX)),
+            } => Some(after(Utc::now(), *wait)),
             _ => None,
         }
     }

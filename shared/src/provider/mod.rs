@@ -25,3 +25,13 @@ pub use request::{
 };
 
 pub(crate) use request::Request;
+
+use std::time::Duration;
+
+/// The longest wait a `Retry-After` (or `x-ratelimit-reset`) is believed for; a longer one
+/// (or an absurd one) is read as this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// The furthest ahead a `nextUpdate` is believed; a later one is read as this, so one odd
+/// answer cannot leave a post unread for days.
+pub const MAX_NEXT_UPDATE: Duration = Duration::from_secs(60 * 60);

@@ -4,7 +4,8 @@
 //! storage and for fields this module does not name. Items without the one field that makes
 //! them usable (an id) are skipped.
 
-use crate::domain::Platform;
+use super::MAX_NEXT_UPDATE;
+use crate::domain::{Platform, after};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -275,6 +276,12 @@ fn nested_text(value: &Value, outer: &str, key: &str) -> Option<String> {
     value.get(outer).and_then(|inner| text(inner, key))
 }
 
+/// `nextUpdate`, at most [`MAX_NEXT_UPDATE`] from now.
+fn next_update(body: &Value) -> Option<DateTime<Utc>> {
+    let latest = after(Utc::now(), MAX_NEXT_UPDATE);
+    time(body, "nextUpdate").map(|t| t.min(latest))
+}
+
 fn time(value: &Value, key: &str) -> Option<DateTime<Utc>> {
     value.get(key).and_then(parse_time)
 }
@@ -373,7 +380,7 @@ pub(crate) fn platform_history(body: Value) -> Result<PlatformHistory, String> {
     Ok(PlatformHistory {
         posts,
         last_updated: time(&body, "lastUpdated"),
-        next_update: time(&body, "nextUpdate"),
+        next_update: next_update(&body),
         next: body
             .get("meta")
             .and_then(|m| m.get("pagination"))
@@ -399,7 +406,7 @@ pub(crate) fn comments(body: Value) -> Result<CommentsPage, String> {
         post_id: text(&body, "id"),
         comments,
         last_updated: time(&body, "lastUpdated"),
-        next_update: time(&body, "nextUpdate"),
+        next_update: next_update(&body),
     })
 }
 
@@ -491,7 +498,7 @@ pub(crate) fn messages(body: Value) -> Result<MessagesPage, String> {
         messages,
         conversation_ids: texts(&body, "conversationIds"),
         last_updated: time(&body, "lastUpdated"),
-        next_update: time(&body, "nextUpdate"),
+        next_update: next_update(&body),
         next: text(&body, "next").or_else(|| {
             body.get("meta")
                 .and_then(|m| m.get("pagination"))
@@ -617,6 +624,26 @@ mod tests {
             .map(|(id, n)| (id.to_owned(), n))
             .collect();
         assert_eq!(counts, expected);
+    }
+
+    #[test]
+    fn a_next_update_far_ahead_is_believed_for_an_hour_at_most() {
+        let body = json!({"status": "success", "id": "ayr-1",
+                          "facebook": [{"comment": "a", "commentId": "c1"}],
+                          "nextUpdate": "9999-12-31T23:59:59Z"});
+        let next = comments(body).expect("valid").next_update.expect("next");
+        let hour = chrono::TimeDelta::hours(1);
+        assert!(
+            next <= Utc::now() + hour && next > Utc::now() + hour - chrono::TimeDelta::minutes(1)
+        );
+        let soon = Utc::now() + chrono::TimeDelta::minutes(10);
+        let body = json!({"status": "success", "messages": [], "nextUpdate": soon.to_rfc3339()});
+        let kept = messages(body).expect("valid").next_update.expect("next");
+        assert_eq!(
+            kept.timestamp(),
+            soon.timestamp(),
+            "a near one is kept as it is"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Requesting a reply: the API's side of the protocol (DESIGN §8.1).
 //!
-//! [`request_reply`] runs inside the caller's transaction: it locks the mention, inserts the
+//! [`request_reply`] runs inside the caller's transaction: a mention that already has a live
+//! reply is answered at once without a lock; otherwise it locks the mention (waiting at most
+//! [`MENTION_LOCK_WAIT`], so a burst on one mention never holds the pool), inserts the
 //! reply with `ON CONFLICT DO NOTHING` on the partial unique index "one live reply per
 //! mention", and only if the row was inserted moves the mention to `reply_attempt` and
 //! enqueues the reply task. The index, not a prior read, decides between concurrent requests:
@@ -9,7 +11,7 @@
 
 use crate::audit::{self, Actor, Entry};
 use crate::bus::JobKind;
-use crate::db::entities::replies;
+use crate::db::entities::{mentions, replies};
 use crate::db::mentions::{self as mention_queries, Triage};
 use crate::domain::{
     IllegalTransition, MentionEvent, MentionId, MentionState, ReplyId, UserId, next_state,
@@ -91,6 +93,10 @@ pub enum RequestError {
         /// That reply.
         existing: Box<replies::Model>,
     },
+    /// Another change of the mention holds it longer than [`MENTION_LOCK_WAIT`] (a burst of
+    /// requests on it): nothing was done; try again shortly.
+    #[error("the mention is being changed by another request")]
+    Busy,
     /// The mention's state does not allow a reply.
     #[error(transparent)]
     Illegal(#[from] IllegalTransition),
@@ -108,7 +114,11 @@ pub async fn request_reply(
     txn: &impl ConnectionTrait,
     request: ReplyRequest<'_>,
 ) -> Result<Requested, RequestError> {
-    let mention = mention_queries::find_for_update(txn, request.mention_id)
+    // A request that cannot win is answered without waiting for the mention's lock.
+    if let Some(existing) = live_reply(txn, request.mention_id).await? {
+        return answer_with(existing, request.content);
+    }
+    let mention = lock_mention(txn, request.mention_id)
         .await?
         .ok_or(RequestError::MentionNotFound)?;
     let Some(reply) = insert_live(txn, &request).await? else {
@@ -119,13 +129,7 @@ pub async fn request_reply(
             .ok_or(DbErr::RecordNotFound(
                 "the live reply that refused the insert".to_owned(),
             ))?;
-        return if same_content(&existing.content, request.content) {
-            Ok(Requested::Existing(existing))
-        } else {
-            Err(RequestError::Conflict {
-                existing: Box::new(existing),
-            })
-        };
+        return answer_with(existing, request.content);
     };
     let state = next_state(mention.state, MentionEvent::RequestReply)?;
     mention_queries::update_triage(
@@ -150,6 +154,44 @@ pub async fn request_reply(
         reply,
         from_state: mention.state,
     })
+}
+
+/// How long a request waits for the mention's lock before answering [`RequestError::Busy`]:
+/// long enough for another request's or the replier's short transaction, short enough that
+/// a burst on one mention does not hold the pool's connections.
+pub const MENTION_LOCK_WAIT: &str = "200ms";
+
+/// SQLSTATE `lock_not_available`.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+
+/// The mention, locked, waiting at most [`MENTION_LOCK_WAIT`] (only for this statement).
+async fn lock_mention(
+    txn: &impl ConnectionTrait,
+    id: MentionId,
+) -> Result<Option<mentions::Model>, RequestError> {
+    let limit = |value: &str| format!("SET LOCAL lock_timeout = {value}");
+    txn.execute_unprepared(&limit(&format!("'{MENTION_LOCK_WAIT}'")))
+        .await?;
+    let locked = mention_queries::find_for_update(txn, id).await;
+    if let Err(e) = &locked
+        && crate::db::sqlstate(e).as_deref() == Some(LOCK_NOT_AVAILABLE)
+    {
+        return Err(RequestError::Busy);
+    }
+    txn.execute_unprepared(&limit("DEFAULT")).await?;
+    Ok(locked?)
+}
+
+/// The answer to a request when the mention already has `existing` live: that reply for the
+/// same content, a conflict naming it for other content.
+fn answer_with(existing: replies::Model, content: &str) -> Result<Requested, RequestError> {
+    if same_content(&existing.content, content) {
+        Ok(Requested::Existing(existing))
+    } else {
+        Err(RequestError::Conflict {
+            existing: Box::new(existing),
+        })
+    }
 }
 
 /// Inserts the reply unless the mention has a live one (then `None`).

@@ -32,7 +32,8 @@
 use crate::audit::{self, Actor, Entry};
 use crate::config::ResilienceSettings;
 use crate::db::entities::circuit_breakers;
-use chrono::{DateTime, TimeDelta, Utc};
+use crate::domain::after;
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryOrder, QueryResult,
     Statement, TransactionTrait, Value,
@@ -484,7 +485,7 @@ impl CircuitBreaker {
         // Half-open with every permit out: the probes decide within a request timeout.
         let busy = self.settings.open.min(self.settings.probe_lease);
         Ok(Admission::Refused {
-            retry_at: snapshot.now + TimeDelta::from_std(busy).unwrap_or(TimeDelta::MAX),
+            retry_at: after(snapshot.now, busy),
         })
     }
 

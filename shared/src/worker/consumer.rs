@@ -8,6 +8,7 @@ use crate::process;
 use crate::worker::{
     Job, JobContext, JobError, Jobs, Outcome, Worker, WorkerConfig, WorkerError, state,
 };
+use backon::BackoffBuilder as _;
 use chrono::Utc;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
@@ -27,9 +28,12 @@ use tracing::Instrument;
 /// Longest wait, after the grace period, for handed-back jobs to release their leases.
 const HANDBACK_WAIT: Duration = Duration::from_secs(2);
 
-/// Pause before requeueing a delivery whose task could not be claimed (database down), so a
-/// requeued message does not spin.
+/// Pause before requeueing a delivery whose task could not be claimed for a reason other
+/// than an unavailable database, so a requeued message does not spin.
 const CLAIM_RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// Longest wait between two claims of a delivery held while the database is unavailable.
+const DATABASE_WAIT_MAX: Duration = Duration::from_secs(5);
 
 /// Tries at recording a job's end state before leaving it to the sweeper.
 const RECORD_TRIES: u32 = 3;
@@ -87,19 +91,32 @@ impl Inner {
             tracing::warn!(%task_id, %kind, "no job for this kind here; dead-lettering the message");
             return Settle::Reject;
         };
-        let task = match state::claim(&self.db, task_id, &self.owner, self.config.lease).await {
-            Ok(Some(task)) => task,
-            Ok(None) => {
-                tracing::debug!(%task_id, "task finished, running elsewhere or not due; dropping the message");
-                return Settle::Ack;
-            }
-            Err(e) => {
-                tracing::warn!(%task_id, error = %e, "cannot claim the task; requeueing its message");
-                tokio::select! {
-                    _ = handback.cancelled() => {}
-                    _ = tokio::time::sleep(CLAIM_RETRY_PAUSE) => {}
+        let mut waits = process::dependency_backoff(DATABASE_WAIT_MAX).build();
+        let task = loop {
+            match state::claim(&self.db, task_id, &self.owner, self.config.lease).await {
+                Ok(Some(task)) => break task,
+                Ok(None) => {
+                    tracing::debug!(%task_id, "task finished, running elsewhere or not due; dropping the message");
+                    return Settle::Ack;
                 }
-                return Settle::Requeue;
+                Err(e) if crate::db::is_unavailable(&e) => {
+                    // Holding the delivery keeps this consumer's prefetch full, so it takes no
+                    // more messages, and requeues would only burn the delivery limit.
+                    let wait = waits.next().unwrap_or(DATABASE_WAIT_MAX);
+                    tracing::warn!(%task_id, error = %e, retry_in = ?wait, "database unavailable; holding the delivery until it is back");
+                    tokio::select! {
+                        _ = handback.cancelled() => return Settle::Requeue,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(%task_id, error = %e, "cannot claim the task; requeueing its message");
+                    tokio::select! {
+                        _ = handback.cancelled() => {}
+                        _ = tokio::time::sleep(CLAIM_RETRY_PAUSE) => {}
+                    }
+                    return Settle::Requeue;
+                }
             }
         };
         let trace_id = task

@@ -6,7 +6,10 @@
 //!
 //! 1. claims the task row in one short statement: `running`, lease owner and expiry,
 //!    attempts + 1. A row that is finished, running elsewhere or not yet due is not claimed:
-//!    the message is acknowledged and dropped (duplicates are harmless; the row is the truth);
+//!    the message is acknowledged and dropped (duplicates are harmless; the row is the truth).
+//!    While the database is unavailable the worker holds the delivery and tries the claim
+//!    again with backoff: its prefetch stays full, so it takes nothing more, and the message's
+//!    delivery limit is not spent on requeues;
 //! 2. runs the job on its own tokio task (a panic is caught and recorded as a failure), renewing
 //!    the lease every third of its length;
 //! 3. records the end state, fenced by the lease (`WHERE lease_owner = me AND status =

@@ -241,3 +241,76 @@ pub fn spawn_relay_and_worker(
         }),
     ]
 }
+
+/// A TCP forwarder in front of `target` that can be shut: then its open connections are cut
+/// and new ones closed at once, as an unreachable server looks to a client.
+pub struct Gate {
+    addr: std::net::SocketAddr,
+    open: Arc<std::sync::atomic::AtomicBool>,
+    cut: Arc<Mutex<tokio_util::sync::CancellationToken>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Gate {
+    /// Opens a gate to `target` on a free local port.
+    pub async fn to(target: std::net::SocketAddr) -> Gate {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the gate");
+        let addr = listener.local_addr().expect("gate address");
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let cut = Arc::new(Mutex::new(tokio_util::sync::CancellationToken::new()));
+        let accept = tokio::spawn({
+            let (open, cut) = (open.clone(), cut.clone());
+            async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if !open.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    let cut = cut.lock().expect("gate lock").clone();
+                    tokio::spawn(async move {
+                        let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                            return;
+                        };
+                        tokio::select! {
+                            _ = cut.cancelled() => {}
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        }
+                    });
+                }
+            }
+        });
+        Gate {
+            addr,
+            open,
+            cut,
+            accept,
+        }
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Cuts every connection and refuses new ones until [`Gate::open`].
+    pub fn shut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        let mut cut = self.cut.lock().expect("gate lock");
+        cut.cancel();
+        *cut = tokio_util::sync::CancellationToken::new();
+    }
+
+    /// Lets connections through again.
+    pub fn open(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut.lock().expect("gate lock").cancel();
+    }
+}

@@ -2,7 +2,7 @@
 //! shutdown.
 
 use crate::tasks_support::{
-    EffectJob, create_effect_tables, effects, relay, spawn_relay_and_worker, starts, task,
+    EffectJob, Gate, create_effect_tables, effects, relay, spawn_relay_and_worker, starts, task,
     wait_until, worker_config,
 };
 use chrono::Utc;
@@ -319,4 +319,67 @@ async fn on_shutdown_a_worker_hands_back_its_running_task_and_another_worker_fin
     assert_eq!(done.status, TaskStatus::Succeeded);
     assert_eq!(done.attempts, 1);
     assert_eq!(effects(db.conn()).await.get(&id), Some(&1));
+}
+
+#[tokio::test]
+async fn a_worker_that_cannot_reach_the_database_holds_its_delivery_and_runs_the_task_when_it_is_back()
+ {
+    let (db, broker) = (TestDb::new().await, TestBroker::new().await);
+    create_effect_tables(db.conn()).await;
+    let mut url = url::Url::parse(db.url()).expect("database url");
+    let server: std::net::SocketAddr = format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port().unwrap_or(5432)
+    )
+    .parse()
+    .expect("a local database address");
+    let gate = Gate::to(server).await;
+    url.set_port(Some(gate.addr().port())).expect("port");
+    let mut options = sea_orm::ConnectOptions::new(url.to_string());
+    options
+        .max_connections(2)
+        .connect_timeout(Duration::from_secs(1))
+        .acquire_timeout(Duration::from_secs(1))
+        .sqlx_logging(false);
+    let gated = sea_orm::Database::connect(options)
+        .await
+        .expect("gated pool");
+    let worker = Worker::new(
+        gated,
+        worker_config(&broker, "worker-behind-gate"),
+        Jobs::new().with(EffectJob {
+            worker: "behind-gate".to_owned(),
+            delay: Duration::ZERO,
+        }),
+    );
+    let relay = Arc::new(relay(db.conn(), &broker));
+    let cancel = CancellationToken::new();
+    let background = spawn_relay_and_worker(&relay, &worker, &cancel);
+
+    gate.shut();
+    let id = outbox::enqueue(db.conn(), NewTask::new(JobKind::Ingest, Platform::Tiktok))
+        .await
+        .expect("enqueue")
+        .task()
+        .id;
+    wait_until(Duration::from_secs(10), "the task published", || async {
+        task(db.conn(), id).await.status == TaskStatus::Published
+    })
+    .await;
+    // Longer than the queue's delivery limit (20) at one requeue a second: a worker that
+    // requeued on every failed claim would have dead-lettered the message by now.
+    tokio::time::sleep(Duration::from_secs(bus::DELIVERY_LIMIT as u64 + 8)).await;
+    assert_eq!(task(db.conn(), id).await.status, TaskStatus::Published);
+
+    gate.open();
+    wait_until(Duration::from_secs(20), "the task to run", || async {
+        task(db.conn(), id).await.status == TaskStatus::Succeeded
+    })
+    .await;
+    assert_eq!(effects(db.conn()).await.get(&id), Some(&1));
+    cancel.cancel();
+    for handle in background {
+        handle.await.expect("stops");
+    }
 }
