@@ -10,9 +10,11 @@
 //! the URL of a maintenance database (e.g. `postgres://user:pass@host:5432/postgres`).
 
 mod broker;
+mod gate;
 mod process;
 
 pub use broker::{BrokerOutage, TestBroker};
+pub use gate::Gate;
 pub use process::{Process, bin_path, free_port, wait_http_ok};
 
 use migrations::quote_ident;
@@ -94,6 +96,33 @@ impl TestDb {
     /// The database's URL (e.g. to pass as `DATABASE_URL` to a spawned binary).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// A [`Gate`] in front of the database's server and a small pool (two connections, 1 s
+    /// timeouts) through it: shutting the gate makes the database unreachable for that pool
+    /// only.
+    pub async fn gated(&self) -> (Gate, DatabaseConnection) {
+        let mut url = Url::parse(&self.url).expect("test database URL");
+        let host = url.host_str().unwrap_or("127.0.0.1").to_owned();
+        let port = url.port().unwrap_or(5432);
+        let server = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .expect("the database server's address");
+        let gate = Gate::to(server).await;
+        url.set_host(Some("127.0.0.1")).expect("host");
+        url.set_port(Some(gate.addr().port())).expect("port");
+        let mut options = ConnectOptions::new(url.to_string());
+        options
+            .max_connections(2)
+            .connect_timeout(Duration::from_secs(1))
+            .acquire_timeout(Duration::from_secs(1))
+            .sqlx_logging(false);
+        let pool = Database::connect(options)
+            .await
+            .expect("a pool through the gate");
+        (gate, pool)
     }
 
     /// A connection pool to the database.

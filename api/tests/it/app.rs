@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use shared::db::entities::users;
 use shared::db::{tokens, users as user_queries};
 use shared::domain::Role;
-use shared::testing::TestDb;
+use shared::testing::{Gate, TestDb};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -81,6 +81,14 @@ impl TestApp {
             .await
             .expect("pool");
         Self::serve(db, pool, GENEROUS).await
+    }
+
+    /// Over a pool that reaches the database through a [`Gate`] (the test database itself
+    /// stays reachable through `db`).
+    pub async fn spawn_gated() -> (TestApp, Gate) {
+        let db = TestDb::new().await;
+        let (gate, pool) = db.gated().await;
+        (Self::serve(db, pool, GENEROUS).await, gate)
     }
 
     async fn serve(db: TestDb, pool: DatabaseConnection, limit: RateLimit) -> TestApp {

@@ -139,3 +139,36 @@ async fn the_budget_report_shows_slots_by_class_the_reserve_the_next_reads_and_f
     assert_eq!(profile["replyLatency"]["count"], 0);
     assert_eq!(profile["replyLatency"]["p99"], Value::Null);
 }
+
+#[tokio::test]
+async fn while_the_database_is_unreachable_requests_answer_503_unavailable_with_retry_after() {
+    let (app, gate) = TestApp::spawn_gated().await;
+    let agent = app.user(Role::Agent, "agent@example.com").await;
+    let mentions = || app.request(Method::GET, "/v1/mentions", Some(&agent.token));
+    assert_eq!(app.send(mentions()).await.status(), 200);
+
+    gate.shut();
+    let login = app
+        .request(Method::POST, "/v1/users/login", None)
+        .json(&serde_json::json!({"email": "agent@example.com", "password": "x"}));
+    for request in [mentions(), login] {
+        let response = app.send(request).await;
+        assert!(
+            response.headers().contains_key("retry-after"),
+            "{:?}",
+            response.headers()
+        );
+        let problem = crate::app::assert_problem(response, 503, "unavailable").await;
+        assert!(
+            !problem.to_string().contains("127.0.0.1"),
+            "nothing of the cause is shown: {problem}"
+        );
+    }
+
+    gate.open();
+    assert_eq!(
+        app.send(mentions()).await.status(),
+        200,
+        "back once the database is"
+    );
+}

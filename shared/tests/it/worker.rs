@@ -2,7 +2,7 @@
 //! shutdown.
 
 use crate::tasks_support::{
-    EffectJob, Gate, create_effect_tables, effects, relay, spawn_relay_and_worker, starts, task,
+    EffectJob, create_effect_tables, effects, relay, spawn_relay_and_worker, starts, task,
     wait_until, worker_config,
 };
 use chrono::Utc;
@@ -326,25 +326,7 @@ async fn a_worker_that_cannot_reach_the_database_holds_its_delivery_and_runs_the
  {
     let (db, broker) = (TestDb::new().await, TestBroker::new().await);
     create_effect_tables(db.conn()).await;
-    let mut url = url::Url::parse(db.url()).expect("database url");
-    let server: std::net::SocketAddr = format!(
-        "{}:{}",
-        url.host_str().expect("host"),
-        url.port().unwrap_or(5432)
-    )
-    .parse()
-    .expect("a local database address");
-    let gate = Gate::to(server).await;
-    url.set_port(Some(gate.addr().port())).expect("port");
-    let mut options = sea_orm::ConnectOptions::new(url.to_string());
-    options
-        .max_connections(2)
-        .connect_timeout(Duration::from_secs(1))
-        .acquire_timeout(Duration::from_secs(1))
-        .sqlx_logging(false);
-    let gated = sea_orm::Database::connect(options)
-        .await
-        .expect("gated pool");
+    let (gate, gated) = db.gated().await;
     let worker = Worker::new(
         gated,
         worker_config(&broker, "worker-behind-gate"),
