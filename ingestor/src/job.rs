@@ -1,14 +1,16 @@
 //! The `ingest` job: the three steps of ingestion (DESIGN §6), told apart by the task's
 //! payload ([`IngestStep`]).
 //!
-//! - **Platform** (the scheduler's `{}` task, or `POST /v1/sync`): reads the post history of
+//! - **Platform** (the scheduler's `{}` task, or `POST /v1/sync`): once a day asks the
+//!   provider for our own account there (`GET /user`, so our replies are recognised by
+//!   author; a failure only waits for the next ingest), reads the post history of
 //!   the last `SOCIAL_MEDIA_API_HISTORY_LAST_DAYS` days, upserts `posts` and, in the same
 //!   transaction, enqueues the first comments fetch of each post never read (dedup key per
 //!   post, so a post is never fetched by two workers at once; re-reads are the planner's,
 //!   [`shared::ingest::plan`]) and, on messaging platforms, one direct messages read unless
 //!   messaging is disabled and not due for a check. A history 404 (Bluesky) is "no history".
 //! - **Comments**: reads one post's comments through the comment adapter, takes out our own
-//!   replies, and stores the rest with one audit row per new mention; records the post's
+//!   replies (and anything else our account wrote), and stores the rest with one audit row per new mention; records the post's
 //!   comment rate and its next possible read (the provider's `nextUpdate`).
 //! - **Messages**: reads the direct messages through the message adapter; a 403 marks the
 //!   platform's messaging disabled until the next check (logged once, not an error, and not a
@@ -112,6 +114,17 @@ impl IngestJob {
     async fn platform(&self, ctx: &JobContext) -> Result<Outcome, JobError> {
         let platform = ctx.platform();
         let chain = self.chain(ctx.db(), platform);
+        if platform_status::our_account_due(ctx.db(), platform).await? {
+            match chain.our_account().await {
+                Ok(account) => {
+                    let id = account.as_ref().and_then(|a| a.id.as_deref());
+                    platform_status::record_our_account(ctx.db(), platform, id).await?;
+                }
+                Err(e) => {
+                    tracing::warn!(%platform, error = %e, "cannot read our account (GET /user); asking again at the next ingest")
+                }
+            }
+        }
         let query = HistoryQuery {
             last_days: self.history_last_days,
             limit: Some(self.ingest.history_limit),
@@ -170,7 +183,8 @@ impl IngestJob {
         };
         let mut mentions = fetched.mentions;
         let ours = store::our_replies_on_post(ctx.db(), platform, &post.ayrshare_post_id).await?;
-        let linked = store::take_our_replies(&mut mentions, &ours);
+        let account = platform_status::our_account(ctx.db(), platform).await?;
+        let linked = store::take_our_replies(&mut mentions, &ours, account.as_deref());
         for (reply, comment) in &linked {
             tracing::debug!(%reply, comment, "our own reply seen in the thread");
         }

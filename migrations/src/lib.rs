@@ -66,6 +66,7 @@ mod m20261202_000010_take_rate_budget;
 mod m20261203_000010_budget_schedule;
 mod m20261204_000010_comment_hints;
 mod m20261204_000020_dead_reply_tasks;
+mod m20261204_000030_our_accounts;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -88,6 +89,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_budget_schedule::Migration),
             Box::new(m20261204_000010_comment_hints::Migration),
             Box::new(m20261204_000020_dead_reply_tasks::Migration),
+            Box::new(m20261204_000030_our_accounts::Migration),
         ]
     }
 }

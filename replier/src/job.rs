@@ -28,6 +28,7 @@ use shared::config::{ReplySettings, ResilienceSettings, Settings};
 use shared::db::entities::{mentions, replies};
 use shared::db::mentions as mention_queries;
 use shared::domain::{Platform, ReplyStatus, after};
+use shared::ingest::platform_status;
 use shared::provider::adapters::{ReplyAdapter, SentReply};
 use shared::provider::{Client, ClientBuildError, ProviderError, ProviderKey};
 use shared::reply::protocol::{self, Failure};
@@ -152,7 +153,11 @@ impl ReplyJob {
         // An attempt may be applied as late as the end of its request, and then hidden by the
         // provider's cache for the window: only past both is "not found" conclusive.
         let settle = self.request_timeout + self.replies.cache_window;
-        match adapter.find_sent(chain, mention, &reply.content).await {
+        let ours = platform_status::our_account(ctx.db(), mention.platform).await?;
+        match adapter
+            .find_sent(chain, mention, &reply, ours.as_deref())
+            .await
+        {
             Ok(Some(found)) => self.finish_sent(ctx, &reply, &found, true).await,
             Ok(None) if since < settle => Ok(deferred(
                 after(last_attempt, settle),

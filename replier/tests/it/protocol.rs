@@ -309,3 +309,34 @@ async fn a_reply_whose_worker_died_on_the_last_attempt_ends_failed_when_the_swee
     let chain = shared::audit::verify(h.db.conn()).await.expect("verify");
     assert!(chain.is_valid(), "the audit chain is intact: {chain:?}");
 }
+
+#[tokio::test]
+async fn a_customer_writing_our_words_under_the_comment_while_our_outcome_is_unknown_is_not_our_reply()
+ {
+    let h = Harness::new(&[]).await;
+    h.learn_our_accounts().await;
+    let agent = h.agent().await;
+    let m = &h.comment_mentions(Platform::Facebook, 1).await[0];
+    // The first attempt hangs past the client's timeout without being applied: unknown.
+    h.faults(json!({"rules": [
+        {"endpoint": "reply", "platform": "*", "fault": "timeout", "ms": 3000, "count": 1}]}))
+        .await;
+    let words = "Thanks, it is sorted!";
+    let id = request(&h.db, agent, m.id, words).await;
+    h.customer_comment(json!({
+        "platform": "facebook",
+        "postId": m.provider_post_ref,
+        "parentId": m.platform_ref,
+        "content": words,
+    }))
+    .await;
+
+    h.drain(DRAIN).await;
+
+    assert_eq!(reply(&h.db, id).await.status, ReplyStatus::Sent);
+    assert_eq!(
+        ledger_replies(&h.sim_get("ledger").await, &m.platform_ref, words),
+        1,
+        "sent once, not taken as sent because a customer said the same"
+    );
+}

@@ -132,6 +132,46 @@ impl Harness {
         insert_mentions(&self.db, MentionType::Comment, &items).await
     }
 
+    /// Records our account on every platform from the provider's `GET /user`, as the
+    /// ingestor does.
+    pub async fn learn_our_accounts(&self) {
+        let user: Value = self
+            .http
+            .get(format!("{}/user", self.sim.api_url()))
+            .bearer_auth(self.sim.api_key())
+            .send()
+            .await
+            .expect("GET /user")
+            .json()
+            .await
+            .expect("json");
+        for account in user["displayNames"].as_array().expect("displayNames") {
+            let platform: Platform = account["platform"]
+                .as_str()
+                .and_then(|p| p.parse().ok())
+                .expect("platform");
+            shared::ingest::platform_status::record_our_account(
+                self.db.conn(),
+                platform,
+                account["id"].as_str(),
+            )
+            .await
+            .expect("record our account");
+        }
+    }
+
+    /// Adds a customer's comment to the simulator's world (`POST /_sim/comments`).
+    pub async fn customer_comment(&self, body: Value) {
+        let response = self
+            .http
+            .post(format!("{}/_sim/comments", self.sim.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST /_sim/comments");
+        assert_eq!(response.status(), 201);
+    }
+
     /// `n` conversations' customers on `platform`, as message mentions.
     pub async fn message_mentions(&self, platform: Platform, n: usize) -> Vec<mentions::Model> {
         let items = conversations(&self.http, &self.sim.api_url(), platform, n).await;

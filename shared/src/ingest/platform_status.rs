@@ -1,5 +1,6 @@
 //! What ingestion knows about each platform (`platform_status`): direct messages available
-//! or not, and the last successful ingest.
+//! or not, our own account there (refreshed every [`OUR_ACCOUNT_REFRESH`]), and the last
+//! successful ingest.
 //!
 //! A platform whose messaging is disabled (the provider's 403) is not asked again before
 //! `messaging_next_check_at`; the circuit breaker never hears of it (a rejection is not a
@@ -41,6 +42,59 @@ pub async fn list(conn: &impl ConnectionTrait) -> Result<Vec<PlatformStatus>, Db
     ))
     .all(conn)
     .await
+}
+
+/// How long our account on a platform is trusted before `GET /user` is asked again.
+pub const OUR_ACCOUNT_REFRESH: Duration = Duration::from_secs(24 * 3600);
+
+/// Our account's id on `platform`, if known.
+pub async fn our_account(
+    conn: &impl ConnectionTrait,
+    platform: Platform,
+) -> Result<Option<String>, DbErr> {
+    let row = conn
+        .query_one_raw(statement(
+            "SELECT our_account_id FROM platform_status WHERE platform = $1",
+            vec![platform.into()],
+        ))
+        .await?;
+    match row {
+        Some(row) => row.try_get("", "our_account_id"),
+        None => Ok(None),
+    }
+}
+
+/// Whether our account on `platform` should be asked for: never asked, or longer ago than
+/// [`OUR_ACCOUNT_REFRESH`].
+pub async fn our_account_due(
+    conn: &impl ConnectionTrait,
+    platform: Platform,
+) -> Result<bool, DbErr> {
+    let row = conn
+        .query_one_raw(statement(
+            "SELECT our_account_checked_at > now() - make_interval(secs => $2) AS fresh              FROM platform_status WHERE platform = $1",
+            vec![platform.into(), OUR_ACCOUNT_REFRESH.as_secs_f64().into()],
+        ))
+        .await?;
+    let fresh: Option<bool> = match row {
+        Some(row) => row.try_get("", "fresh")?,
+        None => None,
+    };
+    Ok(fresh != Some(true))
+}
+
+/// Records what `GET /user` said of our account on `platform` (`None`: no account there).
+pub async fn record_our_account(
+    conn: &impl ConnectionTrait,
+    platform: Platform,
+    account_id: Option<&str>,
+) -> Result<(), DbErr> {
+    conn.execute_raw(statement(
+        "INSERT INTO platform_status (platform, our_account_id, our_account_checked_at)          VALUES ($1, $2, now())          ON CONFLICT (platform) DO UPDATE          SET our_account_id = EXCLUDED.our_account_id, our_account_checked_at = now(),              updated_at = now()",
+        vec![platform.into(), account_id.map(str::to_owned).into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Records that an ingest of `platform` succeeded now.

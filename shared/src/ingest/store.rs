@@ -5,7 +5,7 @@ use crate::bus::JobKind;
 use crate::db::entities::posts;
 use crate::domain::{MentionId, Platform, PostId, ReplyId};
 use crate::provider::HistoryPost;
-use crate::provider::adapters::{NewMention, is_our_reply};
+use crate::provider::adapters::{CLOCK_SKEW, ExpectedReply, NewMention};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, Statement};
 use serde_json::{Value, json};
@@ -280,42 +280,54 @@ pub struct OurReply {
     pub provider_comment_id: Option<String>,
     /// The `platform_ref` of the mention we answered.
     pub parent_ref: String,
+    /// When it was requested.
+    pub created_at: sea_orm::prelude::DateTimeWithTimeZone,
 }
 
-/// Our replies to mentions of the post `ayrshare_post_id` on `platform` (any status: a reply
-/// that ended `failed` may still have reached the network).
+/// Our replies to mentions of the post `ayrshare_post_id` on `platform` that may be at the
+/// provider: `sending`, `unknown` or `sent` (a `pending` one was never attempted; a `failed`
+/// one is over, and whatever of ours the thread shows is skipped by author).
 pub async fn our_replies_on_post(
     conn: &impl ConnectionTrait,
     platform: Platform,
     ayrshare_post_id: &str,
 ) -> Result<Vec<OurReply>, DbErr> {
     OurReply::find_by_statement(statement(
-        "SELECT r.id, r.content, r.provider_comment_id, m.platform_ref AS parent_ref \
+        "SELECT r.id, r.content, r.provider_comment_id, r.created_at, \
+                m.platform_ref AS parent_ref \
          FROM replies r JOIN mentions m ON m.id = r.mention_id \
-         WHERE m.platform = $1 AND m.provider_post_ref = $2",
+         WHERE m.platform = $1 AND m.provider_post_ref = $2 \
+           AND r.status IN ('sending', 'unknown', 'sent')",
         vec![platform.into(), ayrshare_post_id.into()],
     ))
     .all(conn)
     .await
 }
 
-/// Takes our own replies out of `mentions` (they are linked to their `replies` row, not
-/// stored as new inbound mentions) and returns which they were: (reply, its Social Comment
-/// ID). A reply matches by its known provider comment id, else by parent and content
-/// ([`is_our_reply`]), each reply at most once.
+/// Takes our own writing out of `mentions`: it is never stored as an inbound mention. Each of
+/// `ours` matches at most one comment, by its known provider comment id or else by the rule of
+/// [`ExpectedReply`] (parent, text, our account `our_account` as author, not before it was
+/// requested); a comment our account wrote that matches none of them (a reply posted
+/// elsewhere, or one that ended `failed` yet landed) is dropped too. Returns the matches:
+/// (reply, its Social Comment ID).
 pub fn take_our_replies(
     mentions: &mut Vec<NewMention>,
     ours: &[OurReply],
+    our_account: Option<&str>,
 ) -> Vec<(ReplyId, String)> {
-    if ours.is_empty() {
-        return Vec::new();
-    }
     let mut found = Vec::new();
     let mut matched = vec![false; ours.len()];
     mentions.retain(|m| {
         let hit = ours.iter().enumerate().position(|(i, r)| {
+            let expected = ExpectedReply {
+                parent_ref: &r.parent_ref,
+                content: &r.content,
+                comment_id: None,
+                author_id: our_account,
+                not_before: Some(r.created_at.with_timezone(&Utc) - CLOCK_SKEW),
+            };
             let by_id = r.provider_comment_id.as_deref() == Some(m.platform_ref.as_str());
-            !matched[i] && (by_id || is_our_reply(m, &r.parent_ref, &r.content, None))
+            !matched[i] && (by_id || expected.matches(m))
         });
         match hit {
             Some(i) => {
@@ -323,7 +335,7 @@ pub fn take_our_replies(
                 found.push((ours[i].id, m.platform_ref.clone()));
                 false
             }
-            None => true,
+            None => our_account.is_none_or(|ours| m.author.id.as_deref() != Some(ours)),
         }
     });
     found
@@ -334,8 +346,11 @@ mod tests {
     use super::*;
     use crate::domain::MentionType;
     use crate::provider::Author;
+    use chrono::TimeDelta;
 
-    fn reply_mention(platform_ref: &str, parent_ref: &str, content: &str) -> NewMention {
+    const US: &str = "acct-us";
+
+    fn reply_mention(platform_ref: &str, parent_ref: &str, content: &str, by: &str) -> NewMention {
         NewMention {
             mention_type: MentionType::Reply,
             platform: Platform::Facebook,
@@ -343,8 +358,11 @@ mod tests {
             platform_ref: platform_ref.to_owned(),
             provider_post_ref: Some("post-1".to_owned()),
             parent_ref: Some(parent_ref.to_owned()),
-            author: Author::default(),
-            posted_at: None,
+            author: Author {
+                id: Some(by.to_owned()),
+                ..Author::default()
+            },
+            posted_at: Some(Utc::now()),
             raw: Value::Null,
         }
     }
@@ -355,37 +373,67 @@ mod tests {
             content: content.to_owned(),
             provider_comment_id: provider_comment_id.map(str::to_owned),
             parent_ref: parent_ref.to_owned(),
+            created_at: (Utc::now() - TimeDelta::minutes(1)).fixed_offset(),
         }
     }
 
     #[test]
-    fn our_replies_are_taken_out_by_provider_id_or_by_parent_and_content_each_once() {
+    fn our_replies_are_taken_out_by_provider_id_or_by_parent_content_and_author_each_once() {
         let by_id = ours(Some("c-10"), "c-1", "Thanks!");
         let by_text = ours(None, "c-2", "We are on it.");
+        let on_x = ours(None, "c-4", "Sorted, sorry!");
         let mut fetched = vec![
-            reply_mention("c-10", "c-1", "Thanks!"),
-            reply_mention("c-11", "c-2", "We are  on it."),
-            // A customer saying the same words under the same comment is only taken once.
-            reply_mention("c-12", "c-2", "We are on it."),
+            // A customer saying our words under the same comment, before ours shows: theirs.
+            reply_mention("c-9", "c-2", "We are on it.", "customer-1"),
+            reply_mention("c-10", "c-1", "Thanks!", US),
+            reply_mention("c-11", "c-2", "We are  on it.", US),
+            // Our same words again under the same comment: not that reply, but ours all the same.
+            reply_mention("c-12", "c-2", "We are on it.", US),
             // The same words under another comment are somebody else's.
-            reply_mention("c-13", "c-3", "Thanks!"),
+            reply_mention("c-13", "c-3", "Thanks!", "customer-2"),
+            // X puts the handle answered in front.
+            reply_mention("c-14", "c-4", "@ann_lee Sorted, sorry!", US),
         ];
-        let found = take_our_replies(&mut fetched, &[by_id.clone(), by_text.clone()]);
+        let found = take_our_replies(
+            &mut fetched,
+            &[by_id.clone(), by_text.clone(), on_x.clone()],
+            Some(US),
+        );
         assert_eq!(
             found,
             vec![
                 (by_id.id, "c-10".to_owned()),
-                (by_text.id, "c-11".to_owned())
+                (by_text.id, "c-11".to_owned()),
+                (on_x.id, "c-14".to_owned()),
             ]
         );
         let left: Vec<&str> = fetched.iter().map(|m| m.platform_ref.as_str()).collect();
-        assert_eq!(left, vec!["c-12", "c-13"]);
+        assert_eq!(
+            left,
+            vec!["c-9", "c-13"],
+            "only the customers' comments stay"
+        );
     }
 
     #[test]
-    fn without_replies_of_ours_nothing_is_taken() {
-        let mut fetched = vec![reply_mention("c-10", "c-1", "Thanks!")];
-        assert!(take_our_replies(&mut fetched, &[]).is_empty());
+    fn an_earlier_comment_with_our_words_is_not_the_reply_requested_later() {
+        let mut old = reply_mention("c-20", "c-1", "Thanks!", US);
+        old.posted_at = Some(Utc::now() - TimeDelta::hours(2));
+        let reply = ours(None, "c-1", "Thanks!");
+        let mut fetched = vec![old];
+        assert!(take_our_replies(&mut fetched, &[reply], Some(US)).is_empty());
+        assert!(fetched.is_empty(), "still ours, so not a mention");
+    }
+
+    #[test]
+    fn without_our_account_known_the_parent_and_text_decide() {
+        let mut fetched = vec![
+            reply_mention("c-10", "c-1", "Thanks!", "whoever"),
+            reply_mention("c-11", "c-2", "Hello", "whoever"),
+        ];
+        let reply = ours(None, "c-1", "Thanks!");
+        let found = take_our_replies(&mut fetched, std::slice::from_ref(&reply), None);
+        assert_eq!(found, vec![(reply.id, "c-10".to_owned())]);
         assert_eq!(fetched.len(), 1);
     }
 }

@@ -206,6 +206,18 @@ pub struct Message {
     pub raw: Value,
 }
 
+/// One of the profile's connected accounts (`GET /user`, `displayNames[]`): the account our
+/// replies and messages are posted as on that network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectedAccount {
+    /// The platform name as the provider wrote it.
+    pub platform: String,
+    /// The network's id of the account (what comments carry as their author's id).
+    pub id: Option<String>,
+    /// Its handle.
+    pub username: Option<String>,
+}
+
 /// The provider's confirmation of a direct message, from `POST /messages/:platform`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SentMessage {
@@ -467,6 +479,23 @@ pub(crate) fn reply_receipt(body: Value) -> Result<ReplyReceipt, String> {
         source_comment_id: per_platform.and_then(|p| text(p, "sourceCommentId")),
         raw: body,
     })
+}
+
+/// `{activeSocialAccounts, displayNames: [{platform, id, username, …}], …}`.
+pub(crate) fn user(body: Value) -> Result<Vec<ConnectedAccount>, String> {
+    if !body.is_object() {
+        return Err("not a JSON object".to_owned());
+    }
+    Ok(array(&body, "displayNames")
+        .iter()
+        .filter_map(|raw| {
+            Some(ConnectedAccount {
+                platform: text(raw, "platform")?,
+                id: text(raw, "id"),
+                username: text(raw, "username"),
+            })
+        })
+        .collect())
 }
 
 /// `{status, messages: [...] | conversationIds: [...], lastUpdated, nextUpdate, next?}`.

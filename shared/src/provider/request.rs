@@ -21,6 +21,8 @@ pub enum Endpoint {
     Messages,
     /// `POST /messages/:platform`: our direct message.
     SendMessage,
+    /// `GET /user`: the profile and its connected accounts.
+    User,
 }
 
 impl Endpoint {
@@ -33,6 +35,7 @@ impl Endpoint {
             Endpoint::Reply => "reply",
             Endpoint::Messages => "messages",
             Endpoint::SendMessage => "send_message",
+            Endpoint::User => "user",
         }
     }
 
@@ -140,6 +143,11 @@ impl Request {
             .param("lastDays", query.last_days)
             .param("platform", platform)
             .param_opt("limit", query.limit)
+    }
+
+    /// `GET /user` (the platform only labels the call and picks its budget and breaker).
+    pub(crate) fn user(platform: Platform) -> Self {
+        Request::get(Endpoint::User, platform, &["user"])
     }
 
     /// `GET /history/:platform`.

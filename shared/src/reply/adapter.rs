@@ -4,15 +4,15 @@
 //! - [`CommentReplies`] answers a comment (or a reply in a thread) through the comments reply
 //!   endpoint by Social Comment ID (`searchPlatformId: true`), and finds a reply again by
 //!   reading the replies below that comment (`GET /comments/:id?commentId=true`), recognised
-//!   with the ingestion's own rule ([`is_our_reply`]) so both sides always agree;
+//!   with the ingestion's own rule ([`ExpectedReply`]) so both sides always agree;
 //! - [`MessageReplies`] answers a direct message through `POST /messages/:platform` to its
 //!   sender, and finds a reply again among the conversation's messages: one we `sent` to that
-//!   sender with the same text.
+//!   sender with the same text, not before the reply was requested.
 
-use crate::db::entities::mentions;
+use crate::db::entities::{mentions, replies};
 use crate::domain::MentionType;
 use crate::provider::adapters::comment::{self, PostRef};
-use crate::provider::adapters::{ReplyAdapter, SentReply, is_our_reply, normalized_content};
+use crate::provider::adapters::{CLOCK_SKEW, ExpectedReply, ReplyAdapter, SentReply, same_text};
 use crate::provider::{
     CommentsTarget, Endpoint, Failure, MessageAction, MessagesQuery, OutgoingMessage,
     ProviderError, ReplyTarget,
@@ -56,9 +56,17 @@ impl ReplyAdapter for CommentReplies {
         &self,
         chain: &Chain,
         mention: &mentions::Model,
-        content: &str,
+        reply: &replies::Model,
+        our_account: Option<&str>,
     ) -> Result<Option<SentReply>, ProviderError> {
         let parent = mention.platform_ref.as_str();
+        let expected = ExpectedReply {
+            parent_ref: parent,
+            content: &reply.content,
+            comment_id: None,
+            author_id: our_account,
+            not_before: Some(requested(reply) - CLOCK_SKEW),
+        };
         let target = CommentsTarget::SocialComment(parent.to_owned());
         let page = match chain.comments(&target).await {
             Ok(page) => page,
@@ -85,7 +93,7 @@ impl ReplyAdapter for CommentReplies {
                 }
                 candidate
             })
-            .find(|candidate| is_our_reply(candidate, parent, content, None))
+            .find(|candidate| expected.matches(candidate))
             .map(|ours| SentReply {
                 provider_post_id: ours.provider_post_ref,
                 provider_comment_id: Some(ours.platform_ref),
@@ -97,6 +105,11 @@ impl ReplyAdapter for CommentReplies {
 /// Direct messages answering a customer's message.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MessageReplies;
+
+/// When `reply` was requested.
+fn requested(reply: &replies::Model) -> chrono::DateTime<chrono::Utc> {
+    reply.created_at.with_timezone(&chrono::Utc)
+}
 
 /// The customer to answer: the sender of the message mention.
 fn recipient(mention: &mentions::Model) -> Result<&str, ProviderError> {
@@ -149,22 +162,27 @@ impl ReplyAdapter for MessageReplies {
         &self,
         chain: &Chain,
         mention: &mentions::Model,
-        content: &str,
+        reply: &replies::Model,
+        our_account: Option<&str>,
     ) -> Result<Option<SentReply>, ProviderError> {
         let recipient = recipient(mention)?;
+        let not_before = requested(reply) - CLOCK_SKEW;
         let query = MessagesQuery {
             conversation_id: mention.provider_post_ref.clone(),
             limit: None,
         };
         let page = chain.messages(&query).await?;
-        let wanted = normalized_content(content);
         Ok(page
             .messages
             .into_iter()
             .find(|m| {
                 m.action == MessageAction::Sent
                     && m.recipient_id.as_deref() == Some(recipient)
-                    && m.text.as_deref().map(normalized_content).as_ref() == Some(&wanted)
+                    && our_account.is_none_or(|ours| m.sender_id.as_deref() == Some(ours))
+                    && m.created.is_none_or(|created| created >= not_before)
+                    && m.text
+                        .as_deref()
+                        .is_some_and(|text| same_text(text, &reply.content))
             })
             .map(|m| SentReply {
                 provider_post_id: m.conversation_id.or(mention.provider_post_ref.clone()),

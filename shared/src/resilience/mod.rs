@@ -42,9 +42,9 @@ pub use budget::{
 
 use crate::config::ResilienceSettings;
 use crate::provider::{
-    Client, CommentsPage, CommentsTarget, DeferReason, Failure, HistoryPost, HistoryQuery,
-    MessagesPage, MessagesQuery, OutgoingMessage, PlatformHistory, ProviderError, ProviderKey,
-    ReplyReceipt, ReplyTarget, Request, SentMessage, model as parse,
+    Client, CommentsPage, CommentsTarget, ConnectedAccount, DeferReason, Failure, HistoryPost,
+    HistoryQuery, MessagesPage, MessagesQuery, OutgoingMessage, PlatformHistory, ProviderError,
+    ProviderKey, ReplyReceipt, ReplyTarget, Request, SentMessage, model as parse,
 };
 use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::Value;
@@ -194,6 +194,14 @@ impl Chain {
     ) -> Result<SentMessage, ProviderError> {
         let request = Request::send_message(self.inner.key.platform, message);
         self.call(request, parse::sent_message).await
+    }
+
+    /// The profile's connected account on this chain's platform (`GET /user`), if it has one.
+    pub async fn our_account(&self) -> Result<Option<ConnectedAccount>, ProviderError> {
+        let request = Request::user(self.inner.key.platform);
+        let platform = self.inner.key.platform.as_str();
+        let accounts = self.call(request, parse::user).await?;
+        Ok(accounts.into_iter().find(|a| a.platform == platform))
     }
 
     /// The logging and retry layers around [`Chain::attempt`].

@@ -337,7 +337,9 @@ impl World {
         idx
     }
 
-    /// Posts our reply under `parent` and records it in the ledger.
+    /// Posts our reply under `parent` and records it in the ledger. On X the thread shows it
+    /// with the handle it answers in front (`@handle text`), as the network rewrites it; the
+    /// ledger keeps the text as requested.
     pub fn add_reply(
         &mut self,
         parent: usize,
@@ -347,10 +349,22 @@ impl World {
         n: u64,
     ) -> usize {
         let platform = self.comments[parent].platform;
+        // X shows a reply with the handle it answers in front, as the network writes it.
+        let shown = match platform {
+            Platform::Twitter => {
+                let handle = format!("@{}", self.comments[parent].author.handle);
+                if text.starts_with(&handle) {
+                    text.clone()
+                } else {
+                    format!("{handle} {text}")
+                }
+            }
+            _ => text.clone(),
+        };
         let idx = self.insert_ours(NewComment {
             post: self.comments[parent].post,
             parent: Some(parent),
-            text,
+            text: shown,
             author: self.our_account(platform),
             from_us: true,
             created: now,
@@ -362,7 +376,7 @@ impl World {
             platform,
             parent_id: self.comments[parent].social_id.clone(),
             comment_id: reply.social_id.clone(),
-            content: reply.text.clone(),
+            content: text,
             at: iso_millis(now),
         });
         idx

@@ -161,6 +161,18 @@ async fn a_twitter_reply_is_flat_and_references_its_parent() {
         json!([{"type": "replied_to", "id": parent_id}])
     );
     assert_eq!(tweet["userName"], "AcmeOutdoors");
+    // X shows the handle answered in front; the ledger keeps what was asked.
+    let parent_tweet = comments.body["twitter"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["commentId"] == parent_id)
+        .expect("the parent")
+        .clone();
+    let handle = parent_tweet["userName"].as_str().expect("handle");
+    assert_eq!(tweet["comment"], format!("@{handle} DM us!"));
+    let ledger = t.control_get("/ledger").await;
+    assert_eq!(ledger["replies"][0]["content"], "DM us!");
 }
 
 #[tokio::test]

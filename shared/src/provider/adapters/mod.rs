@@ -12,14 +12,14 @@
 //!
 //! The replying side is implemented next to the reply job (`shared::reply`), against
 //! [`ReplyAdapter`]. Both sides recognise our own replies in a thread with the one rule of
-//! [`is_our_reply`], so ingestion (which links them instead of storing them as inbound
+//! [`ExpectedReply`], so ingestion (which links them instead of storing them as inbound
 //! mentions) and the replier's reconciliation (which looks for a reply that may have been
 //! sent) never disagree.
 
 pub mod comment;
 pub mod message;
 
-use crate::db::entities::mentions;
+use crate::db::entities::{mentions, replies};
 use crate::domain::{MentionType, Platform};
 use crate::provider::{Author, ProviderError};
 use crate::resilience::Chain;
@@ -103,13 +103,15 @@ pub trait ReplyAdapter: Send + Sync {
         content: &str,
     ) -> Result<SentReply, ProviderError>;
 
-    /// Reads the thread (or conversation) of `mention` back and looks for our reply with
-    /// `content` (see [`is_our_reply`]); `None` if it is not (yet) visible.
+    /// Reads the thread (or conversation) of `mention` back and looks for `reply`, posted by
+    /// `our_account` (its id on the network, when known; see [`ExpectedReply`]); `None` if it
+    /// is not (yet) visible.
     async fn find_sent(
         &self,
         chain: &Chain,
         mention: &mentions::Model,
-        content: &str,
+        reply: &replies::Model,
+        our_account: Option<&str>,
     ) -> Result<Option<SentReply>, ProviderError>;
 }
 
@@ -119,20 +121,65 @@ pub fn normalized_content(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Whether `candidate`, read from a thread, is our reply to the comment `parent_ref` with
-/// `content`: it answers that comment and says the same (after [`normalized_content`]).
-/// A known provider id of our reply (`reply_comment_id`) decides alone when given.
-pub fn is_our_reply(
-    candidate: &NewMention,
-    parent_ref: &str,
-    content: &str,
-    reply_comment_id: Option<&str>,
-) -> bool {
-    match reply_comment_id {
-        Some(id) => candidate.platform_ref == id,
-        None => {
-            candidate.parent_ref.as_deref() == Some(parent_ref)
-                && normalized_content(&candidate.content) == normalized_content(content)
+/// Whether `posted` (as a network shows it) says `content`: the same after
+/// [`normalized_content`], also once the `@handle` mentions a network puts in front of a
+/// reply (X does) are taken off.
+pub fn same_text(posted: &str, content: &str) -> bool {
+    let wanted = normalized_content(content);
+    let posted = normalized_content(posted);
+    if posted == wanted {
+        return true;
+    }
+    let mut rest = posted.as_str();
+    while let Some(after) = rest.strip_prefix('@') {
+        match after.split_once(' ') {
+            Some((_, tail)) => rest = tail,
+            None => return false,
         }
+        if rest == wanted {
+            return true;
+        }
+    }
+    false
+}
+
+/// How long before its request a reply may appear to have been posted, given the clocks of
+/// the provider and ours.
+pub const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+/// Our reply as it should look in a thread. A candidate read from the thread is it when it
+/// has our reply's known provider id, or else when it answers `parent_ref`, says `content`
+/// ([`same_text`]), is written by our account (when known) and was not posted before
+/// `not_before` (when known). So a customer who writes the same words under the same comment,
+/// or an earlier reply of ours with the same words, is never taken for it.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpectedReply<'a> {
+    /// The `platform_ref` of the comment answered.
+    pub parent_ref: &'a str,
+    /// What we asked to post.
+    pub content: &'a str,
+    /// Our reply's Social Comment ID, when the provider told us: it decides alone.
+    pub comment_id: Option<&'a str>,
+    /// Our account's id on the network (`GET /user`), when known.
+    pub author_id: Option<&'a str>,
+    /// The reply's request less [`CLOCK_SKEW`], when known.
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+impl ExpectedReply<'_> {
+    /// Whether `candidate` is this reply.
+    pub fn matches(&self, candidate: &NewMention) -> bool {
+        if let Some(id) = self.comment_id {
+            return candidate.platform_ref == id;
+        }
+        candidate.parent_ref.as_deref() == Some(self.parent_ref)
+            && same_text(&candidate.content, self.content)
+            && self
+                .author_id
+                .is_none_or(|ours| candidate.author.id.as_deref() == Some(ours))
+            && self
+                .not_before
+                .zip(candidate.posted_at)
+                .is_none_or(|(earliest, posted)| posted >= earliest)
     }
 }
