@@ -270,19 +270,31 @@ impl World {
             .expect("json")
     }
 
-    /// The direct messages the simulator lists for `platform`, in its order.
+    /// The direct messages the simulator lists for `platform`, in its order, every page.
     pub async fn sim_messages(&self, platform: Platform) -> Vec<Value> {
-        let body: Value = self
-            .http
-            .get(format!("{}/messages/{platform}", self.sim.api_url()))
-            .bearer_auth(self.sim.api_key())
-            .send()
-            .await
-            .expect("GET /messages")
-            .json()
-            .await
-            .expect("json");
-        body["messages"].as_array().cloned().unwrap_or_default()
+        let mut messages = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let mut request = self
+                .http
+                .get(format!("{}/messages/{platform}", self.sim.api_url()))
+                .bearer_auth(self.sim.api_key());
+            if let Some(cursor) = &next {
+                request = request.query(&[("next", cursor)]);
+            }
+            let body: Value = request
+                .send()
+                .await
+                .expect("GET /messages")
+                .json()
+                .await
+                .expect("json");
+            messages.extend(body["messages"].as_array().cloned().unwrap_or_default());
+            match body["next"].as_str() {
+                Some(cursor) => next = Some(cursor.to_owned()),
+                None => return messages,
+            }
+        }
     }
 
     /// The received direct messages the simulator shows for `platform`, as message ids.

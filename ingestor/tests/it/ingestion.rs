@@ -294,6 +294,27 @@ async fn direct_messages_listed_newest_first_with_ours_on_top_are_all_stored_and
 }
 
 #[tokio::test]
+async fn every_received_message_of_a_long_x_conversation_is_stored_across_its_pages() {
+    let world = World::start(simulator::SimConfig {
+        platforms: vec![simulator::Platform::Twitter],
+        conversations_per_platform: 2,
+        messages_per_conversation: 60,
+        ..sim_config(1, 1)
+    })
+    .await;
+    let expected = world.sim_received_messages(Platform::Twitter).await;
+    assert_eq!(expected.len(), 60, "2 conversations, 30 received in each");
+    let ingestor = world.ingestor(&[]);
+    world.schedule().await;
+    world.drain(&[&ingestor]).await;
+    assert_eq!(
+        world.stored_messages(Platform::Twitter).await,
+        expected,
+        "all of them, not only the first page's"
+    );
+}
+
+#[tokio::test]
 async fn a_bluesky_history_404_does_not_stop_the_other_platforms() {
     let world = World::start(sim_config(3, 4)).await;
     world.faults(json!({"historyNotFound": ["bluesky"]})).await;

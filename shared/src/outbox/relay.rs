@@ -5,7 +5,8 @@
 //! confirmed ones `published` **in the transaction that claimed them**. The row locks are what
 //! let several relays run at once without publishing a row twice, so this is the one place
 //! where a transaction stays open across AMQP calls; it is bounded by the batch size and
-//! [`RelayConfig::confirm_timeout`]. A message the broker nacks or cannot route stays pending,
+//! [`RelayConfig::confirm_timeout`], which covers publishing as well as confirming (a broker
+//! under flow control that stops reading cannot hold the claim's locks longer). A message the broker nacks or cannot route stays pending,
 //! due again a little later, with the reason in `last_error`.
 //!
 //! The relay wakes on `NOTIFY tasks_pending` and also polls, and sleeps no longer than until
@@ -59,7 +60,7 @@ pub struct RelayConfig {
     pub poll_interval: Duration,
     /// Longest wait between two attempts while the broker or database is unreachable.
     pub max_backoff: Duration,
-    /// Longest wait for the broker's confirmations of one batch.
+    /// Longest time one batch may take to publish and be confirmed by the broker.
     pub confirm_timeout: Duration,
 }
 
@@ -89,6 +90,10 @@ pub enum RelayError {
     /// Confirmations did not arrive in time; the rows not confirmed stay pending.
     #[error("the broker did not confirm {0} messages in time")]
     ConfirmTimeout(usize),
+    /// The broker did not even take a message in time (a connection blocked by flow control,
+    /// a stalled socket); the rows not published stay pending.
+    #[error("the broker did not take {0} messages in time")]
+    PublishTimeout(usize),
 }
 
 /// An outbox relay (see the module documentation). Cheap to share by reference; run several
@@ -293,10 +298,12 @@ impl Relay {
             });
         }
 
+        // One deadline for publishing and confirming: the claim's locks are held meanwhile.
+        let deadline = Instant::now() + self.config.confirm_timeout;
         let mut confirms = Vec::with_capacity(rows.len());
         let mut refused: Vec<(TaskId, String)> = Vec::new();
         let mut broken: Option<RelayError> = None;
-        for row in &rows {
+        for (n, row) in rows.iter().enumerate() {
             let Ok(kind) = row.kind.parse::<JobKind>() else {
                 refused.push((row.id, format!("unknown task kind {:?}", row.kind)));
                 continue;
@@ -307,17 +314,21 @@ impl Relay {
                 platform: row.platform,
                 attempt: row.attempts + 1,
             };
-            match bus::publish_task(channel, &message, row.trace_id.as_deref()).await {
-                Ok(confirm) => confirms.push((row, confirm)),
-                Err(PublishError::Broker(e)) => {
+            let publish = bus::publish_task(channel, &message, row.trace_id.as_deref());
+            match tokio::time::timeout_at(deadline, publish).await {
+                Ok(Ok(confirm)) => confirms.push((row, confirm)),
+                Ok(Err(PublishError::Broker(e))) => {
                     broken = Some(e.into());
                     break;
                 }
-                Err(e) => refused.push((row.id, e.to_string())),
+                Ok(Err(e)) => refused.push((row.id, e.to_string())),
+                Err(_) => {
+                    broken = Some(RelayError::PublishTimeout(rows.len() - n));
+                    break;
+                }
             }
         }
 
-        let deadline = Instant::now() + self.config.confirm_timeout;
         let mut published = Vec::with_capacity(confirms.len());
         let mut unconfirmed = 0;
         for (row, confirm) in confirms {

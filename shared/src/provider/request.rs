@@ -86,8 +86,10 @@ pub enum ReplyTarget {
 pub struct MessagesQuery {
     /// Only this conversation.
     pub conversation_id: Option<String>,
-    /// At most this many (the newest).
+    /// At most this many (the newest); on X, per page.
     pub limit: Option<u32>,
+    /// The page after this cursor (the previous page's `next`; X only).
+    pub next: Option<String>,
 }
 
 /// A direct message to send.
@@ -208,6 +210,7 @@ impl Request {
         )
         .param_opt("conversationId", query.conversation_id.as_ref())
         .param_opt("limit", query.limit)
+        .param_opt("next", query.next.as_ref())
     }
 
     /// `POST /messages/:platform` with `{"recipientId", "message", "mediaUrls"?}`.

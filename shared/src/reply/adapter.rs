@@ -12,9 +12,10 @@
 use crate::db::entities::{mentions, replies};
 use crate::domain::MentionType;
 use crate::provider::adapters::comment::{self, PostRef};
+use crate::provider::adapters::message;
 use crate::provider::adapters::{CLOCK_SKEW, ExpectedReply, ReplyAdapter, SentReply, same_text};
 use crate::provider::{
-    CommentsTarget, Endpoint, Failure, MessageAction, MessagesQuery, OutgoingMessage,
+    CommentsTarget, Endpoint, Failure, Message, MessageAction, MessagesQuery, OutgoingMessage,
     ProviderError, ReplyTarget,
 };
 use crate::resilience::Chain;
@@ -169,25 +170,24 @@ impl ReplyAdapter for MessageReplies {
         let not_before = requested(reply) - CLOCK_SKEW;
         let query = MessagesQuery {
             conversation_id: mention.provider_post_ref.clone(),
-            limit: None,
+            ..MessagesQuery::default()
         };
-        let page = chain.messages(&query).await?;
-        Ok(page
-            .messages
-            .into_iter()
-            .find(|m| {
-                m.action == MessageAction::Sent
-                    && m.recipient_id.as_deref() == Some(recipient)
-                    && our_account.is_none_or(|ours| m.sender_id.as_deref() == Some(ours))
-                    && m.created.is_none_or(|created| created >= not_before)
-                    && m.text
-                        .as_deref()
-                        .is_some_and(|text| same_text(text, &reply.content))
-            })
-            .map(|m| SentReply {
-                provider_post_id: m.conversation_id.or(mention.provider_post_ref.clone()),
-                provider_comment_id: Some(m.id),
-                raw: m.raw,
-            }))
+        let ours = |m: &Message| {
+            m.action == MessageAction::Sent
+                && m.recipient_id.as_deref() == Some(recipient)
+                && our_account.is_none_or(|ours| m.sender_id.as_deref() == Some(ours))
+                && m.created.is_none_or(|created| created >= not_before)
+                && m.text
+                    .as_deref()
+                    .is_some_and(|text| same_text(text, &reply.content))
+        };
+        // Newest first: the pages are followed until the reply is found or the conversation
+        // is covered.
+        let read = message::read_pages(chain, &query, ours).await?;
+        Ok(read.messages.into_iter().find(ours).map(|m| SentReply {
+            provider_post_id: m.conversation_id.or(mention.provider_post_ref.clone()),
+            provider_comment_id: Some(m.id),
+            raw: m.raw,
+        }))
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! GET lists every visible message of the platform's conversations, newest first (as the
 //! provider does: right after a send, `messages[0]` is the sent message); `limit` keeps the
-//! first (newest) N. Query `conversationId` narrows to one conversation and adds
+//! first (newest) N. X pages: `limit` messages a page (default 20, at most 100), and while
+//! more remain the body carries `next`, a cursor to pass back as `next=`. Query `conversationId` narrows to one conversation and adds
 //! `messagesCount`, the number of its visible messages (before `limit`);
 //! `conversationsOnly=true` answers `conversationIds` instead; `status=archived` finds nothing
 //! (every conversation is active). POST sends our message to a customer who has a
@@ -120,17 +121,51 @@ fn list(sim: &Sim, platform: Platform, query: &Query) -> Result<Value, ApiError>
         messages.reverse();
         messages.sort_by_key(|(created, _)| Reverse(*created));
         let count = messages.len();
-        messages.truncate(limit.unwrap_or(count));
-        let messages: Vec<Value> = messages.into_iter().map(|(_, m)| m).collect();
+        // X pages (`limit` per page, `next` to go on); the others answer at most `limit`.
+        let paged = platform == Platform::Twitter;
+        let (start, size) = if paged {
+            let start = query
+                .get("next")
+                .map(parse_cursor)
+                .transpose()?
+                .unwrap_or(0);
+            (start, limit.unwrap_or(X_PAGE).clamp(1, X_MAX_PAGE))
+        } else {
+            (0, limit.unwrap_or(count))
+        };
+        let messages: Vec<Value> = messages
+            .into_iter()
+            .skip(start)
+            .take(size)
+            .map(|(_, m)| m)
+            .collect();
         let mut body = json!({ "status": "success", "messages": messages });
         if only.is_some() {
             body["messagesCount"] = json!(count);
+        }
+        if paged && start + size < count {
+            body["next"] = json!(format!("{CURSOR_PREFIX}{}", start + size));
         }
         body
     };
     body["lastUpdated"] = json!(iso_millis(now));
     body["nextUpdate"] = json!(iso_millis(sim.next_update(now)));
     Ok(body)
+}
+
+/// Messages per page on X when `limit` is absent, and the most `limit` may ask for.
+const X_PAGE: usize = 20;
+const X_MAX_PAGE: usize = 100;
+
+/// Cursors are `m<offset>` into the newest-first list: a message that arrives between two
+/// pages shifts the rest by one, so a page may repeat a message but never skips one.
+const CURSOR_PREFIX: &str = "m";
+
+fn parse_cursor(cursor: &str) -> Result<usize, ApiError> {
+    cursor
+        .strip_prefix(CURSOR_PREFIX)
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| ApiError::bad_request(format!("invalid next cursor `{cursor}`")))
 }
 
 pub(super) async fn send_message(

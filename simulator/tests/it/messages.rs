@@ -209,3 +209,52 @@ async fn a_sent_message_is_first_in_its_conversation_which_lists_newest_first_wi
         .await;
     assert_eq!(ids.body["conversationIds"], json!([conversation]));
 }
+
+#[tokio::test]
+async fn x_pages_its_messages_newest_first_and_the_cursor_covers_every_one() {
+    let t = spawn(simulator::SimConfig {
+        messages_per_conversation: 25,
+        ..small()
+    })
+    .await;
+    let mut seen: Vec<String> = Vec::new();
+    let mut path = "/messages/twitter?limit=10".to_owned();
+    let mut pages = 0;
+    loop {
+        let a = t.api_get(&path).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        pages += 1;
+        let messages = a.body["messages"].as_array().expect("messages");
+        assert!(messages.len() <= 10);
+        seen.extend(
+            messages
+                .iter()
+                .map(|m| m["id"].as_str().expect("id").to_owned()),
+        );
+        match a.body["next"].as_str() {
+            Some(next) => path = format!("/messages/twitter?limit=10&next={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 8, "3 conversations of 25 messages, 10 a page");
+    let all = t.api_get("/messages/twitter?limit=100").await;
+    let ids: Vec<String> = all.body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(seen, ids, "the pages, in order, are the whole list");
+    assert!(all.body.get("next").is_none());
+    let times: Vec<chrono::DateTime<chrono::Utc>> = all.body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| time(&m["created"]))
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+
+    let facebook = t.api_get("/messages/facebook").await;
+    assert!(facebook.body.get("next").is_none(), "only X pages");
+    assert_eq!(t.api_get("/messages/twitter?next=bogus").await.status, 400);
+}

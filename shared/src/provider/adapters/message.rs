@@ -2,8 +2,9 @@
 
 use super::{FetchAdapter, Fetched, NewMention};
 use crate::domain::{MentionType, Platform};
-use crate::provider::{Author, MessageAction, MessagesPage, MessagesQuery, ProviderError};
+use crate::provider::{Author, Message, MessageAction, MessagesQuery, ProviderError};
 use crate::resilience::Chain;
+use chrono::{DateTime, Utc};
 
 /// Reads the customer's direct messages into mentions of type [`MentionType::Message`]: the
 /// conversation id is the provider post ref, the sender the author; our own `sent` messages
@@ -21,14 +22,58 @@ impl FetchAdapter for MessageAdapter {
     }
 
     async fn fetch(&self, chain: &Chain, query: &MessagesQuery) -> Result<Fetched, ProviderError> {
-        let page = chain.messages(query).await?;
-        Ok(map_page(chain.key().platform, page))
+        let read = read_pages(chain, query, |_| false).await?;
+        Ok(map_messages(chain.key().platform, read))
     }
 }
 
-/// The received messages of `page` as mentions.
-pub fn map_page(platform: Platform, page: MessagesPage) -> Fetched {
-    let mentions = page
+/// The most pages one read follows (X pages its messages; the others answer in one).
+pub const MAX_PAGES: usize = 25;
+
+/// Messages read over one or more pages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadMessages {
+    /// Every message of the pages read, newest first (a message may repeat across pages).
+    pub messages: Vec<Message>,
+    /// The first page's `nextUpdate`.
+    pub next_update: Option<DateTime<Utc>>,
+}
+
+/// Reads `query` and follows the provider's `next` cursor, at most [`MAX_PAGES`] pages, until
+/// there is none or a message satisfies `enough`.
+pub async fn read_pages(
+    chain: &Chain,
+    query: &MessagesQuery,
+    mut enough: impl FnMut(&Message) -> bool,
+) -> Result<ReadMessages, ProviderError> {
+    let mut query = query.clone();
+    let mut read = ReadMessages {
+        messages: Vec::new(),
+        next_update: None,
+    };
+    for n in 0..MAX_PAGES {
+        let page = chain.messages(&query).await?;
+        if n == 0 {
+            read.next_update = page.next_update;
+        }
+        let done = page.messages.iter().any(&mut enough);
+        read.messages.extend(page.messages);
+        match page.next {
+            Some(next) if !done => query.next = Some(next),
+            _ => return Ok(read),
+        }
+    }
+    tracing::warn!(
+        platform = %chain.key().platform,
+        pages = MAX_PAGES,
+        "direct messages still have more pages; reading the rest next time"
+    );
+    Ok(read)
+}
+
+/// The received messages of `read` as mentions.
+pub fn map_messages(platform: Platform, read: ReadMessages) -> Fetched {
+    let mentions = read
         .messages
         .into_iter()
         .filter(|m| m.action == MessageAction::Received)
@@ -50,7 +95,7 @@ pub fn map_page(platform: Platform, page: MessagesPage) -> Fetched {
         .collect();
     Fetched {
         mentions,
-        next_update: page.next_update,
+        next_update: read.next_update,
     }
 }
 
@@ -76,17 +121,14 @@ mod tests {
 
     #[test]
     fn received_messages_become_mentions_and_our_sent_ones_are_skipped() {
-        let page = MessagesPage {
+        let read = ReadMessages {
             messages: vec![
-                message("m1", MessageAction::Received),
                 message("m2", MessageAction::Sent),
+                message("m1", MessageAction::Received),
             ],
-            conversation_ids: Vec::new(),
-            last_updated: None,
             next_update: None,
-            next: None,
         };
-        let fetched = map_page(Platform::Facebook, page);
+        let fetched = map_messages(Platform::Facebook, read);
         assert_eq!(fetched.mentions.len(), 1);
         let m = &fetched.mentions[0];
         assert_eq!(m.platform_ref, "m1");

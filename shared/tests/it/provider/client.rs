@@ -187,7 +187,7 @@ async fn direct_messages_are_listed_and_a_message_to_a_customer_is_sent() {
     let conversation = facebook
         .messages(&MessagesQuery {
             conversation_id: received.conversation_id.clone(),
-            limit: None,
+            ..MessagesQuery::default()
         })
         .await
         .expect("one conversation");
