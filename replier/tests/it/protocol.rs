@@ -5,11 +5,35 @@ use crate::support::{
 };
 use sea_orm::ConnectionTrait;
 use serde_json::json;
-use shared::domain::{MentionState, Platform, ReplyStatus};
+use shared::db::entities::{audit_log, mentions, replies};
+use shared::domain::{MentionState, Platform, ReplyId, ReplyStatus};
 use shared::outbox::sweeper::{self, SweeperConfig};
 use std::time::Duration;
 
 const DRAIN: Duration = Duration::from_secs(30);
+
+/// Asserts that `id` ended `failed`, its mention `m` is `provider_error` and a `reply.failed`
+/// with `reason` is in the mention's audit trail; returns the reply and that audit row.
+async fn assert_failed(
+    h: &Harness,
+    m: &mentions::Model,
+    id: ReplyId,
+    reason: &str,
+) -> (replies::Model, audit_log::Model) {
+    let failed = reply(&h.db, id).await;
+    assert_eq!(failed.status, ReplyStatus::Failed, "{failed:?}");
+    assert_eq!(
+        mention(&h.db, m.id).await.state,
+        Some(MentionState::ProviderError)
+    );
+    let audit = audit_actions(&h.db, m.id).await;
+    let row = audit
+        .into_iter()
+        .find(|a| a.action == "reply.failed")
+        .expect("reply.failed audited");
+    assert_eq!(row.payload["reason"], reason, "{row:?}");
+    (failed, row)
+}
 
 #[tokio::test]
 async fn a_requested_reply_is_sent_once_and_the_mention_is_replied() {
@@ -125,20 +149,9 @@ async fn a_definite_rejection_ends_failed_with_the_providers_message_and_allows_
 
     h.drain(DRAIN).await;
 
-    let failed = reply(&h.db, id).await;
-    assert_eq!(failed.status, ReplyStatus::Failed);
+    let (failed, row) = assert_failed(&h, m, id, "rejected").await;
     let message = failed.last_error.clone().expect("the provider's message");
     assert!(!message.is_empty());
-    assert_eq!(
-        mention(&h.db, m.id).await.state,
-        Some(MentionState::ProviderError)
-    );
-    let audit = audit_actions(&h.db, m.id).await;
-    let row = audit
-        .iter()
-        .find(|a| a.action == "reply.failed")
-        .expect("reply.failed audited");
-    assert_eq!(row.payload["reason"], "rejected");
     assert_eq!(row.payload["providerStatus"], 400);
     assert_eq!(row.payload["message"], message.as_str());
     assert_eq!(
@@ -234,25 +247,13 @@ async fn a_reply_whose_task_runs_out_of_attempts_ends_failed_and_the_mention_pro
 
     h.drain(DRAIN).await;
 
-    let failed = reply(&h.db, id).await;
-    assert_eq!(failed.status, ReplyStatus::Failed, "{failed:?}");
+    let (failed, _) = assert_failed(&h, m, id, "dead").await;
     assert!(
         failed
             .last_error
             .as_deref()
             .is_some_and(|e| e.contains("unreachable") || e.contains("connect")),
         "the last error is kept: {failed:?}"
-    );
-    assert_eq!(
-        mention(&h.db, m.id).await.state,
-        Some(MentionState::ProviderError)
-    );
-    let audit = audit_actions(&h.db, m.id).await;
-    assert!(
-        audit
-            .iter()
-            .any(|a| a.action == "reply.failed" && a.payload["reason"] == "dead"),
-        "{audit:?}"
     );
     let task = shared::outbox::find_active(h.db.conn(), &shared::reply::dedup_key(id))
         .await
@@ -286,8 +287,7 @@ async fn a_reply_whose_worker_died_on_the_last_attempt_ends_failed_when_the_swee
     let report = sweeper::sweep(h.db.conn(), &config).await.expect("sweep");
     assert_eq!(report.dead, 1);
 
-    let failed = reply(&h.db, id).await;
-    assert_eq!(failed.status, ReplyStatus::Failed, "{failed:?}");
+    let (failed, entry) = assert_failed(&h, m, id, "dead").await;
     assert!(
         failed
             .last_error
@@ -295,16 +295,6 @@ async fn a_reply_whose_worker_died_on_the_last_attempt_ends_failed_when_the_swee
             .is_some_and(|e| e.contains("lease of replier-gone expired")),
         "{failed:?}"
     );
-    assert_eq!(
-        mention(&h.db, m.id).await.state,
-        Some(MentionState::ProviderError)
-    );
-    let audit = audit_actions(&h.db, m.id).await;
-    let entry = audit
-        .iter()
-        .find(|a| a.action == "reply.failed")
-        .expect("audited");
-    assert_eq!(entry.payload["reason"], "dead");
     assert_eq!(entry.actor, "system:replier-gone");
     let chain = shared::audit::verify(h.db.conn()).await.expect("verify");
     assert!(chain.is_valid(), "the audit chain is intact: {chain:?}");
