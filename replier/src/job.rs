@@ -148,8 +148,16 @@ impl ReplyJob {
         reply: replies::Model,
         may_send: bool,
     ) -> Result<Next, JobError> {
-        let last_attempt = at(reply.last_attempt_at.unwrap_or(reply.created_at));
-        let since = (Utc::now() - last_attempt).to_std().unwrap_or_default();
+        // In the database's time. `last_attempt_at` of an `unknown` reply is the end of its
+        // send call. A `sending` one met here was left by a replier that stopped mid-send:
+        // its requests may have gone on until it stopped, before this run claimed the task.
+        let now = protocol::database_now(ctx.db()).await?;
+        let stamp = at(reply.last_attempt_at.unwrap_or(reply.created_at));
+        let last_attempt = match (reply.status, ctx.task().started_at) {
+            (ReplyStatus::Sending, Some(claimed)) => stamp.max(at(claimed)),
+            _ => stamp,
+        };
+        let since = (now - last_attempt).to_std().unwrap_or_default();
         // An attempt may be applied as late as the end of its request, and then hidden by the
         // provider's cache for the window: only past both is "not found" conclusive.
         let settle = self.request_timeout + self.replies.cache_window;

@@ -15,7 +15,8 @@
 //! deterministic fault for tests); `GET /_sim/faults` shows the firings left.
 //!
 //! - `status`: answer `status` (4xx/5xx) with an error body instead of serving the request;
-//!   a 429 looks exactly like the rate limiter's answer.
+//!   a 429 looks exactly like the rate limiter's answer. With `retryAfterSeconds`, the answer
+//!   also carries `Retry-After` (Ayrshare documents none; a test can then fix the wait).
 //! - `latency`: wait `ms` more before serving (latencies of several rules add up).
 //! - `timeout`: hang for `ms` (default 60 s, past any client timeout), then close the
 //!   connection without an answer. Nothing is applied.
@@ -174,6 +175,10 @@ pub struct FaultRule {
     /// Fire at most this many times (on a snapshot: the firings left); default unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
+    /// For `status`: a `Retry-After` header of this many seconds on the answer (Ayrshare
+    /// documents none; a client that honours it can then be tested in fixed time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u32>,
 }
 
 fn always() -> f64 {
@@ -264,6 +269,9 @@ impl FaultRule {
                 Err("a `status` fault needs a `status`".into())
             }
             FaultKind::Latency if self.ms.is_none() => Err("a `latency` fault needs `ms`".into()),
+            kind if kind != FaultKind::Status && self.retry_after_seconds.is_some() => {
+                Err("`retryAfterSeconds` belongs to a `status` fault".into())
+            }
             _ => Ok(()),
         }
     }
@@ -272,8 +280,9 @@ impl FaultRule {
 /// How a request ends when a terminal fault fired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// Answer this status with an error body, without serving the request.
-    Status(u16),
+    /// Answer this status with an error body (and this `Retry-After`, if any), without
+    /// serving the request.
+    Status(u16, Option<u32>),
     /// Hang this long, then close the connection.
     Timeout(Duration),
     /// Serve the request, then answer this status or (None) close the connection.
@@ -356,7 +365,9 @@ impl ActiveFaults {
                     draw.latency += ms;
                     draw.outcome
                 }
-                FaultKind::Status => rule.status.map(Outcome::Status),
+                FaultKind::Status => rule
+                    .status
+                    .map(|status| Outcome::Status(status, rule.retry_after_seconds)),
                 FaultKind::Timeout => Some(Outcome::Timeout(Duration::from_millis(
                     rule.ms.unwrap_or(DEFAULT_TIMEOUT_MS),
                 ))),
@@ -390,6 +401,10 @@ mod tests {
         assert!(FaultSet::from_json(r#"{"rules":[{"fault":"timeout","probability":2}]}"#).is_err());
         assert!(FaultSet::from_json(r#"{"rules":[{"fault":"boom"}]}"#).is_err());
         assert!(FaultSet::from_json(r#"{"rules":[],"typo":1}"#).is_err());
+        assert!(
+            FaultSet::from_json(r#"{"rules":[{"fault":"timeout","retryAfterSeconds":2}]}"#)
+                .is_err()
+        );
     }
 
     #[test]

@@ -194,7 +194,15 @@ impl Sim {
             tokio::time::sleep(draw.latency).await;
         }
         match draw.outcome {
-            Some(Outcome::Status(status)) => recorder.answer(rate(self.error_response(status))),
+            Some(Outcome::Status(status, retry_after)) => {
+                let mut response = rate(self.error_response(status));
+                if let Some(seconds) = retry_after {
+                    response
+                        .headers_mut()
+                        .insert("retry-after", HeaderValue::from(seconds));
+                }
+                recorder.answer(response)
+            }
             Some(Outcome::Timeout(hang)) => {
                 recorder.unanswered();
                 tokio::time::sleep(hang).await;

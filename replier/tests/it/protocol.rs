@@ -330,3 +330,34 @@ async fn a_customer_writing_our_words_under_the_comment_while_our_outcome_is_unk
         "sent once, not taken as sent because a customer said the same"
     );
 }
+
+#[tokio::test]
+async fn three_429s_then_an_applied_but_lost_reply_behind_a_long_cache_is_sent_exactly_once() {
+    // The chain waits out each 429's Retry-After (2 s) inside the send, so the request that
+    // lands starts about 6 s after the attempt began; its answer is lost, and the provider's
+    // read cache hides it for 3 s more. Timed from the attempt's start, the read-back (2 s
+    // timeout + 3 s window) would look too early and send again.
+    let h = Harness::new(&[
+        ("PROVIDER_RETRY_CAP_MS", "3000"),
+        ("REPLY_CACHE_WINDOW_SECONDS", "3"),
+    ])
+    .await;
+    let agent = h.agent().await;
+    let m = &h.comment_mentions(Platform::Youtube, 1).await[0];
+    h.faults(json!({"cacheDelaySeconds": 3, "rules": [
+        {"endpoint": "reply", "platform": "*", "fault": "status", "status": 429,
+         "retryAfterSeconds": 2, "count": 3},
+        {"endpoint": "reply", "platform": "*", "fault": "lost_response", "count": 1}]}))
+        .await;
+    let words = "Found it, a new one is on its way.";
+    let id = request(&h.db, agent, m.id, words).await;
+
+    h.drain(DRAIN).await;
+
+    assert_eq!(reply(&h.db, id).await.status, ReplyStatus::Sent);
+    assert_eq!(
+        ledger_replies(&h.sim_get("ledger").await, &m.platform_ref, words),
+        1,
+        "exactly one reply at the provider"
+    );
+}

@@ -18,6 +18,7 @@ use crate::db::mentions::{self as mention_queries, Triage};
 use crate::domain::{MentionEvent, ReplyStatus, next_state};
 use crate::provider::adapters::SentReply;
 use crate::reply::AUDIT_ENTITY;
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement,
     TransactionTrait, Value,
@@ -125,6 +126,9 @@ pub async fn abandon_attempt(
 }
 
 /// The attempt may or may not have reached the provider: `unknown`, to be reconciled.
+/// `last_attempt_at` becomes now, the end of the send call in the database's time: however
+/// long the call took (the chain retries 429s and refused connections inside it), whatever
+/// reached the provider was sent before this, so the read-back's wait counts from here.
 /// `None` if the row moved since.
 pub async fn record_unknown(
     db: &DatabaseConnection,
@@ -135,7 +139,8 @@ pub async fn record_unknown(
     let txn = db.begin().await?;
     let unknown = transition(
         &txn,
-        "UPDATE replies SET status = 'unknown', last_error = $3, updated_at = now() \
+        "UPDATE replies SET status = 'unknown', last_error = $3, last_attempt_at = now(), \
+             updated_at = now() \
          WHERE id = $1 AND status = 'sending' AND attempts = $2 RETURNING *",
         vec![attempt.id.into(), attempt.attempts.into(), error.into()],
         actor,
@@ -147,6 +152,18 @@ pub async fn record_unknown(
         txn.commit().await?;
     }
     Ok(unknown)
+}
+
+/// The database's clock now: reply timings are compared in it, never in a replier's.
+pub async fn database_now(db: &impl ConnectionTrait) -> Result<DateTime<Utc>, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT now() AS now",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("now()".to_owned()))?;
+    row.try_get("", "now")
 }
 
 /// Locks the mention and moves it on with `event` when the rules allow (a reply outcome

@@ -258,6 +258,18 @@ async fn an_injected_429_looks_like_the_rate_limiter() {
     a.assert_error(429);
     assert_eq!(a.body["code"], 189);
     assert_eq!(a.header("x-ratelimit-max"), Some(300));
+    assert_eq!(
+        a.header("retry-after"),
+        None,
+        "Ayrshare documents no Retry-After"
+    );
+
+    t.set_faults(json!({"rules": [
+        {"fault": "status", "status": 429, "count": 1, "retryAfterSeconds": 7}]}))
+        .await;
+    let told = t.api_get("/history").await;
+    told.assert_error(429);
+    assert_eq!(told.header("retry-after"), Some(7));
 }
 
 #[tokio::test]
