@@ -148,15 +148,9 @@ impl ReplyJob {
         reply: replies::Model,
         may_send: bool,
     ) -> Result<Next, JobError> {
-        // In the database's time. `last_attempt_at` of an `unknown` reply is the end of its
-        // send call. A `sending` one met here was left by a replier that stopped mid-send:
-        // its requests may have gone on until it stopped, before this run claimed the task.
+        // In the database's time, from the end of the last send call (`record_unknown`).
         let now = protocol::database_now(ctx.db()).await?;
-        let stamp = at(reply.last_attempt_at.unwrap_or(reply.created_at));
-        let last_attempt = match (reply.status, ctx.task().started_at) {
-            (ReplyStatus::Sending, Some(claimed)) => stamp.max(at(claimed)),
-            _ => stamp,
-        };
+        let last_attempt = at(reply.last_attempt_at.unwrap_or(reply.created_at));
         let since = (now - last_attempt).to_std().unwrap_or_default();
         // An attempt may be applied as late as the end of its request, and then hidden by the
         // provider's cache for the window: only past both is "not found" conclusive.
@@ -345,7 +339,19 @@ impl Job for ReplyJob {
         let adapter = reply::for_type(mention.mention_type);
         let mut next = match reply.status {
             ReplyStatus::Sent | ReplyStatus::Failed => return Ok(Outcome::Succeeded),
-            ReplyStatus::Sending | ReplyStatus::Unknown => {
+            // Left by a replier that stopped mid-send (this run took its task over): its
+            // requests went on at most until then, so that is when its send call ended.
+            ReplyStatus::Sending => {
+                let why = "the replier sending it stopped before it knew the outcome";
+                match protocol::record_unknown(db, &reply, why, &self.actor).await? {
+                    Some(unknown) => {
+                        self.reconcile(ctx, chain, adapter, &mention, unknown, true)
+                            .await?
+                    }
+                    None => deferred(Utc::now(), "the reply changed meanwhile; looking again"),
+                }
+            }
+            ReplyStatus::Unknown => {
                 self.reconcile(ctx, chain, adapter, &mention, reply, true)
                     .await?
             }
