@@ -1,14 +1,15 @@
 //! The `ingest` job: the three steps of ingestion (DESIGN §6), told apart by the task's
 //! payload ([`IngestStep`]).
 //!
-//! - **Platform** (the scheduler's `{}` task, or `POST /v1/sync`): once a day asks the
-//!   provider for our own account there (`GET /user`, so our replies are recognised by
-//!   author; a failure only waits for the next ingest), reads the post history of
+//! - **Platform** (the scheduler's `{}` task, or `POST /v1/sync`): reads the post history of
 //!   the last `SOCIAL_MEDIA_API_HISTORY_LAST_DAYS` days, upserts `posts` and, in the same
 //!   transaction, enqueues the first comments fetch of each post never read (dedup key per
 //!   post, so a post is never fetched by two workers at once; re-reads are the planner's,
 //!   [`shared::ingest::plan`]) and, on messaging platforms, one direct messages read unless
 //!   messaging is disabled and not due for a check. A history 404 (Bluesky) is "no history".
+//!   Then, once a day, it asks the provider for our own accounts (`GET /user`: one call for
+//!   every platform), so our replies are recognised by author; a failure only waits for the
+//!   next ingest.
 //! - **Comments**: reads one post's comments through the comment adapter, takes out our own
 //!   replies (and anything else our account wrote), and stores the rest with one audit row per new mention; records the post's
 //!   comment rate and its next possible read (the provider's `nextUpdate`).
@@ -114,17 +115,6 @@ impl IngestJob {
     async fn platform(&self, ctx: &JobContext) -> Result<Outcome, JobError> {
         let platform = ctx.platform();
         let chain = self.chain(ctx.db(), platform);
-        if platform_status::our_account_due(ctx.db(), platform).await? {
-            match chain.our_account().await {
-                Ok(account) => {
-                    let id = account.as_ref().and_then(|a| a.id.as_deref());
-                    platform_status::record_our_account(ctx.db(), platform, id).await?;
-                }
-                Err(e) => {
-                    tracing::warn!(%platform, error = %e, "cannot read our account (GET /user); asking again at the next ingest")
-                }
-            }
-        }
         let query = HistoryQuery {
             last_days: self.history_last_days,
             limit: Some(self.ingest.history_limit),
@@ -156,7 +146,34 @@ impl IngestJob {
         ctx.succeed_in(&txn).await?;
         txn.commit().await?;
         tracing::debug!(%platform, posts = history.len(), fetches, read_messages, "platform ingest done");
+        if platform_status::our_account_due(ctx.db(), platform).await? {
+            self.learn_our_accounts(ctx.db(), &chain).await?;
+        }
         Ok(Outcome::Succeeded)
+    }
+
+    /// Records our account on every platform from one `GET /user` (after the history, which
+    /// matters more; a failure only waits for the next ingest).
+    async fn learn_our_accounts(
+        &self,
+        db: &DatabaseConnection,
+        chain: &Chain,
+    ) -> Result<(), JobError> {
+        match chain.connected_accounts().await {
+            Ok(accounts) => {
+                for platform in Platform::ALL {
+                    let id = accounts
+                        .iter()
+                        .find(|a| a.platform == platform.as_str())
+                        .and_then(|a| a.id.as_deref());
+                    platform_status::record_our_account(db, *platform, id).await?;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read our accounts (GET /user); asking again at the next ingest")
+            }
+        }
+        Ok(())
     }
 
     async fn comments(&self, ctx: &JobContext, post_id: PostId) -> Result<Outcome, JobError> {

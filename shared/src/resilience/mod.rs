@@ -196,12 +196,11 @@ impl Chain {
         self.call(request, parse::sent_message).await
     }
 
-    /// The profile's connected account on this chain's platform (`GET /user`), if it has one.
-    pub async fn our_account(&self) -> Result<Option<ConnectedAccount>, ProviderError> {
+    /// The profile's connected accounts, one per network (`GET /user`); the call is counted
+    /// on this chain's platform.
+    pub async fn connected_accounts(&self) -> Result<Vec<ConnectedAccount>, ProviderError> {
         let request = Request::user(self.inner.key.platform);
-        let platform = self.inner.key.platform.as_str();
-        let accounts = self.call(request, parse::user).await?;
-        Ok(accounts.into_iter().find(|a| a.platform == platform))
+        self.call(request, parse::user).await
     }
 
     /// The logging and retry layers around [`Chain::attempt`].
