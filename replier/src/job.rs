@@ -3,11 +3,12 @@
 //! For the claimed task's reply:
 //!
 //! - `sent` or `failed`: nothing to do;
-//! - `sending` or `unknown` (an earlier attempt may have reached the provider): **reconcile**
-//!   first: read the thread back. Found: record it as sent. Not found: wait (the task is
-//!   deferred, not counted as an attempt) until the request timeout plus the provider's cache
-//!   window have passed since the last attempt (an attempt may be applied as late as its
-//!   request ends), then send. A read-back that keeps failing ends the reply `failed`
+//! - `sending` (its replier stopped mid-send: it becomes `unknown` now, the latest its send
+//!   call can have ended) or `unknown` (an earlier attempt may have reached the provider):
+//!   **reconcile** first: read the thread back. Found: record it as sent. Not found: wait (the
+//!   task is deferred, not counted as an attempt) until the request timeout plus the
+//!   provider's cache window have passed, in the database's clock, since the last send call
+//!   ended (an attempt may be applied as late as its request ends), then send. A read-back that keeps failing ends the reply `failed`
 //!   (`undecided`) once the undecided limit has passed since the last attempt;
 //! - `pending`, or reconciled as not sent: commit `sending` (write-ahead), call the provider,
 //!   then record what it said: success → `sent`; definite rejection → `failed`; 5xx, timeout,
