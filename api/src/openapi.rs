@@ -1,13 +1,13 @@
 //! The OpenAPI 3.1 document (generated from the route annotations by utoipa) and the
 //! interactive viewer at `/docs`.
 //!
-//! The viewer is RapiDoc (MIT, `docs/RAPIDOC-LICENSE.txt`), vendored gzip-compressed and served
-//! from this binary, so `/docs` works without internet access. (utoipa-scalar and
-//! utoipa-swagger-ui were not used: the first loads its script from a CDN at view time, the
-//! second downloads its assets at build time.)
+//! The viewer is Swagger UI from the `swagger-ui-dist` crate, whose assets come with the crate
+//! from the registry and are compiled into this binary, so `/docs` works without internet
+//! access and no third-party code sits in this tree. (utoipa-scalar and utoipa-swagger-ui
+//! were not used: the first loads its script from a CDN at view time, the second downloads
+//! its assets at build time.)
 
-use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use swagger_ui_dist::{ApiDefinition, OpenApiSource};
 use utoipa::Modify;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
@@ -45,36 +45,12 @@ impl Modify for BearerAuth {
     }
 }
 
-const DOCS_PAGE: &str = r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>Social Messages API</title>
-<script type="module" src="/docs/rapidoc-min.js"></script>
-</head>
-<body>
-<rapi-doc spec-url="/openapi.json" render-style="read" show-header="false"
-  allow-authentication="true" regular-font="system-ui, sans-serif"
-  mono-font="ui-monospace, monospace"></rapi-doc>
-</body>
-</html>
-"#;
-
-const RAPIDOC_JS_GZ: &[u8] = include_bytes!("docs/rapidoc-min.js.gz");
-
-/// `GET /docs`: the viewer page.
-pub async fn get_docs() -> Html<&'static str> {
-    Html(DOCS_PAGE)
-}
-
-/// `GET /docs/rapidoc-min.js`: the viewer's script (gzip; every browser accepts it).
-pub async fn get_docs_script() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CONTENT_ENCODING, "gzip"),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
-        ],
-        RAPIDOC_JS_GZ,
-    )
+/// The viewer's routes: `GET /docs` (the page, reading `/openapi.json`) and its assets
+/// under `/docs/`.
+pub fn docs_routes() -> axum::Router {
+    swagger_ui_dist::generate_routes(ApiDefinition {
+        uri_prefix: "/docs",
+        api_definition: OpenApiSource::Uri("/openapi.json"),
+        title: Some("Social Messages API"),
+    })
 }

@@ -69,8 +69,7 @@ pub fn router(state: AppState) -> Router {
                 async move { Json(document) }
             }),
         )
-        .route("/docs", get(openapi::get_docs))
-        .route("/docs/rapidoc-min.js", get(openapi::get_docs_script))
+        .merge(openapi::docs_routes().with_state(()))
         .route("/metrics", get(http_metrics::get_metrics))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")

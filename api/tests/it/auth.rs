@@ -103,7 +103,7 @@ async fn public_routes_answer_without_a_token() {
         "/metrics",
         "/openapi.json",
         "/docs",
-        "/docs/rapidoc-min.js",
+        "/docs/swagger-ui-bundle.js",
     ] {
         let response = app.send(app.request(Method::GET, path, None)).await;
         assert_eq!(response.status(), 200, "{path}");

@@ -57,20 +57,14 @@ async fn the_served_document_is_openapi_3_1_and_the_viewer_is_served_without_int
         .text()
         .await
         .expect("html");
-    assert!(page.contains("spec-url=\"/openapi.json\""), "{page}");
+    assert!(page.contains("url: '/openapi.json'"), "{page}");
     assert!(
         !page.contains("https://"),
         "the page loads nothing from the internet"
     );
     let script = app
-        .send(app.request(Method::GET, "/docs/rapidoc-min.js", None))
+        .send(app.request(Method::GET, "/docs/swagger-ui-bundle.js", None))
         .await;
-    assert_eq!(
-        script
-            .headers()
-            .get("content-encoding")
-            .and_then(|v| v.to_str().ok()),
-        Some("gzip")
-    );
+    assert_eq!(script.status(), 200);
     assert!(script.bytes().await.expect("bytes").len() > 100_000);
 }
