@@ -322,7 +322,6 @@ pub fn take_our_replies(
             let expected = ExpectedReply {
                 parent_ref: &r.parent_ref,
                 content: &r.content,
-                comment_id: None,
                 author_id: our_account,
                 not_before: Some(r.created_at.with_timezone(&Utc) - CLOCK_SKEW),
             };

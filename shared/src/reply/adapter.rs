@@ -64,7 +64,6 @@ impl ReplyAdapter for CommentReplies {
         let expected = ExpectedReply {
             parent_ref: parent,
             content: &reply.content,
-            comment_id: None,
             author_id: our_account,
             not_before: Some(requested(reply) - CLOCK_SKEW),
         };

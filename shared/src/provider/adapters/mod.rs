@@ -148,7 +148,7 @@ pub fn same_text(posted: &str, content: &str) -> bool {
 pub const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 
 /// Our reply as it should look in a thread. A candidate read from the thread is it when it
-/// has our reply's known provider id, or else when it answers `parent_ref`, says `content`
+/// answers `parent_ref`, says `content`
 /// ([`same_text`]), is written by our account (when known) and was not posted before
 /// `not_before` (when known). So a customer who writes the same words under the same comment,
 /// or an earlier reply of ours with the same words, is never taken for it.
@@ -158,8 +158,6 @@ pub struct ExpectedReply<'a> {
     pub parent_ref: &'a str,
     /// What we asked to post.
     pub content: &'a str,
-    /// Our reply's Social Comment ID, when the provider told us: it decides alone.
-    pub comment_id: Option<&'a str>,
     /// Our account's id on the network (`GET /user`), when known.
     pub author_id: Option<&'a str>,
     /// The reply's request less [`CLOCK_SKEW`], when known.
@@ -169,9 +167,6 @@ pub struct ExpectedReply<'a> {
 impl ExpectedReply<'_> {
     /// Whether `candidate` is this reply.
     pub fn matches(&self, candidate: &NewMention) -> bool {
-        if let Some(id) = self.comment_id {
-            return candidate.platform_ref == id;
-        }
         candidate.parent_ref.as_deref() == Some(self.parent_ref)
             && same_text(&candidate.content, self.content)
             && self
