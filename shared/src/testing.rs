@@ -11,11 +11,15 @@
 
 mod broker;
 mod gate;
+mod pg_cluster;
 mod process;
+mod rabbit_node;
 
 pub use broker::{BrokerOutage, TestBroker};
 pub use gate::Gate;
+pub use pg_cluster::PgCluster;
 pub use process::{Process, bin_path, free_port, wait_http_ok};
+pub use rabbit_node::RabbitNode;
 
 use migrations::quote_ident;
 use sea_orm::sqlx::{self, Connection as _, PgConnection};

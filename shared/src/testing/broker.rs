@@ -1,4 +1,4 @@
-//! RabbitMQ for tests: a virtual host per test, and stopping the broker on purpose.
+//! RabbitMQ for tests: a virtual host per test, and stopping a broker on purpose.
 //!
 //! [`TestBroker::new`] creates a vhost `sm_test_<unix seconds>_<random>` with `rabbitmqctl`
 //! (as the machine's tests run as root), gives the URL's user full permissions on it and
@@ -6,11 +6,13 @@
 //! left behind by killed test runs are deleted after six hours by a later `new`.
 //!
 //! The broker is `amqp://guest:guest@127.0.0.1:5672`; `TEST_AMQP_URL` overrides it (any path
-//! is replaced by the test's vhost).
+//! is replaced by the test's vhost). [`TestBroker::on`] puts the vhost on a private
+//! [`RabbitNode`] instead, which a test may stop ([`BrokerOutage`]) without disturbing others.
 
+use super::process::{run_command, unix_now};
+use super::rabbit_node::RabbitNode;
 use crate::bus;
-use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use url::Url;
 
 const DEFAULT_BROKER_URL: &str = "amqp://guest:guest@127.0.0.1:5672";
@@ -21,41 +23,56 @@ const VHOST_PREFIX: &str = "sm_test_";
 /// Test vhosts older than this are leftovers of killed test runs.
 const STALE_AFTER: Duration = Duration::from_secs(6 * 3600);
 
-/// Longest wait for the broker to come back after [`BrokerOutage`].
-const RESTART_TIMEOUT: Duration = Duration::from_secs(90);
-
 /// A fresh vhost with the topology declared, deleted when dropped.
 pub struct TestBroker {
     vhost: String,
     url: String,
+    /// The node for `rabbitmqctl -n`; `None`: the machine's broker.
+    node: Option<String>,
 }
 
 impl TestBroker {
-    /// Creates the vhost and declares the topology in it. Panics with the reason if RabbitMQ
-    /// or `rabbitmqctl` is not usable: a test cannot run without them.
+    /// Creates the vhost on the machine's broker and declares the topology in it. Panics
+    /// with the reason if RabbitMQ or `rabbitmqctl` is not usable: a test cannot run without
+    /// them.
     pub async fn new() -> TestBroker {
-        let base = base_url();
+        TestBroker::create(base_url(), None).await
+    }
+
+    /// The same on a private node.
+    pub async fn on(node: &RabbitNode) -> TestBroker {
+        let url = Url::parse(&node.url()).expect("node URL");
+        TestBroker::create(url, Some(node.name().to_owned())).await
+    }
+
+    async fn create(base: Url, node: Option<String>) -> TestBroker {
         let user = match base.username() {
             "" => "guest".to_owned(),
             user => user.to_owned(),
         };
-        let created = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
+        let created = unix_now();
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let vhost = format!("{VHOST_PREFIX}{created}_{}", &suffix[..12]);
 
-        let listing = tokio::task::spawn_blocking(|| rabbitmqctl(&["-q", "list_vhosts"]));
-        let setup = {
-            let (vhost, user) = (vhost.clone(), user.clone());
+        let listing = {
+            let node = node.clone();
             tokio::task::spawn_blocking(move || {
-                rabbitmqctl(&["add_vhost", &vhost])?;
-                rabbitmqctl(&["set_permissions", "-p", &vhost, &user, ".*", ".*", ".*"])
+                rabbitmqctl(node.as_deref(), &["-q", "list_vhosts"])
+            })
+        };
+        let setup = {
+            let (vhost, user, node) = (vhost.clone(), user.clone(), node.clone());
+            tokio::task::spawn_blocking(move || {
+                let node = node.as_deref();
+                rabbitmqctl(node, &["add_vhost", &vhost])?;
+                rabbitmqctl(
+                    node,
+                    &["set_permissions", "-p", &vhost, &user, ".*", ".*", ".*"],
+                )
             })
         };
         if let Ok(Ok(list)) = listing.await {
-            delete_stale_vhosts(&list, created);
+            delete_stale_vhosts(node.clone(), &list, created);
         }
         setup
             .await
@@ -67,6 +84,7 @@ impl TestBroker {
         let broker = TestBroker {
             vhost,
             url: url.to_string(),
+            node,
         };
         let conn = broker.connect().await;
         bus::declare_topology(&conn)
@@ -107,61 +125,42 @@ impl TestBroker {
 
 impl Drop for TestBroker {
     fn drop(&mut self) {
-        if let Err(e) = rabbitmqctl(&["delete_vhost", &self.vhost]) {
+        if let Err(e) = rabbitmqctl(self.node.as_deref(), &["delete_vhost", &self.vhost]) {
             eprintln!("warning: cannot delete test vhost {}: {e}", self.vhost);
         }
     }
 }
 
-/// The whole broker stopped (`rabbitmqctl stop_app`) until this guard is dropped or
-/// [`BrokerOutage::end`] is called; then it is started again and waited for, also when the
-/// test panics. Stopping the broker affects every vhost: run such a test alone.
-pub struct BrokerOutage {
+/// A private node's broker application stopped (`rabbitmqctl stop_app`) until this guard is
+/// dropped or [`BrokerOutage::end`] is called; then it is started again and waited for, also
+/// when the test panics. Only the node's own vhosts are affected.
+pub struct BrokerOutage<'a> {
+    node: &'a RabbitNode,
     ended: bool,
 }
 
-impl BrokerOutage {
-    /// Stops the broker application (the node stays up, so `start_app` is quick).
-    pub fn begin() -> BrokerOutage {
-        rabbitmqctl(&["stop_app"]).unwrap_or_else(|e| panic!("cannot stop RabbitMQ: {e}"));
-        BrokerOutage { ended: false }
+impl<'a> BrokerOutage<'a> {
+    /// Stops the node's broker application (the node stays up, so `start_app` is quick).
+    pub async fn begin(node: &'a RabbitNode) -> BrokerOutage<'a> {
+        node.stop_app().await;
+        BrokerOutage { node, ended: false }
     }
 
     /// Starts the broker again and waits until it accepts connections.
-    pub fn end(mut self) {
+    pub async fn end(mut self) {
         self.ended = true;
-        restart().unwrap_or_else(|e| panic!("cannot start RabbitMQ again: {e}"));
+        self.node.start_app().await;
     }
 }
 
-impl Drop for BrokerOutage {
+impl Drop for BrokerOutage<'_> {
     fn drop(&mut self) {
         if !self.ended
-            && let Err(e) = restart()
+            && let Err(e) = self.node.start_app_blocking()
         {
             eprintln!("warning: cannot start RabbitMQ again: {e}");
         }
     }
-}
-
-fn restart() -> Result<(), String> {
-    rabbitmqctl(&["start_app"])?;
-    let timeout = RESTART_TIMEOUT.as_secs().to_string();
-    rabbitmqctl(&["await_startup", "--timeout", &timeout])?;
-    // The app reports started a moment before the listener accepts connections.
-    let deadline = Instant::now() + RESTART_TIMEOUT;
-    let address = format!(
-        "{}:{}",
-        base_url().host_str().unwrap_or("127.0.0.1"),
-        base_url().port().unwrap_or(5672)
-    );
-    while std::net::TcpStream::connect(&address).is_err() {
-        if Instant::now() > deadline {
-            return Err(format!("{address} does not accept connections"));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(())
 }
 
 fn base_url() -> Url {
@@ -169,25 +168,19 @@ fn base_url() -> Url {
     Url::parse(&text).unwrap_or_else(|e| panic!("TEST_AMQP_URL is not a valid URL: {e}"))
 }
 
-/// Runs `rabbitmqctl args…`; its stdout, or its stderr as the error.
-fn rabbitmqctl(args: &[&str]) -> Result<String, String> {
-    let output = Command::new("rabbitmqctl")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run rabbitmqctl: {e}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(format!(
-            "rabbitmqctl {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
+/// Runs `rabbitmqctl [-n node] args…`; its stdout, or its stderr as the error.
+pub(super) fn rabbitmqctl(node: Option<&str>, args: &[&str]) -> Result<String, String> {
+    let args: Vec<&str> = node
+        .map(|n| ["-n", n])
+        .into_iter()
+        .flatten()
+        .chain(args.iter().copied())
+        .collect();
+    run_command("rabbitmqctl", &args)
 }
 
 /// Deletes (in the background, best effort) test vhosts older than [`STALE_AFTER`].
-fn delete_stale_vhosts(list: &str, now: u64) {
+fn delete_stale_vhosts(node: Option<String>, list: &str, now: u64) {
     let stale: Vec<String> = list
         .lines()
         .map(str::trim)
@@ -202,7 +195,7 @@ fn delete_stale_vhosts(list: &str, now: u64) {
     if !stale.is_empty() {
         std::thread::spawn(move || {
             for vhost in stale {
-                let _ = rabbitmqctl(&["delete_vhost", &vhost]);
+                let _ = rabbitmqctl(node.as_deref(), &["delete_vhost", &vhost]);
             }
         });
     }

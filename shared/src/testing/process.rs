@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Waits until `url` answers with a 2xx status, polling every 50 ms; panics after `timeout`.
 pub async fn wait_http_ok(http: &reqwest::Client, url: &str, timeout: Duration) {
@@ -49,6 +49,49 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("bind port 0")
         .port()
+}
+
+/// Waits until `address` accepts a TCP connection; an error after `deadline`.
+pub(super) fn wait_accepting(address: &str, deadline: Instant) -> Result<(), String> {
+    while std::net::TcpStream::connect(address).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("{address} does not accept connections"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// Runs `program args…` to completion; its stdout, or its stderr as the error.
+pub(super) fn run_command(program: &str, args: &[&str]) -> Result<String, String> {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{program} {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// Runs a blocking closure (commands, waits) on tokio's blocking pool.
+pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("blocking helper thread")
+}
+
+/// Seconds since the Unix epoch: the creation time in the names of test resources.
+pub(super) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 /// A running child process whose stderr lines are collected.

@@ -1,8 +1,6 @@
 //! RabbitMQ stopped and started while tasks are enqueued: the relay keeps them pending, and
-//! once the broker is back every task completes, each exactly once.
-//!
-//! Stopping the broker affects every vhost, so this test must run alone (see
-//! `.config/nextest.toml`).
+//! once the broker is back every task completes, each exactly once. The broker is a private
+//! node ([`RabbitNode`]), so the machine's RabbitMQ and the other tests are never disturbed.
 
 use crate::tasks_support::{
     EffectJob, create_effect_tables, effects, relay, spawn_relay_and_worker, statuses, wait_until,
@@ -11,7 +9,7 @@ use crate::tasks_support::{
 use shared::bus::JobKind;
 use shared::domain::{Platform, TaskStatus};
 use shared::outbox::{self, NewTask};
-use shared::testing::{BrokerOutage, TestBroker, TestDb};
+use shared::testing::{BrokerOutage, RabbitNode, TestBroker, TestDb};
 use shared::worker::{Jobs, Worker};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +26,8 @@ async fn enqueue(db: &TestDb, n: usize) {
 
 #[tokio::test]
 async fn tasks_enqueued_while_rabbitmq_is_stopped_all_complete_once_it_is_back() {
-    let (db, broker) = (TestDb::new().await, TestBroker::new().await);
+    let (db, node) = tokio::join!(TestDb::new(), RabbitNode::start());
+    let broker = TestBroker::on(&node).await;
     create_effect_tables(db.conn()).await;
     let relay = Arc::new(relay(db.conn(), &broker));
     let worker = Worker::new(
@@ -47,7 +46,7 @@ async fn tasks_enqueued_while_rabbitmq_is_stopped_all_complete_once_it_is_back()
     })
     .await;
 
-    let outage = BrokerOutage::begin();
+    let outage = BrokerOutage::begin(&node).await;
     enqueue(&db, 20).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
@@ -55,7 +54,7 @@ async fn tasks_enqueued_while_rabbitmq_is_stopped_all_complete_once_it_is_back()
         Some(&20),
         "nothing is marked published while the broker is down"
     );
-    outage.end();
+    outage.end().await;
 
     wait_until(
         Duration::from_secs(60),
