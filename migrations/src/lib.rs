@@ -67,6 +67,7 @@ mod m20261203_000010_budget_schedule;
 mod m20261204_000010_comment_hints;
 mod m20261204_000020_dead_reply_tasks;
 mod m20261204_000030_our_accounts;
+mod m20261205_000010_sliding_breaker;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -90,6 +91,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_comment_hints::Migration),
             Box::new(m20261204_000020_dead_reply_tasks::Migration),
             Box::new(m20261204_000030_our_accounts::Migration),
+            Box::new(m20261205_000010_sliding_breaker::Migration),
         ]
     }
 }

@@ -1,11 +1,14 @@
 //! The circuit breaker, shared by every process through its `circuit_breakers` row.
 //!
-//! - **Closed**: calls pass; each outcome is counted in the current window (`calls`,
-//!   `failures`). When a failure leaves at least `min_calls` calls in the window with a
-//!   failure rate at or above the threshold, the breaker opens. Only provider failures count
+//! - **Closed**: calls pass; each outcome is counted in a sliding window (`window`, ten
+//!   slots in `circuit_breaker_slots`; a slot leaves once it is a window old). Only provider
+//!   failures count as failures
 //!   ([`ProviderError::is_provider_failure`](crate::provider::ProviderError::is_provider_failure):
 //!   429, 5xx, timeouts, connection errors); a 400 or a 403 for disabled messaging is a
-//!   healthy provider saying no.
+//!   healthy provider saying no. When the window holds at least `min_calls` calls with a
+//!   failure rate at or above the threshold, the trip is *pending*; it is decided a settling
+//!   time later ([`BreakerSettings::settle`]), by the first count that still finds the rate at
+//!   the threshold, once every process has counted the healthy calls it held in memory.
 //! - **Open** until `open_until`: calls are refused without a request, with that time, so the
 //!   caller reschedules. A process that has seen the breaker open refuses from memory until
 //!   then (the time cannot move earlier: only a probe can close it, after that time).
@@ -16,12 +19,12 @@
 //!   `probe_lease` (their process died) are handed out again.
 //!
 //! A process that has seen the breaker closed lets calls through from memory for
-//! `closed_recheck` (`BREAKER_RECHECK_MS`), and counts their healthy outcomes in memory; it adds them to the row
-//! when it next asks the database (at the latest when that time is up, or with the next
-//! failure). Failures are counted at once, so the breaker opens on the call that reaches the
-//! threshold, and a failure that finds the breaker no longer closed makes this process ask
-//! the database before its next call. Opening, half-opening and probe permits are decided by
-//! the row alone. So a breaker opened by one process stops another's calls within
+//! `closed_recheck` (`BREAKER_RECHECK_MS`), and holds their healthy outcomes in memory; it
+//! adds them to the window when it next asks the database, with its next failure, or
+//! `closed_recheck` after the first of them ended, whichever comes first. Failures are counted
+//! at once, and a failure that finds the breaker no longer closed makes this process ask the
+//! database before its next call. Opening, half-opening and probe permits are decided by the
+//! row alone. So a breaker opened by one process stops another's calls within
 //! `closed_recheck`, or at its first failure, whichever comes first.
 //!
 //! Every transition happens in one transaction with its audit row (actor `system:<process>`)
@@ -39,7 +42,7 @@ use sea_orm::{
     Statement, TransactionTrait, Value,
 };
 use serde_json::json;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The gauge of each breaker's state (label `breaker`): 0 closed, 1 half-open, 2 open.
@@ -111,6 +114,16 @@ pub struct BreakerSettings {
     pub closed_recheck: Duration,
 }
 
+impl BreakerSettings {
+    /// How long a failure rate at the threshold waits before it opens the breaker: twice
+    /// `closed_recheck`, the longest a process holds healthy outcomes in memory (plus the
+    /// round trip that counts them), so the decision counts every call made until the rate
+    /// was reached. Zero when processes hold nothing (`closed_recheck` zero).
+    pub fn settle(&self) -> Duration {
+        self.closed_recheck * 2
+    }
+}
+
 impl From<&ResilienceSettings> for BreakerSettings {
     fn from(s: &ResilienceSettings) -> Self {
         BreakerSettings {
@@ -158,9 +171,14 @@ pub enum Outcome {
     Failed,
 }
 
-/// One breaker, as seen from this process.
-#[derive(Debug)]
+/// One breaker, as seen from this process. Cheap to clone; clones share the memory.
+#[derive(Debug, Clone)]
 pub struct CircuitBreaker {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     key: String,
     settings: BreakerSettings,
     db: DatabaseConnection,
@@ -208,9 +226,9 @@ pub struct BreakerStatus {
     pub key: String,
     /// Its state.
     pub state: BreakerState,
-    /// Calls counted in the current window (closed state).
+    /// Calls in the sliding window, as last counted (closed state).
     pub calls: i32,
-    /// Failures counted in the current window (closed state).
+    /// Failures among them.
     pub failures: i32,
     /// When it last opened.
     pub opened_at: Option<DateTime<Utc>>,
@@ -244,36 +262,27 @@ pub async fn statuses(conn: &impl ConnectionTrait) -> Result<Vec<BreakerStatus>,
         .collect()
 }
 
+/// Slots the window is counted in.
+const WINDOW_SLOTS: i32 = 10;
+
 const READ: &str = "SELECT state, open_until, clock_timestamp() AS now \
                     FROM circuit_breakers WHERE key = $1";
 
-// $1 key, $2 calls, $3 failures among them, $4 window seconds; a row only while closed. The
-// counts are soft state: their commit does not wait for the WAL flush (transitions, with
-// their audit rows, do).
-const RECORD: &str = r#"
-WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true))
-INSERT INTO circuit_breakers AS c (key, state, window_started_at, calls, failures, updated_at)
-SELECT $1, 'closed', statement_timestamp(), $2, $3, statement_timestamp() FROM async_commit
-ON CONFLICT (key) DO UPDATE
-SET window_started_at = CASE WHEN c.window_started_at
-                                  <= statement_timestamp() - make_interval(secs => $4)
-                             THEN statement_timestamp() ELSE c.window_started_at END,
-    calls = CASE WHEN c.window_started_at <= statement_timestamp() - make_interval(secs => $4)
-                 THEN $2 ELSE c.calls + $2 END,
-    failures = CASE WHEN c.window_started_at <= statement_timestamp() - make_interval(secs => $4)
-                    THEN $3 ELSE c.failures + $3 END,
-    updated_at = statement_timestamp()
-WHERE c.state = 'closed'
-RETURNING calls, failures
-"#;
+// $1 key, $2 calls, $3 failures among them, $4 window seconds, $5 slots, $6 min calls,
+// $7 failure rate percent, $8 settling seconds.
+const COUNT: &str = "SELECT window_calls, window_failures, verdict \
+                     FROM count_breaker_calls($1, $2, $3, make_interval(secs => $4), $5, $6, $7, \
+                                              make_interval(secs => $8))";
 
-// $1 key, $2 open seconds, $3 min calls, $4 failure rate percent.
+// $1 key, $2 open seconds, $3 min calls, $4 failure rate percent. The window starts afresh
+// (the delete is undone with the transaction when the breaker is no longer closed).
 const TRIP: &str = r#"
+WITH cleared AS (DELETE FROM circuit_breaker_slots WHERE key = $1)
 UPDATE circuit_breakers
 SET state = 'open', opened_at = statement_timestamp(),
     open_until = statement_timestamp() + make_interval(secs => $2),
     reopen_count = 0, half_open_permits_in_use = 0, calls = 0, failures = 0,
-    window_started_at = statement_timestamp(), updated_at = statement_timestamp()
+    trip_pending_since = NULL, updated_at = statement_timestamp()
 WHERE key = $1 AND state = 'closed' AND calls >= $3 AND failures * 100 >= $4 * calls
 RETURNING open_until, statement_timestamp() AS now
 "#;
@@ -303,8 +312,7 @@ RETURNING half_open_permits_in_use
 // $1 key.
 const CLOSE: &str = r#"
 UPDATE circuit_breakers
-SET state = 'closed', window_started_at = statement_timestamp(), calls = 0, failures = 0,
-    opened_at = NULL, open_until = NULL, reopen_count = 0, half_open_permits_in_use = 0,
+SET state = 'closed', calls = 0, failures = 0, trip_pending_since = NULL, opened_at = NULL, open_until = NULL, reopen_count = 0, half_open_permits_in_use = 0,
     updated_at = statement_timestamp()
 WHERE key = $1 AND state = 'half_open'
 RETURNING state
@@ -321,6 +329,19 @@ SET state = 'open', opened_at = statement_timestamp(),
 WHERE key = $1 AND state = 'half_open'
 RETURNING open_until, reopen_count, statement_timestamp() AS now
 "#;
+
+/// What counting outcomes found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// The breaker is not closed: nothing was counted.
+    NotClosed,
+    /// Under the threshold.
+    Below,
+    /// At the threshold, for less than the settling time.
+    Settling,
+    /// At the threshold for the settling time: open it.
+    Trip,
+}
 
 /// The row as one read saw it.
 struct Snapshot {
@@ -342,21 +363,26 @@ impl CircuitBreaker {
         process: &str,
     ) -> Self {
         CircuitBreaker {
-            key,
-            settings,
-            db,
-            actor: Actor::system(process),
-            local: Mutex::new(Local::default()),
+            inner: Arc::new(Inner {
+                key,
+                settings,
+                db,
+                actor: Actor::system(process),
+                local: Mutex::new(Local::default()),
+            }),
         }
     }
 
     /// The database key.
     pub fn key(&self) -> &str {
-        &self.key
+        &self.inner.key
     }
 
     fn local(&self) -> std::sync::MutexGuard<'_, Local> {
-        self.local.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .local
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Until when this process already knows the breaker is open: refuse without asking the
@@ -387,7 +413,7 @@ impl CircuitBreaker {
         let now = Instant::now();
         if !matches!(local.known, Known::Open { until, .. } if now < until) {
             local.known = Known::Closed {
-                until: now + self.settings.closed_recheck,
+                until: now + self.inner.settings.closed_recheck,
             };
         }
     }
@@ -401,16 +427,20 @@ impl CircuitBreaker {
     }
 
     fn set_gauge(&self, state: BreakerState) {
-        metrics::gauge!(STATE_METRIC, "breaker" => self.key.clone()).set(state.gauge_value());
+        metrics::gauge!(STATE_METRIC, "breaker" => self.inner.key.clone()).set(state.gauge_value());
     }
 
     fn statement(&self, sql: &str, mut values: Vec<Value>) -> Statement {
-        values.insert(0, self.key.clone().into());
+        values.insert(0, self.inner.key.clone().into());
         Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
     }
 
     async fn read(&self) -> Result<Snapshot, DbErr> {
-        let row = self.db.query_one_raw(self.statement(READ, vec![])).await?;
+        let row = self
+            .inner
+            .db
+            .query_one_raw(self.statement(READ, vec![]))
+            .await?;
         let snapshot = match row {
             Some(row) => Snapshot {
                 state: BreakerState::parse(&row.try_get::<String>("", "state")?)?,
@@ -437,8 +467,13 @@ impl CircuitBreaker {
             return Ok(Admission::Refused { retry_at });
         }
         // Counting the healthy outcomes held in memory also tells whether it is closed.
-        let healthy = self.local().take_healthy(self.settings.window);
-        if healthy > 0 && self.count(healthy, 0).await?.is_some() {
+        let healthy = self.local().take_healthy(self.inner.settings.window);
+        if healthy > 0
+            && matches!(
+                self.count(healthy, 0).await?,
+                Verdict::Below | Verdict::Settling
+            )
+        {
             self.remember_closed();
             return Ok(Admission::Granted(Permit::Call));
         }
@@ -466,12 +501,13 @@ impl CircuitBreaker {
                 },
                 BreakerState::HalfOpen => {
                     let taken = self
+                        .inner
                         .db
                         .query_one_raw(self.statement(
                             TAKE_PROBE,
                             vec![
-                                to_i32(self.settings.probe_permits).into(),
-                                self.settings.probe_lease.as_secs_f64().into(),
+                                to_i32(self.inner.settings.probe_permits).into(),
+                                self.inner.settings.probe_lease.as_secs_f64().into(),
                             ],
                         ))
                         .await?;
@@ -483,60 +519,108 @@ impl CircuitBreaker {
             snapshot = self.read().await?;
         }
         // Half-open with every permit out: the probes decide within a request timeout.
-        let busy = self.settings.open.min(self.settings.probe_lease);
+        let busy = self
+            .inner
+            .settings
+            .open
+            .min(self.inner.settings.probe_lease);
         Ok(Admission::Refused {
             retry_at: after(snapshot.now, busy),
         })
     }
 
     /// Records the outcome of a call let through with `permit`: a healthy call while closed
-    /// in memory (counted in the row later), anything else at once.
+    /// in memory (counted in the window later), anything else at once.
     pub async fn record(&self, permit: Permit, outcome: Outcome) -> Result<(), DbErr> {
         let failed = outcome == Outcome::Failed;
         match permit {
             Permit::Call if !failed => {
-                let mut local = self.local();
-                local.healthy += 1;
-                local.healthy_since.get_or_insert_with(Instant::now);
+                let first = {
+                    let mut local = self.local();
+                    local.healthy += 1;
+                    let first = local.healthy_since.is_none();
+                    local.healthy_since.get_or_insert_with(Instant::now);
+                    first
+                };
+                if first {
+                    self.count_held_later();
+                }
                 Ok(())
             }
             Permit::Call => {
-                let healthy = self.local().take_healthy(self.settings.window);
-                // No row: not closed any more (a late outcome); ask before the next call.
-                let Some((calls, failures)) = self.count(healthy + 1, 1).await? else {
-                    self.doubt_closed();
-                    return Ok(());
-                };
-                let threshold = i64::from(self.settings.failure_rate_percent) * i64::from(calls);
-                if calls >= to_i32(self.settings.min_calls)
-                    && i64::from(failures) * 100 >= threshold
-                {
-                    self.trip(calls, failures).await?;
-                }
-                Ok(())
+                let healthy = self.local().take_healthy(self.inner.settings.window);
+                self.count(healthy + 1, 1).await.map(|_| ())
             }
             Permit::Probe if failed => self.reopen().await,
             Permit::Probe => self.close().await,
         }
     }
 
-    /// Adds `calls` outcomes, `failures` of them failed, to the window's counts: the counts
-    /// after, or `None` if the breaker is not closed.
-    async fn count(&self, calls: u32, failures: u32) -> Result<Option<(i32, i32)>, DbErr> {
-        let counted = self
+    /// Counts the healthy outcomes held in memory `closed_recheck` from now, even if no call
+    /// comes to do it, so that a pending trip decides on them.
+    fn count_held_later(&self) {
+        let breaker = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(breaker.inner.settings.closed_recheck).await;
+            let healthy = breaker.local().take_healthy(breaker.inner.settings.window);
+            if healthy > 0
+                && let Err(e) = breaker.count(healthy, 0).await
+            {
+                tracing::warn!(
+                    breaker = %breaker.inner.key, error = %e,
+                    "cannot count healthy calls in the circuit breaker"
+                );
+            }
+        });
+    }
+
+    /// Adds `calls` outcomes, `failures` of them failed, to the window, and acts on the
+    /// verdict: opens the breaker once the rate has been at the threshold for the settling
+    /// time; asks the database before the next call if the breaker is no longer closed.
+    async fn count(&self, calls: u32, failures: u32) -> Result<Verdict, DbErr> {
+        let settings = &self.inner.settings;
+        let row = self
+            .inner
             .db
             .query_one_raw(self.statement(
-                RECORD,
+                COUNT,
                 vec![
                     to_i32(calls).into(),
                     to_i32(failures).into(),
-                    self.settings.window.as_secs_f64().into(),
+                    settings.window.as_secs_f64().into(),
+                    WINDOW_SLOTS.into(),
+                    to_i32(settings.min_calls).into(),
+                    to_i32(settings.failure_rate_percent).into(),
+                    settings.settle().as_secs_f64().into(),
                 ],
             ))
-            .await?;
-        counted
-            .map(|row| Ok((row.try_get("", "calls")?, row.try_get("", "failures")?)))
-            .transpose()
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("count_breaker_calls returned no row".into()))?;
+        let verdict = match row.try_get::<String>("", "verdict")?.as_str() {
+            "not_closed" => Verdict::NotClosed,
+            "ok" => Verdict::Below,
+            "pending" => Verdict::Settling,
+            "trip" => Verdict::Trip,
+            other => return Err(DbErr::Type(format!("unknown breaker verdict {other:?}"))),
+        };
+        // NULL when not closed.
+        let calls: Option<i32> = row.try_get("", "window_calls")?;
+        let failures: Option<i32> = row.try_get("", "window_failures")?;
+        match verdict {
+            // A late outcome: ask before the next call.
+            Verdict::NotClosed => self.doubt_closed(),
+            Verdict::Below => {}
+            Verdict::Settling => tracing::debug!(
+                breaker = %self.inner.key, calls, failures,
+                settle_ms = settings.settle().as_millis(),
+                "failure rate at the threshold: counting the calls held elsewhere first"
+            ),
+            Verdict::Trip => {
+                self.trip(calls.unwrap_or_default(), failures.unwrap_or_default())
+                    .await?;
+            }
+        }
+        Ok(verdict)
     }
 
     /// Runs a transition statement and, if it changed the row, its audit row in the same
@@ -547,13 +631,18 @@ impl CircuitBreaker {
         action: &str,
         payload: impl FnOnce(&QueryResult) -> Result<serde_json::Value, DbErr>,
     ) -> Result<Option<QueryResult>, DbErr> {
-        let txn = self.db.begin().await?;
+        let txn = self.inner.db.begin().await?;
         let Some(row) = txn.query_one_raw(statement).await? else {
             txn.rollback().await?;
             return Ok(None);
         };
-        let entry = Entry::new(self.actor.clone(), action, AUDIT_ENTITY, &self.key)
-            .with_payload(payload(&row)?);
+        let entry = Entry::new(
+            self.inner.actor.clone(),
+            action,
+            AUDIT_ENTITY,
+            &self.inner.key,
+        )
+        .with_payload(payload(&row)?);
         audit::append(&txn, entry).await?;
         txn.commit().await?;
         Ok(Some(row))
@@ -563,9 +652,9 @@ impl CircuitBreaker {
         let statement = self.statement(
             TRIP,
             vec![
-                self.settings.open.as_secs_f64().into(),
-                to_i32(self.settings.min_calls).into(),
-                to_i32(self.settings.failure_rate_percent).into(),
+                self.inner.settings.open.as_secs_f64().into(),
+                to_i32(self.inner.settings.min_calls).into(),
+                to_i32(self.inner.settings.failure_rate_percent).into(),
             ],
         );
         let changed = self
@@ -582,7 +671,7 @@ impl CircuitBreaker {
             self.remember_open(open_until, row.try_get("", "now")?);
             self.set_gauge(BreakerState::Open);
             tracing::warn!(
-                breaker = %self.key, from = "closed", to = "open", %open_until, calls, failures,
+                breaker = %self.inner.key, from = "closed", to = "open", %open_until, calls, failures,
                 "circuit breaker opened"
             );
         }
@@ -598,7 +687,7 @@ impl CircuitBreaker {
                 |row| {
                     let reopen_count: i32 = row.try_get("", "reopen_count")?;
                     Ok(json!({"from": "open", "to": "half_open",
-                              "probePermits": self.settings.probe_permits,
+                              "probePermits": self.inner.settings.probe_permits,
                               "reopenCount": reopen_count}))
                 },
             )
@@ -606,8 +695,8 @@ impl CircuitBreaker {
         if changed.is_some() {
             self.set_gauge(BreakerState::HalfOpen);
             tracing::info!(
-                breaker = %self.key, from = "open", to = "half_open",
-                probe_permits = self.settings.probe_permits,
+                breaker = %self.inner.key, from = "open", to = "half_open",
+                probe_permits = self.inner.settings.probe_permits,
                 "circuit breaker half-open: probing"
             );
         }
@@ -624,7 +713,7 @@ impl CircuitBreaker {
             self.remember_closed();
             self.set_gauge(BreakerState::Closed);
             tracing::info!(
-                breaker = %self.key, from = "half_open", to = "closed",
+                breaker = %self.inner.key, from = "half_open", to = "closed",
                 "circuit breaker closed: the probe succeeded"
             );
         }
@@ -635,9 +724,9 @@ impl CircuitBreaker {
         let statement = self.statement(
             REOPEN,
             vec![
-                self.settings.open.as_secs_f64().into(),
-                f64::from(self.settings.open_growth).into(),
-                self.settings.open_max.as_secs_f64().into(),
+                self.inner.settings.open.as_secs_f64().into(),
+                f64::from(self.inner.settings.open_growth).into(),
+                self.inner.settings.open_max.as_secs_f64().into(),
             ],
         );
         let changed = self
@@ -656,7 +745,7 @@ impl CircuitBreaker {
             self.remember_open(open_until, row.try_get("", "now")?);
             self.set_gauge(BreakerState::Open);
             tracing::warn!(
-                breaker = %self.key, from = "half_open", to = "open", %open_until, reopen_count,
+                breaker = %self.inner.key, from = "half_open", to = "open", %open_until, reopen_count,
                 "circuit breaker reopened: the probe failed"
             );
         }

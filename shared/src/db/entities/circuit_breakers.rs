@@ -14,11 +14,9 @@ pub struct Model {
     pub key: String,
     /// `closed`, `open` or `half_open`.
     pub state: String,
-    /// Start of the current counting window.
-    pub window_started_at: DateTimeWithTimeZone,
-    /// Calls in the current window.
+    /// Calls in the sliding window, as last counted.
     pub calls: i32,
-    /// Failed calls in the current window.
+    /// Failed calls among them.
     pub failures: i32,
     /// When it last opened.
     pub opened_at: Option<DateTimeWithTimeZone>,
@@ -28,6 +26,8 @@ pub struct Model {
     pub reopen_count: i32,
     /// Probe permits handed out while half-open.
     pub half_open_permits_in_use: i32,
+    /// While closed: when the failure rate reached the threshold (the trip is settling).
+    pub trip_pending_since: Option<DateTimeWithTimeZone>,
     /// Last change.
     pub updated_at: DateTimeWithTimeZone,
 }

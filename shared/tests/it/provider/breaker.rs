@@ -15,9 +15,16 @@ use shared::testing::TestDb;
 use simulator::Simulator;
 use std::time::Duration;
 
-/// Settings where each call is one request: no retries.
+/// Settings where each call is one request (no retries) and no process holds outcomes in
+/// memory (no recheck time), so a trip is decided by the call that reaches the threshold.
 fn single_attempt(api_url: &str) -> shared::config::ResilienceSettings {
-    resilience(api_url, &[("PROVIDER_RETRY_MAX_ATTEMPTS", "1")])
+    resilience(
+        api_url,
+        &[
+            ("PROVIDER_RETRY_MAX_ATTEMPTS", "1"),
+            ("BREAKER_RECHECK_MS", "0"),
+        ],
+    )
 }
 
 /// A Twitter chain on `db` without retries.
@@ -125,8 +132,14 @@ async fn breaker_state_written_by_one_instance_is_obeyed_by_another() {
 }
 
 /// A chain on a pool of its own, rechecking a closed breaker after `recheck_ms`, that has
-/// seen the breaker closed, after which another instance's failures opened it.
-async fn saw_closed_then_opened_elsewhere(sim: &Simulator, db: &TestDb, recheck_ms: &str) -> Chain {
+/// seen the breaker closed, after which another instance's failures opened it; and the
+/// history requests the provider has seen by then (the opening one is the fourth failure, or
+/// the third once the watcher's healthy call is counted).
+async fn saw_closed_then_opened_elsewhere(
+    sim: &Simulator,
+    db: &TestDb,
+    recheck_ms: &str,
+) -> (Chain, u64) {
     let settings = resilience(
         &sim.api_url(),
         &[
@@ -146,13 +159,13 @@ async fn saw_closed_then_opened_elsewhere(sim: &Simulator, db: &TestDb, recheck_
         tripper.history(&last_30_days(None)).await.expect_err("503");
     }
     assert_eq!(breaker_state(db.conn(), "twitter").await, "open");
-    watcher
+    (watcher, requests(sim, "history", None).await)
 }
 
 #[tokio::test]
 async fn a_process_that_saw_the_breaker_closed_obeys_another_opening_it_within_the_recheck_time() {
     let (sim, db) = start().await;
-    let watcher = saw_closed_then_opened_elsewhere(&sim, &db, "300").await;
+    let (watcher, seen) = saw_closed_then_opened_elsewhere(&sim, &db, "300").await;
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let err = watcher
@@ -160,13 +173,13 @@ async fn a_process_that_saw_the_breaker_closed_obeys_another_opening_it_within_t
         .await
         .expect_err("open for everyone");
     assert!(err.is_deferred(), "{err}");
-    assert_eq!(requests(&sim, "history", None).await, 1 + 4);
+    assert_eq!(requests(&sim, "history", None).await, seen);
 }
 
 #[tokio::test]
 async fn a_failure_seen_after_another_process_opened_it_stops_this_process_at_once() {
     let (sim, db) = start().await;
-    let watcher = saw_closed_then_opened_elsewhere(&sim, &db, "60000").await;
+    let (watcher, seen) = saw_closed_then_opened_elsewhere(&sim, &db, "60000").await;
 
     // Still inside its recheck time, the watcher's next call is let through and fails; that
     // failure finds the breaker open, and the call after it is refused without a request.
@@ -176,7 +189,7 @@ async fn a_failure_seen_after_another_process_opened_it_stops_this_process_at_on
         .await
         .expect_err("open");
     assert!(err.is_deferred(), "{err}");
-    assert_eq!(requests(&sim, "history", None).await, 1 + 4 + 1);
+    assert_eq!(requests(&sim, "history", None).await, seen + 1);
 }
 
 #[tokio::test]
@@ -307,4 +320,84 @@ async fn after_the_open_period_exactly_k_probes_pass_across_instances_then_it_re
             .expect("verify")
             .is_valid()
     );
+}
+
+#[tokio::test]
+async fn the_failure_rate_is_counted_over_a_sliding_window_that_does_not_forget_at_a_boundary() {
+    let (sim, db) = start().await;
+    let settings = resilience(
+        &sim.api_url(),
+        &[
+            ("PROVIDER_RETRY_MAX_ATTEMPTS", "1"),
+            ("BREAKER_RECHECK_MS", "0"),
+            ("BREAKER_WINDOW_SECONDS", "2"),
+        ],
+    );
+    let twitter = chain(&sim, db.conn(), &settings, Platform::Twitter);
+    let started = tokio::time::Instant::now();
+    for _ in 0..4 {
+        twitter.history(&last_30_days(None)).await.expect("healthy");
+    }
+    tokio::time::sleep_until(started + Duration::from_millis(1000)).await;
+    set_faults(&sim, persistent_status_fault("history", 503)).await;
+    for n in 1..=3 {
+        twitter.history(&last_30_days(None)).await.expect_err("503");
+        assert_eq!(breaker_state(db.conn(), "twitter").await, "closed", "{n}");
+    }
+    // Two seconds after the healthy calls they have left the window; the three failures of a
+    // second ago have not: with this one, 4 of 4 calls of the last two seconds failed.
+    tokio::time::sleep_until(started + Duration::from_millis(2300)).await;
+    twitter.history(&last_30_days(None)).await.expect_err("503");
+    assert_eq!(breaker_state(db.conn(), "twitter").await, "open");
+    let audit = breaker_audit(db.conn(), "twitter").await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(
+        (audit[0].2["calls"].clone(), audit[0].2["failures"].clone()),
+        (json!(4), json!(4))
+    );
+}
+
+#[tokio::test]
+async fn healthy_calls_another_process_holds_in_memory_are_counted_before_a_trip_is_decided() {
+    let (sim, db) = start().await;
+    // Each process holds healthy outcomes for up to 300 ms; a trip settles for 600 ms.
+    let settings = resilience(
+        &sim.api_url(),
+        &[
+            ("PROVIDER_RETRY_MAX_ATTEMPTS", "1"),
+            ("BREAKER_RECHECK_MS", "300"),
+        ],
+    );
+    let pool = other_pool(&db).await;
+    let holder = chain(&sim, &pool, &settings, Platform::Twitter);
+    let tripper = chain(&sim, db.conn(), &settings, Platform::Twitter);
+    for _ in 0..6 {
+        holder.history(&last_30_days(None)).await.expect("healthy");
+    }
+    set_faults(&sim, persistent_status_fault("history", 503)).await;
+    // 4 of 4 counted calls failed, but the other process holds 6 healthy ones: the true rate
+    // is 40%, and the breaker waits for them.
+    for n in 1..=4 {
+        tripper.history(&last_30_days(None)).await.expect_err("503");
+        assert_eq!(breaker_state(db.conn(), "twitter").await, "closed", "{n}");
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // 5 of 11.
+    tripper.history(&last_30_days(None)).await.expect_err("503");
+    assert_eq!(breaker_state(db.conn(), "twitter").await, "closed");
+    assert!(breaker_audit(db.conn(), "twitter").await.is_empty());
+
+    // 6 of 12 reaches the threshold; still there after the settling time, 7 of 13 opens it.
+    tripper.history(&last_30_days(None)).await.expect_err("503");
+    assert_eq!(breaker_state(db.conn(), "twitter").await, "closed");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    tripper.history(&last_30_days(None)).await.expect_err("503");
+    assert_eq!(breaker_state(db.conn(), "twitter").await, "open");
+    let audit = breaker_audit(db.conn(), "twitter").await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(
+        (audit[0].2["calls"].clone(), audit[0].2["failures"].clone()),
+        (json!(13), json!(7))
+    );
+    assert_eq!(requests(&sim, "history", None).await, 6 + 7);
 }
