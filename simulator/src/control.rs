@@ -8,6 +8,10 @@
 //!   `parentId` null for top-level comments).
 //! - `POST /comments` `{"platform", "postId", "parentId"?, "content", "author"?}` → 201 with
 //!   the new comment in the same shape (a customer comment, subject to the cache delay).
+//! - `GET /messages` → `{"messages": [{"platform", "conversationId", "messageId", "content",
+//!   "fromUs"}]}`: every direct message of every conversation, hidden ones included.
+//! - `POST /messages` `{"platform", "conversationId", "content"}` → 201 with the new message in
+//!   the same shape (the customer's, subject to the cache delay).
 //! - `GET /ledger` → `{"replies": [{"platform", "parentId", "commentId", "content", "at"}],
 //!   "messages": [{"platform", "recipientId", "messageId", "message", "at"}],
 //!   "comments": [{"platform", "postId", "commentId", "content", "at"}],
@@ -50,6 +54,7 @@ pub(crate) fn router() -> Router<Arc<Sim>> {
             get(get_faults).post(set_faults).delete(clear_faults),
         )
         .route("/comments", get(list_comments).post(create_comment))
+        .route("/messages", get(list_messages).post(create_message))
         .route("/ledger", get(get_ledger))
         .route("/stats", get(get_stats))
         .route("/reset", post(reset))
@@ -196,6 +201,69 @@ fn named_account(platform: Platform, n: u64, name: String) -> Account {
         name,
         handle,
     }
+}
+
+fn message_item(world: &World, conversation: usize, idx: usize) -> Value {
+    let c = &world.conversations[conversation];
+    let m = &c.messages[idx];
+    json!({
+        "platform": c.platform,
+        "conversationId": c.id,
+        "messageId": m.id,
+        "content": m.text,
+        "fromUs": m.sent,
+    })
+}
+
+async fn list_messages(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    let world = sim.world();
+    let messages: Vec<Value> = (0..world.conversations.len())
+        .flat_map(|c| (0..world.conversations[c].messages.len()).map(move |m| (c, m)))
+        .map(|(c, m)| message_item(&world, c, m))
+        .collect();
+    Json(json!({ "messages": messages }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewMessageIn {
+    platform: Platform,
+    conversation_id: String,
+    content: String,
+}
+
+async fn create_message(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    let input: NewMessageIn = match serde_json::from_slice(&body) {
+        Ok(input) => input,
+        Err(e) => return fail(StatusCode::BAD_REQUEST, format!("invalid message: {e}")),
+    };
+    if input.content.trim().is_empty() {
+        return fail(StatusCode::BAD_REQUEST, "content must not be empty");
+    }
+    let now = Utc::now();
+    let visible_at = sim.visible_from(now);
+    let n = sim.next_n();
+    let mut world = sim.world_mut();
+    let Some(conversation) = world
+        .conversations
+        .iter()
+        .position(|c| c.platform == input.platform && c.id == input.conversation_id)
+    else {
+        return fail(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no conversation {} on {}",
+                input.conversation_id, input.platform
+            ),
+        );
+    };
+    world.receive_message(conversation, input.content, now, visible_at, n);
+    let idx = world.conversations[conversation].messages.len() - 1;
+    (
+        StatusCode::CREATED,
+        Json(message_item(&world, conversation, idx)),
+    )
+        .into_response()
 }
 
 async fn get_ledger(State(sim): State<Arc<Sim>>) -> Response {

@@ -261,3 +261,53 @@ async fn comments_and_messages_arrive_over_time() {
     .await;
     assert!(more, "messages arrive too");
 }
+
+#[tokio::test]
+async fn a_posted_sim_message_is_returned_listed_and_served_in_its_conversation() {
+    let t = spawn(small()).await;
+    let messages = t.control_get("/messages").await["messages"]
+        .as_array()
+        .expect("messages")
+        .clone();
+    let first = messages
+        .iter()
+        .find(|m| m["platform"] == "instagram")
+        .expect("an instagram conversation")
+        .clone();
+    let created = t
+        .control_post(
+            "/messages",
+            &json!({"platform": "instagram", "conversationId": first["conversationId"],
+                    "content": "Is my order on its way?"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["conversationId"], first["conversationId"]);
+    assert_eq!(created.body["content"], "Is my order on its way?");
+    assert_eq!(created.body["fromUs"], false);
+    let listed = t.control_get("/messages").await["messages"]
+        .as_array()
+        .expect("messages")
+        .clone();
+    assert_eq!(listed.len(), messages.len() + 1);
+    assert!(listed.contains(&created.body));
+
+    let served = t.api_get("/messages/instagram").await;
+    assert!(
+        served.body["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .any(|m| m["id"] == created.body["messageId"]),
+        "{}",
+        served.body
+    );
+
+    let unknown = t
+        .control_post(
+            "/messages",
+            &json!({"platform": "instagram", "conversationId": "nope", "content": "Hi"}),
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+}
