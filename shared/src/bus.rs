@@ -22,6 +22,7 @@ use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer,
     ExchangeKind, PublisherConfirm,
 };
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -264,6 +265,71 @@ pub async fn queue_depth(channel: &Channel, queue: &str) -> lapin::Result<u32> {
         )
         .await?;
     Ok(queue.message_count())
+}
+
+/// Messages ready in the queue of each `(kind, platform)` given, read on a channel of its own.
+pub async fn queue_depths(
+    connection: &Connection,
+    queues: &[(JobKind, Platform)],
+) -> lapin::Result<Vec<((JobKind, Platform), u32)>> {
+    let channel = connection.create_channel().await?;
+    let mut depths = Vec::with_capacity(queues.len());
+    for &(kind, platform) in queues {
+        let depth = queue_depth(&channel, &routing_key(kind, platform)).await?;
+        depths.push(((kind, platform), depth));
+    }
+    channel.close(200, "queue depths read".into()).await?;
+    Ok(depths)
+}
+
+/// A broker connection for a background loop: opened when first needed, opened again after it
+/// broke, closed politely at the end.
+pub struct Link {
+    url: SecretString,
+    name: String,
+    connection: Option<Connection>,
+}
+
+impl Link {
+    /// A link to `url` whose connections the broker shows as `name`; nothing is opened yet.
+    pub fn new(url: &SecretString, name: &str) -> Link {
+        Link {
+            url: url.clone(),
+            name: name.to_owned(),
+            connection: None,
+        }
+    }
+
+    /// The open connection, opened now if there is none or it broke; `None` while the broker
+    /// is unreachable.
+    pub async fn connection(&mut self) -> Option<&Connection> {
+        if self
+            .connection
+            .as_ref()
+            .is_none_or(|c| !c.status().connected())
+        {
+            self.connection = match connect(self.url.expose_secret(), &self.name).await {
+                Ok(connection) => Some(connection),
+                Err(e) => {
+                    tracing::debug!(link = %self.name, error = %e, "broker unreachable");
+                    None
+                }
+            };
+        }
+        self.connection.as_ref()
+    }
+
+    /// Drops the connection after an error on it; the next [`Link::connection`] opens anew.
+    pub fn broken(&mut self) {
+        self.connection = None;
+    }
+
+    /// Closes the connection, if one is open.
+    pub async fn close(self, reason: &str) {
+        if let Some(connection) = self.connection {
+            close(&connection, reason).await;
+        }
+    }
 }
 
 /// The arguments of every job queue; they must match `rabbitmq/definitions.json` exactly, or

@@ -284,7 +284,9 @@ async fn a_reply_whose_worker_died_on_the_last_attempt_ends_failed_when_the_swee
         process_name: "api".to_owned(),
         idempotency_key_ttl: Duration::from_secs(3_600),
     };
-    let report = sweeper::sweep(h.db.conn(), &config).await.expect("sweep");
+    let report = sweeper::sweep(h.db.conn(), &config, &mut h.broker.link())
+        .await
+        .expect("sweep");
     assert_eq!(report.dead, 1);
 
     let (failed, entry) = assert_failed(&h, m, id, "dead").await;

@@ -65,7 +65,8 @@ pub fn env(
 pub struct Harness {
     /// The database.
     pub db: TestDb,
-    _broker: TestBroker,
+    /// The broker vhost.
+    pub broker: TestBroker,
     /// The provider.
     pub sim: Simulator,
     relay: Relay,
@@ -96,7 +97,7 @@ impl Harness {
         );
         Harness {
             db,
-            _broker: broker,
+            broker,
             sim,
             relay,
             worker,

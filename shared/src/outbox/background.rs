@@ -3,7 +3,7 @@
 use crate::config::Settings;
 use crate::ingest::plan::{self, PlanSettings};
 use crate::outbox::sweeper::SweeperConfig;
-use crate::outbox::{Relay, RelayConfig, monitor, scheduler, sweeper};
+use crate::outbox::{Relay, RelayConfig, dead_letters, monitor, scheduler, sweeper};
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub struct Loops {
     /// The relay (pending rows → broker).
     pub relay: bool,
-    /// The sweeper (expired leases, lost messages).
+    /// The sweeper (expired leases, lost messages) and the dead-letter recorder.
     pub sweeper: bool,
     /// The poll scheduler (one ingest per platform and interval) and planner (comments
     /// re-reads within the budget).
@@ -80,8 +80,16 @@ impl Background {
                 process_name: process_name.to_owned(),
                 idempotency_key_ttl: settings.replies.idempotency_key_ttl,
             };
-            let (db, cancel) = (db.clone(), cancel.clone());
-            set.spawn(async move { sweeper::run(&db, &config, &cancel).await });
+            let (sweeper_db, amqp_url, sweeper_cancel) =
+                (db.clone(), settings.amqp_url.clone(), cancel.clone());
+            set.spawn(async move {
+                sweeper::run(&sweeper_db, &config, &amqp_url, &sweeper_cancel).await
+            });
+            let (db, amqp_url, cancel) = (db.clone(), settings.amqp_url.clone(), cancel.clone());
+            let process_name = process_name.to_owned();
+            set.spawn(
+                async move { dead_letters::run(&db, &amqp_url, &process_name, &cancel).await },
+            );
         }
         if loops.scheduler {
             let platforms = settings.platforms.clone();

@@ -6,7 +6,9 @@
 //!   with the same dedup key is returned instead of a second one.
 //! - [`Relay`] publishes due pending rows with publisher confirms and marks them `published`
 //!   in the transaction that claimed them; any number may run at once.
-//! - [`sweeper`] hands back tasks whose worker died and re-publishes tasks nobody picked up.
+//! - [`sweeper`] hands back tasks whose worker died and re-publishes tasks whose message was
+//!   lost.
+//! - [`dead_letters`] drains the dead-letter queue, recording each message on its task.
 //! - [`scheduler`] enqueues one `ingest` task per platform and poll interval.
 //! - [`monitor`] refreshes the gauges: tasks by kind and status, relay lag, queue depth.
 //!
@@ -14,6 +16,7 @@
 //! fires.
 
 mod background;
+pub mod dead_letters;
 pub mod monitor;
 mod relay;
 pub mod scheduler;

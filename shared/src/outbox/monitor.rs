@@ -11,7 +11,7 @@
 use crate::bus::{self, JobKind};
 use crate::domain::{Platform, TaskStatus};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -70,15 +70,15 @@ pub async fn refresh_queue_depths(
     connection: &lapin::Connection,
     platforms: &[Platform],
 ) -> Result<(), lapin::Error> {
-    let channel = connection.create_channel().await?;
-    for kind in JobKind::ALL {
-        for &platform in platforms {
-            let queue = bus::routing_key(kind, platform);
-            let depth = bus::queue_depth(&channel, &queue).await?;
-            metrics::gauge!("jobs_queue_depth", "queue" => queue).set(f64::from(depth));
-        }
+    let queues: Vec<(JobKind, Platform)> = JobKind::ALL
+        .into_iter()
+        .flat_map(|kind| platforms.iter().map(move |&platform| (kind, platform)))
+        .collect();
+    for ((kind, platform), depth) in bus::queue_depths(connection, &queues).await? {
+        metrics::gauge!("jobs_queue_depth", "queue" => bus::routing_key(kind, platform))
+            .set(f64::from(depth));
     }
-    channel.close(200, "queue depths read".into()).await
+    Ok(())
 }
 
 /// Refreshes every gauge each [`REFRESH_INTERVAL`] until `cancel` fires; keeps its own
@@ -89,26 +89,21 @@ pub async fn run(
     platforms: &[Platform],
     cancel: &CancellationToken,
 ) {
-    let mut broker: Option<lapin::Connection> = None;
+    let mut broker = bus::Link::new(amqp_url, "monitor");
     loop {
         if let Err(e) = refresh_task_gauges(db).await {
             tracing::debug!(error = %e, "cannot refresh task gauges");
         }
-        if broker.as_ref().is_none_or(|c| !c.status().connected()) {
-            broker = bus::connect(amqp_url.expose_secret(), "monitor").await.ok();
-        }
-        if let Some(connection) = &broker
+        if let Some(connection) = broker.connection().await
             && let Err(e) = refresh_queue_depths(connection, platforms).await
         {
             tracing::debug!(error = %e, "cannot read queue depths");
-            broker = None;
+            broker.broken();
         }
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tokio::time::sleep(REFRESH_INTERVAL) => {}
         }
     }
-    if let Some(connection) = broker {
-        bus::close(&connection, "monitor stopping").await;
-    }
+    broker.close("monitor stopping").await;
 }

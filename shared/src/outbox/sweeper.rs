@@ -2,9 +2,13 @@
 //!
 //! - A `running` task whose lease expired lost its worker: it goes back to `pending` (the
 //!   attempt it was on counts), or to `dead` if that was its last attempt.
-//! - A `published` task that no worker picked up within the timeout (its message was lost,
-//!   purged or dead-lettered by the broker) goes back to `pending`, so the relay publishes it
-//!   again. A duplicate message is harmless: the consumer claims the row, not the message.
+//! - A `published` task that no worker picked up within the timeout may have lost its message
+//!   (purged, dead-lettered, a broker that lost its data), or the message may only be waiting
+//!   in a long queue. The sweeper compares with the queue: of the `n` tasks published to it,
+//!   at most `n` − (messages ready in it) can have lost their message, and only that many of
+//!   the stale ones (the oldest first) go back to `pending`, so the relay publishes them again.
+//!   A queue whose depth cannot be read (broker unreachable) is left for the next sweep. A
+//!   duplicate message is harmless: the consumer claims the row, not the message.
 //!
 //! - An idempotency key older than its time to live (`IDEMPOTENCY_KEY_TTL_SECONDS`) is purged
 //!   (DESIGN §3: expired keys are purged).
@@ -13,12 +17,14 @@
 //! api replica) can run at once.
 
 use crate::audit::{self, Actor, Entry};
-use crate::domain::TaskId;
+use crate::bus::{self, JobKind};
+use crate::domain::{Platform, TaskId};
 use crate::reply::idempotency;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement,
     TransactionTrait,
 };
+use secrecy::SecretString;
 use serde_json::json;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +41,9 @@ pub struct SweepReport {
     pub lease_expired: u64,
     /// `published` tasks nobody picked up, back to `pending` to be published again.
     pub republished: u64,
+    /// `published` tasks past the timeout left as they are because their queue's depth could
+    /// not be read.
+    pub unchecked: u64,
     /// Expired idempotency keys deleted.
     pub idempotency_keys_purged: u64,
 }
@@ -70,8 +79,19 @@ struct DeadRow {
     last_error: Option<String>,
 }
 
-/// One sweep (see the module documentation).
-pub async fn sweep(db: &DatabaseConnection, config: &SweeperConfig) -> Result<SweepReport, DbErr> {
+#[derive(FromQueryResult)]
+struct StaleQueue {
+    kind: String,
+    platform: String,
+    n: i64,
+}
+
+/// One sweep (see the module documentation); queue depths are read through `broker`.
+pub async fn sweep(
+    db: &DatabaseConnection,
+    config: &SweeperConfig,
+    broker: &mut bus::Link,
+) -> Result<SweepReport, DbErr> {
     let mut report = SweepReport::default();
     loop {
         let dead = expire_last_attempts(db, config).await?;
@@ -100,24 +120,9 @@ pub async fn sweep(db: &DatabaseConnection, config: &SweeperConfig) -> Result<Sw
             break;
         }
     }
-    loop {
-        let n = db
-            .execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "UPDATE tasks SET status = 'pending', available_at = now() \
-                 WHERE id IN (SELECT id FROM tasks \
-                              WHERE status = 'published' \
-                                AND published_at < now() - make_interval(secs => $2) \
-                              ORDER BY published_at LIMIT $1 FOR UPDATE SKIP LOCKED)",
-                [BATCH.into(), config.published_timeout.as_secs_f64().into()],
-            ))
-            .await?
-            .rows_affected();
-        report.republished += n;
-        if n < BATCH {
-            break;
-        }
-    }
+    let (republished, unchecked) = republish_lost(db, config, broker).await?;
+    report.republished = republished;
+    report.unchecked = unchecked;
     loop {
         let n = idempotency::purge_expired(db, config.idempotency_key_ttl, BATCH).await?;
         report.idempotency_keys_purged += n;
@@ -126,6 +131,77 @@ pub async fn sweep(db: &DatabaseConnection, config: &SweeperConfig) -> Result<Sw
         }
     }
     Ok(report)
+}
+
+/// Hands back to the relay the stale `published` tasks whose message may be lost, queue by
+/// queue: (republished, left unchecked).
+async fn republish_lost(
+    db: &DatabaseConnection,
+    config: &SweeperConfig,
+    broker: &mut bus::Link,
+) -> Result<(u64, u64), DbErr> {
+    let timeout = config.published_timeout.as_secs_f64();
+    let stale = StaleQueue::find_by_statement(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT kind, platform, count(*) AS n FROM tasks \
+         WHERE status = 'published' AND published_at < now() - make_interval(secs => $1) \
+         GROUP BY kind, platform",
+        [timeout.into()],
+    ))
+    .all(db)
+    .await?;
+    let queues: Vec<(JobKind, Platform)> = stale
+        .iter()
+        .filter_map(|q| Some((q.kind.parse().ok()?, q.platform.parse().ok()?)))
+        .collect();
+    let total_stale = stale.iter().map(|q| q.n.unsigned_abs()).sum();
+    if queues.is_empty() {
+        return Ok((0, total_stale));
+    }
+    let Some(connection) = broker.connection().await else {
+        return Ok((0, total_stale));
+    };
+    let depths = match bus::queue_depths(connection, &queues).await {
+        Ok(depths) => depths,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read queue depths; republishing nothing");
+            broker.broken();
+            return Ok((0, total_stale));
+        }
+    };
+    let mut republished = 0;
+    for ((kind, platform), ready) in depths {
+        loop {
+            let n = db
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "WITH published AS (SELECT count(*) AS n FROM tasks \
+                                        WHERE status = 'published' \
+                                          AND kind = $1 AND platform = $2) \
+                     UPDATE tasks SET status = 'pending', available_at = now() \
+                     WHERE id IN (SELECT id FROM tasks \
+                                  WHERE status = 'published' AND kind = $1 AND platform = $2 \
+                                    AND published_at < now() - make_interval(secs => $3) \
+                                  ORDER BY published_at \
+                                  LIMIT LEAST($4, GREATEST(0, (SELECT n FROM published) - $5)) \
+                                  FOR UPDATE SKIP LOCKED)",
+                    [
+                        kind.as_str().into(),
+                        platform.as_str().into(),
+                        timeout.into(),
+                        BATCH.into(),
+                        i64::from(ready).into(),
+                    ],
+                ))
+                .await?
+                .rows_affected();
+            republished += n;
+            if n < BATCH {
+                break;
+            }
+        }
+    }
+    Ok((republished, 0))
 }
 
 /// Marks `dead` the expired tasks that were on their last attempt, with an audit row each, in
@@ -175,11 +251,18 @@ async fn expire_last_attempts(
     Ok(rows.len() as u64)
 }
 
-/// Sweeps every `config.interval` until `cancel` fires. A failed sweep (database down) is
-/// logged and simply tried again at the next interval.
-pub async fn run(db: &DatabaseConnection, config: &SweeperConfig, cancel: &CancellationToken) {
+/// Sweeps every `config.interval` until `cancel` fires, reading queue depths from the broker at
+/// `amqp_url`. A failed sweep (database down) is logged and simply tried again at the next
+/// interval.
+pub async fn run(
+    db: &DatabaseConnection,
+    config: &SweeperConfig,
+    amqp_url: &SecretString,
+    cancel: &CancellationToken,
+) {
+    let mut broker = bus::Link::new(amqp_url, &format!("{} sweeper", config.process_name));
     loop {
-        match sweep(db, config).await {
+        match sweep(db, config, &mut broker).await {
             Ok(report) => {
                 if report.dead + report.lease_expired + report.republished > 0 {
                     tracing::info!(
@@ -207,8 +290,9 @@ pub async fn run(db: &DatabaseConnection, config: &SweeperConfig, cancel: &Cance
             Err(e) => tracing::warn!(error = %e, retry_in = ?config.interval, "sweep failed"),
         }
         tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => break,
             _ = tokio::time::sleep(config.interval) => {}
         }
     }
+    broker.close("sweeper stopping").await;
 }

@@ -104,11 +104,27 @@ impl TestBroker {
         &self.vhost
     }
 
+    /// A link to the vhost for a background loop (as the sweeper keeps one).
+    pub fn link(&self) -> bus::Link {
+        bus::Link::new(&secrecy::SecretString::from(self.url.clone()), "test")
+    }
+
     /// A new connection to the vhost.
     pub async fn connect(&self) -> lapin::Connection {
         bus::connect(&self.url, "test")
             .await
             .unwrap_or_else(|e| panic!("cannot connect to the test vhost {}: {e}", self.vhost))
+    }
+
+    /// Deletes every message ready in `queue` of this vhost (as an operator's purge would).
+    pub async fn purge(&self, queue: &str) {
+        let conn = self.connect().await;
+        let channel = conn.create_channel().await.expect("channel");
+        channel
+            .queue_purge(queue.into(), Default::default())
+            .await
+            .unwrap_or_else(|e| panic!("cannot purge {queue}: {e}"));
+        let _ = conn.close(200, "queue purged".into()).await;
     }
 
     /// Messages ready in `queue` of this vhost.

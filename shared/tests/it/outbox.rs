@@ -239,8 +239,19 @@ async fn the_scheduler_enqueues_one_ingest_per_platform_however_many_replicas_ti
     assert_eq!(next, platforms.to_vec());
 }
 
+/// A sweeper configuration republishing `published` tasks after a minute.
+fn sweeper_config() -> SweeperConfig {
+    SweeperConfig {
+        interval: Duration::from_secs(1),
+        published_timeout: Duration::from_secs(60),
+        max_attempts: 10,
+        process_name: "test".to_owned(),
+        idempotency_key_ttl: Duration::from_secs(86_400),
+    }
+}
+
 #[tokio::test]
-async fn a_published_task_nobody_picked_up_is_published_again_after_the_timeout() {
+async fn a_published_task_whose_message_was_lost_is_published_again_after_the_timeout() {
     let (db, broker) = (TestDb::new().await, TestBroker::new().await);
     let relay = relay(db.conn(), &broker);
     let id = outbox::enqueue(db.conn(), ingest(Platform::Youtube))
@@ -249,25 +260,99 @@ async fn a_published_task_nobody_picked_up_is_published_again_after_the_timeout(
         .task()
         .id;
     assert_eq!(relay.publish_due().await.expect("publish"), 1);
-    let config = SweeperConfig {
-        interval: Duration::from_secs(1),
-        published_timeout: Duration::from_secs(60),
-        max_attempts: 10,
-        process_name: "test".to_owned(),
-        idempotency_key_ttl: Duration::from_secs(86_400),
-    };
-    assert!(sweep(db.conn(), &config).await.expect("sweep").is_empty());
+    let config = sweeper_config();
+    let mut link = broker.link();
+    assert!(
+        sweep(db.conn(), &config, &mut link)
+            .await
+            .expect("sweep")
+            .is_empty()
+    );
 
-    // Its message was lost (say, purged): a minute later the sweeper hands it back.
+    // Its message is lost (purged); a minute later the sweeper hands it back.
+    broker.purge("ingest.youtube").await;
     db.conn()
         .execute_unprepared("UPDATE tasks SET published_at = now() - interval '61 seconds'")
         .await
         .expect("age");
-    let report = sweep(db.conn(), &config).await.expect("sweep");
+    let report = sweep(db.conn(), &config, &mut link).await.expect("sweep");
     assert_eq!(report.republished, 1);
     assert_eq!(task(db.conn(), id).await.status, TaskStatus::Pending);
     assert_eq!(relay.publish_due().await.expect("publish"), 1);
-    assert_eq!(broker.queue_depth("ingest.youtube").await, 2);
+    assert_eq!(broker.queue_depth("ingest.youtube").await, 1);
+}
+
+#[tokio::test]
+async fn published_tasks_whose_messages_still_wait_in_a_long_queue_are_not_published_twice() {
+    let (db, broker) = (TestDb::new().await, TestBroker::new().await);
+    let relay = relay(db.conn(), &broker);
+    for _ in 0..5 {
+        outbox::enqueue(db.conn(), ingest(Platform::Youtube))
+            .await
+            .expect("enqueue");
+    }
+    assert_eq!(relay.publish_due().await.expect("publish"), 5);
+    // Nobody consumed them for over the timeout: a busy queue, not lost messages.
+    db.conn()
+        .execute_unprepared("UPDATE tasks SET published_at = now() - interval '61 seconds'")
+        .await
+        .expect("age");
+    let config = sweeper_config();
+    let mut link = broker.link();
+    let report = sweep(db.conn(), &config, &mut link).await.expect("sweep");
+    assert_eq!(report.republished, 0, "{report:?}");
+    assert_eq!(relay.publish_due().await.expect("publish"), 0);
+    assert_eq!(broker.queue_depth("ingest.youtube").await, 5);
+
+    // Two of the five messages are lost: the two oldest tasks go back, no more.
+    broker.purge("ingest.youtube").await;
+    assert_eq!(relay.publish_due().await.expect("publish"), 0);
+    let conn = broker.connect().await;
+    let channel = shared::bus::confirmed_channel(&conn)
+        .await
+        .expect("channel");
+    for _ in 0..3 {
+        let message = shared::bus::TaskMessage::V1 {
+            task_id: shared::domain::TaskId(uuid::Uuid::new_v4()),
+            kind: JobKind::Ingest,
+            platform: Platform::Youtube,
+            attempt: 1,
+        };
+        shared::bus::confirmed(
+            shared::bus::publish_task(&channel, &message, None)
+                .await
+                .expect("publish"),
+        )
+        .await
+        .expect("confirmed");
+    }
+    let report = sweep(db.conn(), &config, &mut link).await.expect("sweep");
+    assert_eq!(report.republished, 2, "{report:?}");
+    assert_eq!(relay.publish_due().await.expect("publish"), 2);
+}
+
+#[tokio::test]
+async fn while_the_broker_cannot_be_asked_stale_published_tasks_are_left_for_a_later_sweep() {
+    let (db, broker) = (TestDb::new().await, TestBroker::new().await);
+    let relay = relay(db.conn(), &broker);
+    outbox::enqueue(db.conn(), ingest(Platform::Youtube))
+        .await
+        .expect("enqueue");
+    assert_eq!(relay.publish_due().await.expect("publish"), 1);
+    db.conn()
+        .execute_unprepared("UPDATE tasks SET published_at = now() - interval '61 seconds'")
+        .await
+        .expect("age");
+    let port = shared::testing::free_port();
+    let mut unreachable = shared::bus::Link::new(
+        &secrecy::SecretString::from(format!("amqp://guest:guest@127.0.0.1:{port}/%2f")),
+        "test",
+    );
+    let report = sweep(db.conn(), &sweeper_config(), &mut unreachable)
+        .await
+        .expect("sweep");
+    assert_eq!((report.republished, report.unchecked), (0, 1));
+    assert_eq!(broker.queue_depth("ingest.youtube").await, 1);
 }
 
 #[tokio::test]
@@ -289,16 +374,14 @@ async fn the_sweeper_purges_idempotency_keys_past_their_time_to_live_and_keeps_t
             .expect("key");
     }
     let config = SweeperConfig {
-        interval: Duration::from_secs(1),
-        published_timeout: Duration::from_secs(60),
-        max_attempts: 10,
-        process_name: "test".to_owned(),
         idempotency_key_ttl: Duration::from_secs(24 * 3600),
+        ..sweeper_config()
     };
-    let report = sweep(db.conn(), &config).await.expect("sweep");
+    let mut link = shared::bus::Link::new(&secrecy::SecretString::from(String::new()), "test");
+    let report = sweep(db.conn(), &config, &mut link).await.expect("sweep");
     assert_eq!(report.idempotency_keys_purged, 1);
     assert_eq!(
-        sweep(db.conn(), &config).await.expect("sweep"),
+        sweep(db.conn(), &config, &mut link).await.expect("sweep"),
         Default::default()
     );
 
@@ -377,4 +460,95 @@ async fn the_gauges_show_tasks_by_kind_and_status_the_relay_lag_and_the_queue_de
         text.contains(r#"outbox_published_total{kind="ingest",platform="twitter"} 2"#),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn dead_lettered_messages_are_recorded_on_their_task_and_the_dead_letter_queue_drains() {
+    use futures_util::StreamExt;
+    use shared::bus::{self, DEAD_EXCHANGE, DEAD_QUEUE, DELIVERY_LIMIT};
+    let metrics = shared::telemetry::metrics_handle();
+    let (db, broker) = (TestDb::new().await, TestBroker::new().await);
+    let relay = relay(db.conn(), &broker);
+    let id = outbox::enqueue(db.conn(), ingest(Platform::Youtube))
+        .await
+        .expect("enqueue")
+        .task()
+        .id;
+    assert_eq!(relay.publish_due().await.expect("publish"), 1);
+
+    // A consumer that keeps handing the message back: past the delivery limit the broker
+    // dead-letters it. And something that is not a task message lands there too.
+    let conn = broker.connect().await;
+    let channel = conn.create_channel().await.expect("channel");
+    let mut flaky = bus::consume(&channel, "ingest.youtube", "flaky", 1)
+        .await
+        .expect("consume");
+    let mut deliveries = 0;
+    while let Ok(Some(Ok(delivery))) =
+        tokio::time::timeout(Duration::from_secs(2), flaky.next()).await
+    {
+        deliveries += 1;
+        let requeue = lapin::options::BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        };
+        delivery.acker.nack(requeue).await.expect("nack");
+    }
+    assert!(deliveries > DELIVERY_LIMIT, "{deliveries} deliveries");
+    let confirmed = bus::confirmed_channel(&conn).await.expect("channel");
+    confirmed
+        .basic_publish(
+            DEAD_EXCHANGE.into(),
+            "".into(),
+            Default::default(),
+            b"not a task message",
+            Default::default(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirmed");
+    wait_until(
+        Duration::from_secs(10),
+        "both messages in jobs.dead",
+        || async { broker.queue_depth(DEAD_QUEUE).await == 2 },
+    )
+    .await;
+
+    let cancel = CancellationToken::new();
+    let recorder = tokio::spawn({
+        let (db, cancel) = (db.conn().clone(), cancel.clone());
+        let amqp_url = secrecy::SecretString::from(broker.url().to_owned());
+        async move { outbox::dead_letters::run(&db, &amqp_url, "api", &cancel).await }
+    });
+    wait_until(Duration::from_secs(10), "jobs.dead drained", || async {
+        broker.queue_depth(DEAD_QUEUE).await == 0
+    })
+    .await;
+    let recorded = task(db.conn(), id).await;
+    assert_eq!(
+        recorded.status,
+        TaskStatus::Published,
+        "the sweeper's to hand back"
+    );
+    assert!(
+        recorded
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("dead-lettered after 20 deliveries")),
+        "{recorded:?}"
+    );
+    let rendered = metrics.render();
+    for queue in ["ingest.youtube", "unknown"] {
+        assert!(
+            rendered.contains(&format!(
+                "{}{{queue=\"{queue}\"}} 1",
+                outbox::dead_letters::DEAD_LETTERED_METRIC
+            )),
+            "{rendered}"
+        );
+    }
+    cancel.cancel();
+    recorder.await.expect("recorder stops");
+    let _ = conn.close(200, "done".into()).await;
 }

@@ -136,7 +136,8 @@ async fn a_worker_process_killed_mid_job_leaves_the_task_to_another_worker_which
         }),
         tokio::spawn({
             let (db, cancel) = (db.conn().clone(), cancel.clone());
-            async move { sweeper::run(&db, &sweeper_config, &cancel).await }
+            let amqp_url = secrecy::SecretString::from(broker.url().to_owned());
+            async move { sweeper::run(&db, &sweeper_config, &amqp_url, &cancel).await }
         }),
     ];
     wait_until(
