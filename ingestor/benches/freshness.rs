@@ -41,7 +41,7 @@ use rand::seq::index;
 use rand::{Rng, SeedableRng};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement};
 use serde_json::{Value, json};
-use shared::testing::{Process, TestBroker, TestDb, free_port, wait_http_ok};
+use shared::testing::{Process, TestBroker, TestDb, admin_token, free_port, wait_http_ok};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -394,7 +394,15 @@ impl Stack {
         let api = spawn("api", &[], &api_env);
         wait_http_ok(http, &format!("{sim_base}/_sim/stats"), START_TIMEOUT).await;
         wait_http_ok(http, &format!("{api_base}/readyz"), START_TIMEOUT).await;
-        let token = admin_token(http, &api_base, &env).await;
+        let api_bin = binary("api");
+        let token = admin_token(
+            http,
+            &api_base,
+            api_bin.to_str().expect("UTF-8 path"),
+            &env,
+            (ADMIN_EMAIL, ADMIN_PASSWORD),
+        )
+        .await;
         Stack {
             policy,
             api,
@@ -742,47 +750,8 @@ fn binary(name: &str) -> PathBuf {
 fn spawn(name: &str, args: &[String], env: &HashMap<String, String>) -> Process {
     let path = binary(name);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    // An absolute path: `bin_path` joins it onto its directory, which keeps it whole.
+    // An absolute path: `bin_path` keeps it as it is.
     Process::spawn(path.to_str().expect("UTF-8 path"), &args, env)
-}
-
-/// Creates the admin with `api create-admin` and signs in over HTTP; the bearer token.
-async fn admin_token(
-    http: &reqwest::Client,
-    api_base: &str,
-    env: &HashMap<String, String>,
-) -> String {
-    let env = env.clone();
-    let (status, output) = tokio::task::spawn_blocking(move || {
-        let args = [
-            "create-admin",
-            "--email",
-            ADMIN_EMAIL,
-            "--password",
-            ADMIN_PASSWORD,
-        ]
-        .map(str::to_owned);
-        let mut admin = spawn("api", &args, &env);
-        let status = admin.wait_exit(START_TIMEOUT);
-        (status, admin.output())
-    })
-    .await
-    .expect("create-admin thread");
-    assert!(status.success(), "api create-admin failed:\n{output}");
-    let login = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
-    let answer = http
-        .post(format!("{api_base}/v1/users/login"))
-        .json(&login)
-        .send()
-        .await
-        .expect("api reachable")
-        .json::<Value>()
-        .await
-        .expect("json");
-    answer["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no token in {answer}"))
-        .to_owned()
 }
 
 async fn get_json(http: &reqwest::Client, url: &str) -> Value {

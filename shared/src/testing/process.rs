@@ -25,15 +25,16 @@ pub async fn wait_http_ok(http: &reqwest::Client, url: &str, timeout: Duration) 
     panic!("{url} did not answer within {timeout:?}");
 }
 
-/// Path of a workspace binary in the same target directory as this test (built by
-/// `cargo build --workspace --bins`, which `scripts/test` runs first).
+/// Path of a workspace binary in the same target directory as the running executable: beside
+/// it for a binary (`target/release/chaos`), one level up for a test or benchmark
+/// (`target/debug/deps/it-…`). `cargo build --workspace --bins` (which `scripts/test` runs
+/// first) builds them. An absolute `name` is kept as it is.
 pub fn bin_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/debug/deps/it-… → target/debug/<name>
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target directory");
+    let exe = std::env::current_exe().expect("executable path");
+    let mut dir = exe.parent().expect("target directory");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir = dir.parent().expect("target directory");
+    }
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -92,6 +93,42 @@ pub(super) fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
+}
+
+/// Creates an admin with `<api> create-admin` (`api` a binary name or absolute path, `env` its
+/// environment) and signs in as them at `api_base` over HTTP; the bearer token. Panics with
+/// the output or answer if either fails.
+pub async fn admin_token(
+    http: &reqwest::Client,
+    api_base: &str,
+    api: &str,
+    env: &HashMap<String, String>,
+    (email, password): (&str, &str),
+) -> String {
+    let (api, env) = (api.to_owned(), env.clone());
+    let args = ["create-admin", "--email", email, "--password", password].map(str::to_owned);
+    let (status, output) = blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut admin = Process::spawn(&api, &args, &env);
+        let status = admin.wait_exit(Duration::from_secs(60));
+        (status, admin.output())
+    })
+    .await;
+    assert!(status.success(), "api create-admin failed:\n{output}");
+    let login = serde_json::json!({"email": email, "password": password});
+    let answer: serde_json::Value = http
+        .post(format!("{api_base}/v1/users/login"))
+        .json(&login)
+        .send()
+        .await
+        .expect("api reachable")
+        .json()
+        .await
+        .expect("login answers JSON");
+    answer["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token in {answer}"))
+        .to_owned()
 }
 
 /// A running child process whose stderr lines are collected.
@@ -173,6 +210,18 @@ impl Process {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Kills it with SIGKILL (no chance to clean up, as in a crash) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Its last `n` stderr lines.
+    pub fn tail(&self, n: usize) -> String {
+        let lines = self.lines.lock().expect("log lock");
+        lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
     /// Sends SIGTERM.
