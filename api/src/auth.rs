@@ -59,6 +59,21 @@ impl Principal {
     }
 }
 
+/// The signed-in user, when an admin. Extracting it answers anyone else 403 before the
+/// handler reads its body, so authorization comes before validation.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        principal.require_admin()?;
+        Ok(Admin(principal))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = ApiError;
 

@@ -164,11 +164,10 @@ impl ApiError {
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
         if shared::db::is_unique_violation(&err) {
+            // The constraint's name is the schema's business, not the client's.
             let constraint = shared::db::violated_constraint(&err).unwrap_or_default();
-            return Self::conflict(
-                "conflict",
-                format!("this would duplicate an existing record ({constraint})"),
-            );
+            tracing::info!(%constraint, "request refused: unique violation");
+            return Self::conflict("conflict", "this would duplicate an existing record");
         }
         if shared::db::sqlstate(&err).as_deref() == Some(FOREIGN_KEY_VIOLATION) {
             return Self::invalid("", "a referenced record does not exist");

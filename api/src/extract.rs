@@ -5,7 +5,9 @@
 //! | body over the limit | 413 | `payload_too_large` |
 //! | no `Content-Type: application/json` | 415 | `unsupported_media_type` |
 //! | not JSON | 400 | `malformed_json` |
+//! | JSON that is not an object (an array, a string…) | 422 | `validation_failed` |
 //! | JSON of the wrong shape (type, enum value, missing field) | 422 | `validation_failed`, with the field |
+//! | a NUL character in any text, body or query (PostgreSQL cannot store it) | 422 | `validation_failed`, with the field |
 //! | bad query string | 422 | `validation_failed` |
 
 use crate::error::ApiError;
@@ -62,10 +64,45 @@ where
                 "the body is not valid JSON",
             )
         })?;
+        if !value.is_object() {
+            return Err(ApiError::invalid("", "the body must be a JSON object"));
+        }
+        if let Some(field) = nul_in(&value, "") {
+            return Err(nul_error(field));
+        }
         serde_path_to_error::deserialize(value)
             .map(Body)
             .map_err(|e| shape_error(&e))
     }
+}
+
+/// The path (as [`shape_error`] names fields: `a.b`, `a[0]`) of the first string or key in
+/// `value` that holds a NUL character.
+fn nul_in(value: &serde_json::Value, path: &str) -> Option<String> {
+    let join = |key: &str| match path {
+        "" => key.to_owned(),
+        _ => format!("{path}.{key}"),
+    };
+    match value {
+        serde_json::Value::String(text) if text.contains('\0') => Some(path.to_owned()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_in(item, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some(join(&key.replace('\0', "")))
+            } else {
+                nul_in(item, &join(key))
+            }
+        }),
+        _ => None,
+    }
+}
+
+fn nul_error(field: String) -> ApiError {
+    let detail = format!("{field}: text must not contain the NUL character (U+0000)");
+    ApiError::invalid(field, detail)
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -109,6 +146,12 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default().as_bytes();
+        if let Some((key, _)) = url::form_urlencoded::parse(query)
+            .find(|(key, value)| key.contains('\0') || value.contains('\0'))
+        {
+            return Err(nul_error(key.replace('\0', "")));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Params(value)),
             Err(rejection) => Err(query_rejection(&rejection)),

@@ -3,7 +3,7 @@
 //! is left, the next planned reads, and the last hour's time-to-inbox and reply latency.
 
 use crate::AppState;
-use crate::auth::Principal;
+use crate::auth::Admin;
 use crate::error::{ApiError, Problem};
 use axum::Json;
 use axum::extract::State;
@@ -159,9 +159,8 @@ async fn percentiles(
 #[tracing::instrument(skip_all)]
 async fn get_budget(
     State(state): State<AppState>,
-    me: Principal,
+    _: Admin,
 ) -> Result<Json<BudgetOut>, ApiError> {
-    me.require_admin()?;
     let config = &state.budget;
     let db = &state.db;
     // Only the primary profile exists today; several brands will add theirs.

@@ -5,7 +5,7 @@
 //! that returns the active task. Answers 202: the work happens in the ingestor.
 
 use crate::AppState;
-use crate::auth::Principal;
+use crate::auth::Admin;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Params, parse_list};
 use axum::Json;
@@ -57,18 +57,19 @@ pub struct SyncPage {
     pub result: Vec<SyncOut>,
 }
 
-/// Queues an ingest of the given platforms now; a no-op for a platform whose ingest is
-/// already active.
+/// Queues an ingest of the given platforms now (admins only: it spends the shared provider
+/// budget); a no-op for a platform whose ingest is already active.
 #[utoipa::path(post, path = "/v1/sync", tag = "sync", params(CreateSyncQuery),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Ingests queued (or already active)", body = SyncPage),
+        (status = 403, description = "Not an admin", body = Problem),
         (status = 422, description = "An unknown or unconfigured platform", body = Problem),
     ))]
 #[tracing::instrument(skip_all)]
 async fn create_sync(
     State(state): State<AppState>,
-    me: Principal,
+    Admin(me): Admin,
     Params(query): Params<CreateSyncQuery>,
 ) -> Result<(StatusCode, Json<SyncPage>), ApiError> {
     let mut platforms: Vec<Platform> = parse_list("platform", query.platform.as_deref())?;

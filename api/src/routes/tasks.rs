@@ -2,7 +2,7 @@
 //! `POST /v1/tasks/{id}/retry` to put a `dead` or `failed` task back to `pending`.
 
 use crate::AppState;
-use crate::auth::Principal;
+use crate::auth::{Admin, Principal};
 use crate::cursor;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Params, parse_id, parse_list};
@@ -179,10 +179,9 @@ async fn list_tasks(
 #[tracing::instrument(skip_all)]
 async fn retry_task(
     State(state): State<AppState>,
-    me: Principal,
+    Admin(me): Admin,
     Path(id): Path<String>,
 ) -> Result<Json<TaskOut>, ApiError> {
-    me.require_admin()?;
     let id: TaskId = parse_id("id", &id)?;
     let txn = state.db.begin().await?;
     let outcome = queries::retry(&txn, id).await.map_err(|e| {

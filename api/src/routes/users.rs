@@ -2,7 +2,7 @@
 //! (`GET /v1/me`), the user list and, for admins, creating users.
 
 use crate::AppState;
-use crate::auth::{self, Principal};
+use crate::auth::{self, Admin, Principal};
 use crate::error::{ApiError, Problem};
 use crate::extract::Body;
 use axum::Json;
@@ -251,10 +251,9 @@ async fn list_users(
 #[tracing::instrument(skip_all)]
 async fn create_user(
     State(state): State<AppState>,
-    me: Principal,
+    Admin(me): Admin,
     Body(input): Body<CreateUserIn>,
 ) -> Result<(StatusCode, Json<UserOut>), ApiError> {
-    me.require_admin()?;
     let user = create(&state.db, input, me.actor()).await?;
     Ok((StatusCode::CREATED, Json(user.into())))
 }

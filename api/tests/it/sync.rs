@@ -12,9 +12,9 @@ async fn sync(app: &TestApp, query: &str, token: Option<&str>) -> reqwest::Respo
 }
 
 #[tokio::test]
-async fn an_agent_asking_twice_gets_one_ingest_per_platform_while_it_is_active() {
+async fn an_admin_asking_twice_gets_one_ingest_per_platform_while_it_is_active() {
     let app = TestApp::spawn().await;
-    let agent = app.user(Role::Agent, "agent@example.com").await;
+    let agent = app.user(Role::Admin, "admin@example.com").await;
 
     let first = sync(&app, "?platform=twitter", Some(&agent.token)).await;
     assert_eq!(first.status().as_u16(), 202);
@@ -45,8 +45,9 @@ async fn an_agent_asking_twice_gets_one_ingest_per_platform_while_it_is_active()
 }
 
 #[tokio::test]
-async fn sync_needs_a_token_and_a_configured_platform() {
+async fn sync_needs_an_admin_and_a_configured_platform() {
     let app = TestApp::spawn().await;
+    let admin = app.user(Role::Admin, "admin@example.com").await;
     let agent = app.user(Role::Agent, "agent@example.com").await;
     assert_problem(
         sync(&app, "?platform=twitter", None).await,
@@ -54,7 +55,16 @@ async fn sync_needs_a_token_and_a_configured_platform() {
         "unauthorized",
     )
     .await;
-    let refused = sync(&app, "?platform=tiktok", Some(&agent.token)).await;
+    // It spends the provider budget every agent's replies depend on.
+    assert_problem(
+        sync(&app, "?platform=twitter", Some(&agent.token)).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let none = tasks::Entity::find().count(app.db.conn()).await.expect("count");
+    assert_eq!(none, 0, "nothing queued for the agent");
+    let refused = sync(&app, "?platform=tiktok", Some(&admin.token)).await;
     let body = assert_problem(refused, 422, "validation_failed").await;
     assert!(body.to_string().contains("platform"), "{body}");
 }
