@@ -5,6 +5,10 @@
 //! schema, and SQL says them most directly). Each one has a `down`. Schema changes take a
 //! PostgreSQL advisory lock and run in one transaction, so several processes started with
 //! `--migrate` at the same time apply each migration exactly once.
+//!
+//! Whoever applies the migrations owns the schema (in development the `postgres` superuser,
+//! through `MIGRATION_DATABASE_URL`); the services sign in as [`APP_ROLE`], which the
+//! migrations create and grant only what the code uses.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::sqlx::{self, Connection as _};
@@ -68,6 +72,7 @@ mod m20261204_000010_comment_hints;
 mod m20261204_000020_dead_reply_tasks;
 mod m20261204_000030_our_accounts;
 mod m20261205_000010_sliding_breaker;
+mod m20261206_000010_app_role;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -92,9 +97,14 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000020_dead_reply_tasks::Migration),
             Box::new(m20261204_000030_our_accounts::Migration),
             Box::new(m20261205_000010_sliding_breaker::Migration),
+            Box::new(m20261206_000010_app_role::Migration),
         ]
     }
 }
+
+/// The role the services connect as (`DATABASE_URL`), created by the migrations: it may read
+/// and append to `audit_log` but owns nothing (see `m20261206_000010_app_role`).
+pub const APP_ROLE: &str = "social_messages_app";
 
 /// Advisory lock held (for the transaction) while the schema changes.
 const SCHEMA_LOCK_KEY: i64 = 0x534d_5f4d_4947; // "SM_MIG"

@@ -12,10 +12,11 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(version, about = "Manage the Social Messages database schema")]
 struct Cli {
-    /// PostgreSQL URL of the service's database.
+    /// PostgreSQL URL of the service's database, signing in as the role that owns the schema
+    /// (the services themselves sign in as `social_messages_app`, through `DATABASE_URL`).
     #[arg(
         long,
-        env = "DATABASE_URL",
+        env = "MIGRATION_DATABASE_URL",
         hide_env_values = true,
         default_value = "postgres://postgres@127.0.0.1:5432/social_messages",
         global = true

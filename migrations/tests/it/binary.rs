@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 fn migrations(database_url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_migrations"))
         .args(args)
-        .env("DATABASE_URL", database_url)
+        .env("MIGRATION_DATABASE_URL", database_url)
         .output()
         .expect("run the migrations binary")
 }

@@ -189,3 +189,67 @@ async fn fresh_drops_everything_and_applies_every_migration() {
     assert_eq!(users, 0);
     db.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn the_app_role_reads_every_table_and_may_only_append_to_the_audit_log() {
+    let scratch = Scratch::empty().await;
+    let db = scratch.connect().await;
+    migrations::migrate_up(&db).await.expect("up");
+    // One line per table and privilege the app role holds (or, for tables it cannot read at
+    // all, a line saying so): a new table without a GRANT shows up here.
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            r#"
+            SELECT c.relname || ' ' || coalesce(string_agg(p.privilege, ',' ORDER BY p.privilege),
+                'nothing') AS line
+            FROM pg_class c
+            LEFT JOIN LATERAL (
+                SELECT privilege FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE',
+                    'TRUNCATE', 'REFERENCES', 'TRIGGER']) AS privilege
+                WHERE has_table_privilege($1, c.oid, privilege)
+            ) p ON true
+            WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+              AND (c.relname IN ('audit_log', 'audit_chain_head')
+                   OR NOT has_table_privilege($1, c.oid, 'SELECT'))
+            GROUP BY c.relname
+            ORDER BY c.relname
+            "#,
+            [migrations::APP_ROLE.into()],
+        ))
+        .await
+        .expect("privileges");
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|row| row.try_get::<String>("", "line").expect("text"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "audit_chain_head SELECT",
+            "audit_log INSERT,SELECT",
+            "seaql_migrations nothing"
+        ],
+        "no table but seaql_migrations is unreadable, and the audit tables are append-only"
+    );
+    let owned = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT (SELECT count(*) FROM pg_class WHERE relowner = r.oid)
+                  + (SELECT count(*) FROM pg_proc WHERE proowner = r.oid)
+                  + (SELECT count(*) FROM pg_namespace WHERE nspowner = r.oid) AS n,
+                    has_database_privilege(r.oid, current_database(), 'CREATE') AS create_db,
+                    has_schema_privilege(r.oid, 'public', 'CREATE') AS create_schema,
+                    r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls AS powers
+             FROM pg_roles r WHERE r.rolname = $1",
+            [migrations::APP_ROLE.into()],
+        ))
+        .await
+        .expect("ownership")
+        .expect("the app role exists");
+    assert_eq!(owned.try_get::<i64>("", "n").expect("n"), 0, "owns nothing");
+    for flag in ["create_db", "create_schema", "powers"] {
+        assert!(!owned.try_get::<bool>("", flag).expect(flag), "{flag}");
+    }
+    db.close().await.expect("close");
+}
