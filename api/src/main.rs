@@ -38,11 +38,8 @@ async fn main() -> anyhow::Result<()> {
     let settings = shared::config::load_or_exit();
     shared::telemetry::init(settings.log_format);
     let cancel = shared::process::shutdown_token();
-    if cli.common.migrate {
-        let Some(db) = shared::process::wait_for_database(&settings, &cancel).await else {
-            return Ok(());
-        };
-        shared::process::migrate(&db).await?;
+    if cli.common.migrate && !shared::process::migrate(&settings, &cancel).await? {
+        return Ok(());
     }
     match cli.command {
         Some(Command::CreateAdmin {

@@ -98,7 +98,7 @@ async fn main() {
     );
     let ingest_rate = stored as f64 / ingest_time.as_secs_f64();
 
-    let baseline_time = baseline(db.conn()).await;
+    let baseline_time = baseline(db.owner_conn()).await;
     let baseline_rate = stored as f64 / baseline_time.as_secs_f64();
 
     println!("ingest: {stored} comments from the simulator to committed rows (1 release ingestor)");

@@ -26,18 +26,29 @@
 //! where `prev_hash` is the previous row's `hash` ([`GENESIS_HASH`] for row 1), `occurred_at`
 //! is formatted in UTC as `YYYY-MM-DDTHH:MI:SS.ffffffZ`, and `::text` is PostgreSQL's
 //! canonical jsonb text (object keys sorted, `", "` and `": "` separators). The SQL function
-//! `audit_row_hash` computes it, both for the trigger and for [`verify`], so formatting can
-//! never drift between writing and checking. The head row (`audit_chain_head`) holds the last
-//! id and hash, so removing rows at the end of the chain is detected too.
+//! `audit_row_hash` computes it for the insert trigger. [`verify`] recomputes it in Rust from
+//! the stored columns (the payload read as its jsonb text), never through a function of the
+//! schema, which whoever owns the schema could replace. The head row (`audit_chain_head`)
+//! holds the last id and hash, so removing rows at the end of the chain is detected too.
 //!
-//! Anyone able to disable triggers can also recompute every hash after a change; anchoring the
-//! head hash outside the database would close that gap.
+//! # Anchors
+//!
+//! The services' database role can only append (see the migration `m20261206_000010_app_role`),
+//! but the schema's owner can still disable the triggers, change a row and recompute every
+//! later hash and the head: the chain then verifies. An [`Anchor`], a position and its hash
+//! written down outside the database earlier, catches that: the rewritten chain no longer
+//! passes through it. [`head`] reads the current one (`GET /v1/audit/head`), and the api logs
+//! it every `AUDIT_HEAD_LOG_SECONDS` ([`log_head`]), so the log store keeps a trail of anchors.
 
 use crate::db::entities::audit_log;
 use crate::domain::UserId;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, Set, Statement};
+use chrono::{DateTime, FixedOffset, Utc};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryResult, Set, Statement};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use std::fmt;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Upper bound of a stored payload, in bytes of compact JSON.
 pub const MAX_PAYLOAD_BYTES: usize = 2048;
@@ -283,6 +294,49 @@ fn mark_truncated(value: Value) -> Value {
     Value::Object(map)
 }
 
+/// A chain position and the hash it had, as recorded outside the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    /// The row's `id` (1 or more).
+    pub seq: i64,
+    /// Its `hash`: 64 lower-case hex digits.
+    pub hash: String,
+}
+
+/// The chain head now: the last row's position and hash (position 0 and [`GENESIS_HASH`]
+/// while the log is empty).
+pub async fn head(conn: &impl ConnectionTrait) -> Result<Anchor, DbErr> {
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT seq, hash FROM audit_chain_head",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("audit_chain_head has no row".to_owned()))?;
+    Ok(Anchor {
+        seq: row.try_get("", "seq")?,
+        hash: row.try_get("", "hash")?,
+    })
+}
+
+/// Logs the chain head now and every `interval` until `cancel` fires: each line (`audit
+/// chain head`, fields `seq` and `hash`) is an anchor kept by the log store, outside the
+/// database. A failed read is logged and retried at the next tick. Run by the api.
+pub async fn log_head(conn: &impl ConnectionTrait, interval: Duration, cancel: &CancellationToken) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = cancel.cancelled() => return,
+        }
+        match head(conn).await {
+            Ok(head) => tracing::info!(seq = head.seq, hash = %head.hash, "audit chain head"),
+            Err(e) => tracing::warn!(error = %e, "cannot read the audit chain head"),
+        }
+    }
+}
+
 /// Outcome of [`verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
@@ -290,7 +344,8 @@ pub struct VerifyReport {
     pub rows_checked: u64,
     /// The last chain position when the walk began.
     pub head_id: i64,
-    /// The first row where the chain is broken; `None` means the chain is intact.
+    /// The first row where the chain is broken; `None` means the chain is intact (and passes
+    /// through the anchor, when one was given).
     pub first_broken: Option<ChainBreak>,
 }
 
@@ -329,6 +384,9 @@ pub enum BreakReason {
     Missing,
     /// The last row's hash is not the one the chain head recorded.
     HeadMismatch,
+    /// The row at the anchor's position does not have the anchor's hash, or the chain ends
+    /// before it: the chain was rewritten (or cut) since the anchor was taken.
+    AnchorMismatch,
 }
 
 impl fmt::Display for BreakReason {
@@ -338,23 +396,25 @@ impl fmt::Display for BreakReason {
             BreakReason::PrevHashMismatch => "prev_hash does not match the previous row's hash",
             BreakReason::Missing => "row is missing (deleted)",
             BreakReason::HeadMismatch => "hash does not match the chain head",
+            BreakReason::AnchorMismatch => {
+                "the chain does not pass through the anchor (rewritten since it was taken)"
+            }
         })
     }
 }
 
-/// Walks the whole chain in order, in batches, recomputing every hash in the database, and
-/// reports the first broken row. Covers the rows up to the chain head as it was when the walk
-/// began, so it can run while others append.
-pub async fn verify(conn: &impl ConnectionTrait) -> Result<VerifyReport, DbErr> {
-    let head = conn
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT seq, hash FROM audit_chain_head",
-        ))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("audit_chain_head has no row".to_owned()))?;
-    let head_id: i64 = head.try_get("", "seq")?;
-    let head_hash: String = head.try_get("", "hash")?;
+/// Walks the whole chain in order, in batches, recomputing every hash (in this process, not in
+/// the database), and reports the first broken row. With an `anchor`, the chain must also pass
+/// through it. Covers the rows up to the chain head as it was when the walk began, so it can
+/// run while others append.
+pub async fn verify(
+    conn: &impl ConnectionTrait,
+    anchor: Option<&Anchor>,
+) -> Result<VerifyReport, DbErr> {
+    let Anchor {
+        seq: head_id,
+        hash: head_hash,
+    } = head(conn).await?;
 
     let mut report = VerifyReport {
         rows_checked: 0,
@@ -369,8 +429,8 @@ pub async fn verify(conn: &impl ConnectionTrait) -> Result<VerifyReport, DbErr> 
         let rows = conn
             .query_all_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                "SELECT id, prev_hash, hash, audit_row_hash(prev_hash, id, occurred_at, actor, \
-                 action, entity_type, entity_id, payload) AS expected \
+                "SELECT id, occurred_at, actor, action, entity_type, entity_id, \
+                 payload::text AS payload, prev_hash, hash \
                  FROM audit_log WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3",
                 [last_id.into(), head_id.into(), VERIFY_BATCH.into()],
             ))
@@ -382,13 +442,14 @@ pub async fn verify(conn: &impl ConnectionTrait) -> Result<VerifyReport, DbErr> 
             let id: i64 = row.try_get("", "id")?;
             let prev_hash: String = row.try_get("", "prev_hash")?;
             let hash: String = row.try_get("", "hash")?;
-            let expected: String = row.try_get("", "expected")?;
             report.first_broken = if id != last_id + 1 {
                 broken(last_id + 1, BreakReason::Missing)
             } else if prev_hash != last_hash {
                 broken(id, BreakReason::PrevHashMismatch)
-            } else if hash != expected {
+            } else if hash != row_hash(&row)? {
                 broken(id, BreakReason::HashMismatch)
+            } else if anchor.is_some_and(|a| a.seq == id && a.hash != hash) {
+                broken(id, BreakReason::AnchorMismatch)
             } else {
                 None
             };
@@ -407,10 +468,42 @@ pub async fn verify(conn: &impl ConnectionTrait) -> Result<VerifyReport, DbErr> 
         } else if head_id > 0 && last_hash != head_hash {
             broken(head_id, BreakReason::HeadMismatch)
         } else {
-            None
+            match anchor {
+                Some(a) if a.seq > last_id => broken(a.seq, BreakReason::AnchorMismatch),
+                _ => None,
+            }
         };
     }
     Ok(report)
+}
+
+/// The hash of a row read by [`verify`], computed as `audit_row_hash` does: the SHA-256 of
+/// the jsonb text of `[prev_hash, id, occurred_at, actor, action, entity_type, entity_id,
+/// payload]`. Strings are escaped as jsonb's output escapes them (`"`, `\`, `\b`, `\f`, `\n`,
+/// `\r`, `\t`, other control characters as lower-case `\u00xx`, everything else as is), which
+/// is what serde_json writes; the payload is the stored jsonb's own text.
+fn row_hash(row: &QueryResult) -> Result<String, DbErr> {
+    let text = |column: &str| -> Result<String, DbErr> {
+        let value: String = row.try_get("", column)?;
+        Ok(Value::String(value).to_string())
+    };
+    let id: i64 = row.try_get("", "id")?;
+    let occurred_at: DateTime<FixedOffset> = row.try_get("", "occurred_at")?;
+    let occurred_at = occurred_at
+        .with_timezone(&Utc)
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+    let payload: String = row.try_get("", "payload")?;
+    let canonical = format!(
+        "[{}, {id}, {}, {}, {}, {}, {}, {payload}]",
+        text("prev_hash")?,
+        Value::String(occurred_at),
+        text("actor")?,
+        text("action")?,
+        text("entity_type")?,
+        text("entity_id")?,
+    );
+    Ok(hex::encode(Sha256::digest(canonical.as_bytes())))
 }
 
 #[cfg(test)]

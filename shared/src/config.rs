@@ -35,8 +35,12 @@ pub struct Settings {
     pub history_last_days: u32,
     /// How to reach the provider.
     pub provider: ProviderSettings,
-    /// PostgreSQL URL (`DATABASE_URL`); may hold a password.
+    /// PostgreSQL URL of the services (`DATABASE_URL`), signing in as the role that may only
+    /// append to the audit log (`social_messages_app`); may hold a password.
     pub database_url: SecretString,
+    /// PostgreSQL URL of the schema's owner (`MIGRATION_DATABASE_URL`), used only by
+    /// `--migrate`; may hold a password.
+    pub migration_database_url: SecretString,
     /// Pool size of each process (`DATABASE_MAX_CONNECTIONS`).
     pub database_max_connections: u32,
     /// RabbitMQ URL (`AMQP_URL`); may hold a password.
@@ -59,6 +63,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Origins allowed by CORS (`CORS_ALLOWED_ORIGINS`).
     pub cors_allowed_origins: Vec<String>,
+    /// How often the api logs the audit chain head, an anchor kept outside the database
+    /// (`AUDIT_HEAD_LOG_SECONDS`).
+    pub audit_head_log_interval: Duration,
     /// Sustained requests per second each API token may make (`API_RATE_LIMIT_PER_SECOND`).
     pub api_rate_limit_per_second: u32,
     /// Requests an API token may make at once (`API_RATE_LIMIT_BURST`).
@@ -213,6 +220,10 @@ impl fmt::Debug for Settings {
                 "database_url",
                 &redact_url(self.database_url.expose_secret()),
             )
+            .field(
+                "migration_database_url",
+                &redact_url(self.migration_database_url.expose_secret()),
+            )
             .field("amqp_url", &redact_url(self.amqp_url.expose_secret()))
             .field("api_addr", &self.api_addr)
             .field("worker_platforms", &self.worker_platforms)
@@ -235,6 +246,7 @@ struct Raw {
     social_media_api_key: Option<String>,
     social_media_api_profile_key: Option<String>,
     database_url: String,
+    migration_database_url: String,
     database_max_connections: String,
     amqp_url: String,
     api_addr: String,
@@ -245,6 +257,7 @@ struct Raw {
     shutdown_grace_seconds: String,
     log_format: String,
     cors_allowed_origins: String,
+    audit_head_log_seconds: String,
     api_rate_limit_per_second: String,
     api_rate_limit_burst: String,
     relay_enabled: Option<String>,
@@ -285,6 +298,10 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("social_media_api_url", "https://api.ayrshare.com/api"),
     (
         "database_url",
+        "postgres://social_messages_app@127.0.0.1:5432/social_messages",
+    ),
+    (
+        "migration_database_url",
         "postgres://postgres@127.0.0.1:5432/social_messages",
     ),
     ("database_max_connections", "10"),
@@ -296,6 +313,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("shutdown_grace_seconds", "8"),
     ("log_format", "text"),
     ("cors_allowed_origins", "http://localhost:5173"),
+    ("audit_head_log_seconds", "3600"),
     ("api_rate_limit_per_second", "20"),
     ("api_rate_limit_burst", "40"),
     ("relay_batch_size", "200"),
@@ -434,7 +452,18 @@ fn validate(raw: Raw) -> Result<Settings, ConfigError> {
         &raw.database_url,
         &["postgres", "postgresql"],
     )?;
+    let migration_database_url = parse_url(
+        "MIGRATION_DATABASE_URL",
+        &raw.migration_database_url,
+        &["postgres", "postgresql"],
+    )?;
     let amqp_url = parse_url("AMQP_URL", &raw.amqp_url, &["amqp", "amqps"])?;
+    let audit_head_log_interval = parse_seconds(
+        "AUDIT_HEAD_LOG_SECONDS",
+        &raw.audit_head_log_seconds,
+        1,
+        86_400,
+    )?;
     let api_addr = raw.api_addr.parse().map_err(|_| ConfigError {
         variable: "API_ADDR",
         value: quote(&raw.api_addr),
@@ -524,6 +553,7 @@ fn validate(raw: Raw) -> Result<Settings, ConfigError> {
             profile_key: raw.social_media_api_profile_key.map(SecretString::from),
         },
         database_url: SecretString::from(database_url.to_string()),
+        migration_database_url: SecretString::from(migration_database_url.to_string()),
         database_max_connections,
         amqp_url: SecretString::from(amqp_url.to_string()),
         api_addr,
@@ -534,6 +564,7 @@ fn validate(raw: Raw) -> Result<Settings, ConfigError> {
         shutdown_grace,
         log_format,
         cors_allowed_origins,
+        audit_head_log_interval,
         api_rate_limit_per_second,
         api_rate_limit_burst,
         tasks,

@@ -64,9 +64,17 @@ pub fn dependency_backoff(max_delay: Duration) -> ExponentialBuilder {
 /// A pool that connects on demand, so a process can start while PostgreSQL is down; queries
 /// fail until it is back.
 pub async fn database_pool(settings: &Settings) -> Result<DatabaseConnection, sea_orm::DbErr> {
-    let mut options = ConnectOptions::new(settings.database_url.expose_secret().to_owned());
+    pool_at(
+        settings.database_url.expose_secret(),
+        settings.database_max_connections,
+    )
+    .await
+}
+
+async fn pool_at(url: &str, max_connections: u32) -> Result<DatabaseConnection, sea_orm::DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
     options
-        .max_connections(settings.database_max_connections)
+        .max_connections(max_connections)
         .min_connections(0)
         .connect_timeout(Duration::from_secs(3))
         .acquire_timeout(Duration::from_secs(5))
@@ -80,9 +88,22 @@ pub async fn wait_for_database(
     settings: &Settings,
     cancel: &CancellationToken,
 ) -> Option<DatabaseConnection> {
-    let shown = redact_url(settings.database_url.expose_secret());
+    wait_for_database_at(
+        settings.database_url.expose_secret(),
+        settings.database_max_connections,
+        cancel,
+    )
+    .await
+}
+
+async fn wait_for_database_at(
+    url: &str,
+    max_connections: u32,
+    cancel: &CancellationToken,
+) -> Option<DatabaseConnection> {
+    let shown = redact_url(url);
     let attempt = || async {
-        let db = database_pool(settings).await?;
+        let db = pool_at(url, max_connections).await?;
         db.execute_unprepared("SELECT 1").await?;
         Ok::<_, sea_orm::DbErr>(db)
     };
@@ -138,8 +159,9 @@ pub async fn wait_for_broker_at(
 /// Flags every long-running binary accepts.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
-    /// Apply pending database migrations before starting (convenience for development;
-    /// in production run the `migrations` binary).
+    /// Apply pending database migrations before starting, as the schema's owner
+    /// (`MIGRATION_DATABASE_URL`; convenience for development, in production run the
+    /// `migrations` binary).
     #[arg(long)]
     pub migrate: bool,
 }
@@ -152,12 +174,13 @@ pub async fn connect_worker(
     args: &CommonArgs,
     cancel: &CancellationToken,
 ) -> anyhow::Result<Option<(DatabaseConnection, lapin::Connection)>> {
+    // First: on a fresh database, the services' role only exists once migrated.
+    if args.migrate && !migrate(settings, cancel).await? {
+        return Ok(None);
+    }
     let Some(db) = wait_for_database(settings, cancel).await else {
         return Ok(None);
     };
-    if args.migrate {
-        migrate(&db).await?;
-    }
     let Some(broker) = wait_for_broker(settings, process_name, cancel).await else {
         return Ok(None);
     };
@@ -165,11 +188,21 @@ pub async fn connect_worker(
     Ok(Some((db, broker)))
 }
 
-/// Applies pending migrations, logging how many ran.
-pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    migrations::migrate_up(db).await?;
-    tracing::info!("database migrated");
-    Ok(())
+/// Applies pending migrations as the schema's owner (`MIGRATION_DATABASE_URL`), waiting for
+/// that database as [`wait_for_database`] does; `false` if cancelled first.
+pub async fn migrate(settings: &Settings, cancel: &CancellationToken) -> anyhow::Result<bool> {
+    let Some(db) =
+        wait_for_database_at(settings.migration_database_url.expose_secret(), 1, cancel).await
+    else {
+        return Ok(false);
+    };
+    let applied = migrations::migrate_up(&db).await;
+    if let Err(e) = db.close().await {
+        tracing::debug!(error = %e, "migration pool already closed");
+    }
+    let applied = applied?;
+    tracing::info!(applied = applied.len(), "database migrated");
+    Ok(true)
 }
 
 /// Closes the pool after a worker's loops have stopped (the worker closes its own broker

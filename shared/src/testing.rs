@@ -7,7 +7,10 @@
 //! a database that has sessions).
 //!
 //! The server is `postgres://postgres@127.0.0.1:5432`; `TEST_DATABASE_URL` overrides it with
-//! the URL of a maintenance database (e.g. `postgres://user:pass@host:5432/postgres`).
+//! the URL of a maintenance database (e.g. `postgres://user:pass@host:5432/postgres`). Its
+//! user migrates the template and so owns the schema ([`TestDb::owner_conn`]); tests and the
+//! processes they start connect as the services do, as [`migrations::APP_ROLE`] (without a
+//! password: the server must let that role in as it lets in the maintenance user).
 
 mod broker;
 mod gate;
@@ -46,8 +49,10 @@ const POOL_SIZE: u32 = 16;
 pub struct TestDb {
     name: String,
     url: String,
+    owner_url: String,
     maintenance_url: String,
     conn: DatabaseConnection,
+    owner: DatabaseConnection,
 }
 
 impl TestDb {
@@ -85,21 +90,37 @@ impl TestDb {
         .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
         let _ = admin.close().await;
 
-        let url = database_url(&maintenance_url, &name);
-        let conn = connect(&url, POOL_SIZE)
-            .await
-            .unwrap_or_else(|e| panic!("cannot connect to test database {name}: {e}"));
+        let owner_url = database_url(&maintenance_url, &name);
+        let mut app_url = Url::parse(&owner_url).expect("test database URL");
+        app_url
+            .set_username(migrations::APP_ROLE)
+            .and_then(|()| app_url.set_password(None))
+            .expect("a URL with a host takes a user");
+        let url = app_url.to_string();
+        let (conn, owner) =
+            match tokio::try_join!(connect(&url, POOL_SIZE), connect(&owner_url, POOL_SIZE)) {
+                Ok(pools) => pools,
+                Err(e) => panic!("cannot connect to test database {name}: {e}"),
+            };
         TestDb {
             name,
             url,
+            owner_url,
             maintenance_url: maintenance_url.to_string(),
             conn,
+            owner,
         }
     }
 
-    /// The database's URL (e.g. to pass as `DATABASE_URL` to a spawned binary).
+    /// The database's URL as the services' role (e.g. to pass as `DATABASE_URL` to a spawned
+    /// binary).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The database's URL as the schema's owner (e.g. `MIGRATION_DATABASE_URL`).
+    pub fn owner_url(&self) -> &str {
+        &self.owner_url
     }
 
     /// A [`Gate`] in front of the database's server and a small pool (two connections, 1 s
@@ -129,14 +150,49 @@ impl TestDb {
         (gate, pool)
     }
 
-    /// A connection pool to the database.
+    /// A connection pool to the database, as the services' role.
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// A connection pool to the database as the schema's owner: for what the services may not
+    /// do (creating tables, tampering with the audit log, locking its head).
+    pub fn owner_conn(&self) -> &DatabaseConnection {
+        &self.owner
     }
 
     /// The database's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Does, as the schema's owner, what only an anchor can expose: sets the payload of audit
+    /// row `id` to `{"rewritten": true}` with the triggers disabled, then rehashes it and every
+    /// later row and moves the chain head, so that the chain verifies again.
+    pub async fn rewrite_audit_row(&self, id: i64) {
+        use sea_orm::ConnectionTrait as _;
+        self.owner
+            .execute_unprepared(&format!(
+                r#"ALTER TABLE audit_log DISABLE TRIGGER USER;
+                UPDATE audit_log SET payload = '{{"rewritten": true}}' WHERE id = {id};
+                DO $$
+                DECLARE
+                    r record;
+                    prev text := coalesce((SELECT hash FROM audit_log WHERE id = {id} - 1),
+                        repeat('0', 64));
+                BEGIN
+                    FOR r IN SELECT * FROM audit_log WHERE id >= {id} ORDER BY id LOOP
+                        UPDATE audit_log SET prev_hash = prev, hash = audit_row_hash(prev, r.id,
+                            r.occurred_at, r.actor, r.action, r.entity_type, r.entity_id,
+                            r.payload)
+                        WHERE id = r.id RETURNING hash INTO prev;
+                    END LOOP;
+                    UPDATE audit_chain_head SET hash = prev;
+                END $$;
+                ALTER TABLE audit_log ENABLE TRIGGER USER;"#
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("cannot rewrite audit row {id}: {e}"));
     }
 }
 

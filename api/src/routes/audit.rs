@@ -1,5 +1,6 @@
 //! The audit trail: `GET /v1/audit` (filters), `GET /v1/mentions/{id}/audit` and, for admins,
-//! `GET /v1/audit/verify`, which walks the hash chain.
+//! `GET /v1/audit/head` (the chain head, to anchor it outside the database) and
+//! `GET /v1/audit/verify`, which walks the hash chain, through an anchor when given one.
 
 use crate::AppState;
 use crate::auth::Principal;
@@ -10,6 +11,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
+use shared::audit::Anchor;
 use shared::db::audit_log::{self as queries, AuditFilter};
 use shared::db::entities::audit_log;
 use shared::db::mentions as mention_queries;
@@ -27,6 +29,7 @@ const MAX_LIMIT: u64 = 1000;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_audit))
+        .routes(routes!(get_audit_head))
         .routes(routes!(verify_audit))
         .routes(routes!(list_mention_audit))
 }
@@ -224,19 +227,93 @@ pub struct VerifyOut {
     pub first_broken: Option<ChainBreakOut>,
 }
 
+/// A chain position and its hash.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditHeadOut {
+    /// The last row's position (0 while the log is empty).
+    pub seq: i64,
+    /// Its hash (64 zeros while the log is empty).
+    pub hash: String,
+}
+
+/// The chain head now (admins only).
+///
+/// Note it outside the database, and pass it to `GET /v1/audit/verify` later as `anchorSeq`
+/// and `anchorHash`.
+#[utoipa::path(get, path = "/v1/audit/head", tag = "audit", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The latest position and hash", body = AuditHeadOut),
+        (status = 403, description = "Not an admin", body = Problem),
+    ))]
+async fn get_audit_head(
+    State(state): State<AppState>,
+    me: Principal,
+) -> Result<Json<AuditHeadOut>, ApiError> {
+    me.require_admin()?;
+    let head = shared::audit::head(&state.db).await?;
+    Ok(Json(AuditHeadOut {
+        seq: head.seq,
+        hash: head.hash,
+    }))
+}
+
+/// An anchor for the chain check: both parameters or neither.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyAuditQuery {
+    /// `seq` of an earlier `GET /v1/audit/head` (1 or more).
+    pub anchor_seq: Option<String>,
+    /// `hash` of that head (64 lower-case hex digits).
+    pub anchor_hash: Option<String>,
+}
+
+impl VerifyAuditQuery {
+    fn anchor(self) -> Result<Option<Anchor>, ApiError> {
+        let (seq, hash) = match (self.anchor_seq, self.anchor_hash) {
+            (None, None) => return Ok(None),
+            (Some(seq), Some(hash)) => (seq, hash),
+            (None, Some(_)) | (Some(_), None) => {
+                return Err(ApiError::invalid(
+                    "anchorSeq",
+                    "anchorSeq and anchorHash: give both or neither",
+                ));
+            }
+        };
+        let seq = seq.parse().ok().filter(|n: &i64| *n >= 1).ok_or_else(|| {
+            ApiError::invalid("anchorSeq", "anchorSeq: a whole number, 1 or more")
+        })?;
+        if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(ApiError::invalid(
+                "anchorHash",
+                "anchorHash: 64 lower-case hex digits",
+            ));
+        }
+        Ok(Some(Anchor { seq, hash }))
+    }
+}
+
 /// Recomputes the whole hash chain (admins only).
-#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", security(("bearer" = [])),
+///
+/// With `anchorSeq` and `anchorHash`, the chain must also pass through that anchor (reason
+/// `the chain does not pass through the anchor…` otherwise).
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", params(VerifyAuditQuery),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The outcome (see `valid`)", body = VerifyOut),
         (status = 403, description = "Not an admin", body = Problem),
+        (status = 422, description = "A malformed or half-given anchor", body = Problem),
     ))]
 #[tracing::instrument(skip_all)]
 async fn verify_audit(
     State(state): State<AppState>,
     me: Principal,
+    Params(query): Params<VerifyAuditQuery>,
 ) -> Result<Json<VerifyOut>, ApiError> {
     me.require_admin()?;
-    let report = shared::audit::verify(&state.db).await?;
+    let anchor = query.anchor()?;
+    let report = shared::audit::verify(&state.db, anchor.as_ref()).await?;
     Ok(Json(VerifyOut {
         valid: report.is_valid(),
         rows_checked: report.rows_checked,

@@ -2,6 +2,7 @@
 
 mod admin_cli;
 mod app;
+mod audit;
 mod auth;
 mod bad_inputs;
 mod dead_tasks;

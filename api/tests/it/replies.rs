@@ -199,7 +199,7 @@ async fn the_same_key_while_the_first_request_is_in_flight_is_refused_with_409()
     let id = mention.id.to_string();
     // Hold the audit chain's head, which the first request's transaction appends to last
     // (after the mention's lock, whose short wait must not apply to it): it waits inside.
-    let blocker = app.db.conn().begin().await.expect("begin");
+    let blocker = app.db.owner_conn().begin().await.expect("begin");
     {
         use sea_orm::ConnectionTrait;
         blocker

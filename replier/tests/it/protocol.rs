@@ -298,7 +298,9 @@ async fn a_reply_whose_worker_died_on_the_last_attempt_ends_failed_when_the_swee
         "{failed:?}"
     );
     assert_eq!(entry.actor, "system:replier-gone");
-    let chain = shared::audit::verify(h.db.conn()).await.expect("verify");
+    let chain = shared::audit::verify(h.db.conn(), None)
+        .await
+        .expect("verify");
     assert!(chain.is_valid(), "the audit chain is intact: {chain:?}");
 }
 

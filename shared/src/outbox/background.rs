@@ -20,7 +20,8 @@ pub struct Loops {
     /// The poll scheduler (one ingest per platform and interval) and planner (comments
     /// re-reads within the budget).
     pub scheduler: bool,
-    /// The gauges (tasks by kind and status, relay lag, queue depth).
+    /// The gauges (tasks by kind and status, relay lag, queue depth) and the audit chain
+    /// head's periodic log line (`crate::audit::log_head`).
     pub monitor: bool,
 }
 
@@ -107,6 +108,11 @@ impl Background {
             set.spawn(async move { plan::run(&db, &plan, &cancel).await });
         }
         if loops.monitor {
+            let interval = settings.audit_head_log_interval;
+            let (audit_db, audit_cancel) = (db.clone(), cancel.clone());
+            set.spawn(
+                async move { crate::audit::log_head(&audit_db, interval, &audit_cancel).await },
+            );
             let platforms = settings.platforms.clone();
             let amqp_url = settings.amqp_url.clone();
             let (db, cancel) = (db.clone(), cancel.clone());

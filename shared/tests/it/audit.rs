@@ -55,7 +55,7 @@ async fn appended_rows_carry_actor_entity_and_a_linked_hash() {
 }
 
 #[tokio::test]
-async fn update_delete_and_truncate_on_the_audit_log_fail() {
+async fn update_delete_and_truncate_on_the_audit_log_fail_even_for_its_owner() {
     let db = TestDb::new().await;
     append_n(&db, 3).await;
     for sql in [
@@ -68,7 +68,7 @@ async fn update_delete_and_truncate_on_the_audit_log_fail() {
         "TRUNCATE audit_chain_head",
     ] {
         let err = db
-            .conn()
+            .owner_conn()
             .execute_unprepared(sql)
             .await
             .expect_err("the audit log is append-only");
@@ -84,13 +84,157 @@ async fn update_delete_and_truncate_on_the_audit_log_fail() {
         .await
         .expect("select");
     assert_eq!(rows.len(), 3);
-    assert!(audit::verify(db.conn()).await.expect("verify").is_valid());
+    assert!(
+        audit::verify(db.conn(), None)
+            .await
+            .expect("verify")
+            .is_valid()
+    );
+}
+
+#[tokio::test]
+async fn the_services_role_can_neither_change_the_audit_log_nor_its_triggers_and_functions() {
+    let db = TestDb::new().await;
+    append_n(&db, 3).await;
+    for sql in [
+        "UPDATE audit_log SET payload = '{}' WHERE id = 2",
+        "DELETE FROM audit_log WHERE id = 3",
+        "TRUNCATE audit_log",
+        "ALTER TABLE audit_log DISABLE TRIGGER ALL",
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_reject_update_delete",
+        "DROP TRIGGER audit_log_append ON audit_log",
+        "CREATE OR REPLACE FUNCTION audit_row_hash(prev_hash text, id bigint, \
+             occurred_at timestamptz, actor text, action text, entity_type text, \
+             entity_id text, payload jsonb) RETURNS text LANGUAGE sql AS $$ SELECT 'x' $$",
+        "ALTER FUNCTION audit_log_append() SECURITY INVOKER",
+        "UPDATE audit_chain_head SET seq = 1",
+        "SELECT * FROM audit_chain_head FOR UPDATE",
+        "DROP TABLE audit_log",
+        "CREATE FUNCTION sha256(bytea) RETURNS bytea LANGUAGE sql AS $$ SELECT $1 $$",
+        "SET session_replication_role = replica",
+    ] {
+        let err = db
+            .conn()
+            .execute_unprepared(sql)
+            .await
+            .expect_err("refused to the services' role");
+        assert_eq!(
+            shared::db::sqlstate(&err).as_deref(),
+            Some("42501"),
+            "{sql}: {err}"
+        );
+    }
+    let rows = audit_log::Entity::find()
+        .all(db.conn())
+        .await
+        .expect("select");
+    assert_eq!(rows.len(), 3);
+    assert!(
+        audit::verify(db.conn(), None)
+            .await
+            .expect("verify")
+            .is_valid()
+    );
+}
+
+#[tokio::test]
+async fn verify_recomputes_the_triggers_hash_for_any_text_time_and_json() {
+    let db = TestDb::new().await;
+    // Escapes, control characters, non-ASCII text, jsonb's key order and number forms, and
+    // instants from the year 1 to 9999 (the range a row may have).
+    db.conn()
+        .execute_unprepared(
+            r#"INSERT INTO audit_log (occurred_at, actor, action, entity_type, entity_id, payload)
+            VALUES
+            ('2026-12-06 10:11:12.000001+02', 'system:"quoted" \ back', 'a' || chr(1) || chr(8)
+                || chr(9) || chr(10) || chr(12) || chr(13) || chr(31) || chr(127), 'ünïcødé ✓',
+                '😀 / </script>', '{"bb": 1.50, "a": [1e2, -0, 0.000, 12345678901234567890],
+                "ccc": {"z": null, "y": true, "x": "\u0001\"\\\/"}, "": "é"}'),
+            ('0001-01-01 00:00:00+00', 'user:x', 'b', 'c', 'd', '[]'),
+            ('9999-12-31 23:59:59.999999+00', 'user:x', 'b', 'c', 'd', '"text"'),
+            (DEFAULT, 'user:x', 'b', 'c', 'd', '12.5e-3')"#,
+        )
+        .await
+        .expect("insert");
+    let report = audit::verify(db.conn(), None).await.expect("verify");
+    assert!(report.is_valid(), "{report:?}");
+    assert_eq!(report.rows_checked, 4);
+
+    for at in [
+        "infinity",
+        "0001-01-01 00:00:00+00 BC",
+        "10000-01-01 00:00:00+00",
+    ] {
+        let err = db
+            .conn()
+            .execute_unprepared(&format!(
+                "INSERT INTO audit_log (occurred_at, actor, action, entity_type, entity_id) \
+                 VALUES ('{at}', 'user:x', 'b', 'c', 'd')"
+            ))
+            .await
+            .expect_err("outside the years 1 to 9999");
+        assert!(
+            err.to_string().contains("audit_log_occurred_at_range"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_chain_rewritten_by_its_owner_is_reported_through_an_anchor_taken_before() {
+    let db = TestDb::new().await;
+    append_n(&db, 6).await;
+    let early = audit::head(db.conn()).await.expect("head");
+    append_n(&db, 4).await;
+    let anchor = audit::head(db.conn()).await.expect("head");
+    assert_eq!((early.seq, anchor.seq), (6, 10));
+    let report = audit::verify(db.conn(), Some(&early))
+        .await
+        .expect("verify");
+    assert!(
+        report.is_valid(),
+        "an anchor stays valid as the chain grows: {report:?}"
+    );
+
+    db.rewrite_audit_row(4).await;
+    let rewritten = audit::verify(db.conn(), None).await.expect("verify");
+    assert!(rewritten.is_valid(), "without an anchor it looks intact");
+    for (anchor, at) in [(&anchor, 10), (&early, 6)] {
+        let report = audit::verify(db.conn(), Some(anchor))
+            .await
+            .expect("verify");
+        assert_eq!(
+            report.first_broken,
+            Some(ChainBreak {
+                id: at,
+                reason: BreakReason::AnchorMismatch
+            })
+        );
+    }
+
+    // Cutting the chain back below the anchor is caught too.
+    tamper(
+        &db,
+        "DELETE FROM audit_log WHERE id > 8; \
+         UPDATE audit_chain_head SET seq = 8, hash = (SELECT hash FROM audit_log WHERE id = 8)",
+    )
+    .await;
+    let report = audit::verify(db.conn(), Some(&anchor))
+        .await
+        .expect("verify");
+    assert_eq!(
+        report.first_broken,
+        Some(ChainBreak {
+            id: 10,
+            reason: BreakReason::AnchorMismatch
+        })
+    );
 }
 
 #[tokio::test]
 async fn verify_passes_on_an_empty_log() {
     let db = TestDb::new().await;
-    let report = audit::verify(db.conn()).await.expect("verify");
+    let report = audit::verify(db.conn(), None).await.expect("verify");
     assert_eq!(report.rows_checked, 0);
     assert_eq!(report.head_id, 0);
     assert!(report.is_valid());
@@ -119,7 +263,7 @@ async fn concurrent_transactions_append_one_valid_chain() {
         writer.await.expect("writer task");
     }
 
-    let report = audit::verify(db.conn()).await.expect("verify");
+    let report = audit::verify(db.conn(), None).await.expect("verify");
     assert_eq!(report.first_broken, None);
     assert_eq!(report.rows_checked, 50);
     assert_eq!(report.head_id, 50);
@@ -145,7 +289,7 @@ async fn a_rolled_back_append_leaves_no_trace_in_the_chain() {
     txn.rollback().await.expect("rollback");
     let next = audit::append(db.conn(), entry(3)).await.expect("append");
     assert_eq!(next.id, 3);
-    let report = audit::verify(db.conn()).await.expect("verify");
+    let report = audit::verify(db.conn(), None).await.expect("verify");
     assert!(report.is_valid(), "{report:?}");
     assert_eq!(report.rows_checked, 3);
 }
@@ -171,12 +315,17 @@ async fn rows_inserted_with_plain_sql_are_chained_too() {
         "the id given is replaced by the chain position"
     );
     assert_eq!(rows[1].prev_hash, rows[0].hash);
-    assert!(audit::verify(db.conn()).await.expect("verify").is_valid());
+    assert!(
+        audit::verify(db.conn(), None)
+            .await
+            .expect("verify")
+            .is_valid()
+    );
 }
 
 async fn tamper(db: &TestDb, sql: &str) {
-    // As the superuser, disabling the protecting triggers is possible: verify must notice.
-    db.conn()
+    // As the schema's owner, disabling the protecting triggers is possible: verify must notice.
+    db.owner_conn()
         .execute_unprepared(&format!(
             "ALTER TABLE audit_log DISABLE TRIGGER USER; {sql}; \
              ALTER TABLE audit_log ENABLE TRIGGER USER;"
@@ -195,7 +344,7 @@ async fn verify_names_the_row_altered_with_triggers_disabled() {
     )
     .await;
 
-    let report = audit::verify(db.conn()).await.expect("verify");
+    let report = audit::verify(db.conn(), None).await.expect("verify");
     assert_eq!(
         report.first_broken,
         Some(ChainBreak {
@@ -221,7 +370,7 @@ async fn verify_names_a_row_rehashed_to_hide_a_change() {
          occurred_at, 'system:nobody', action, entity_type, entity_id, payload) WHERE id = 3",
     )
     .await;
-    let report = audit::verify(db.conn()).await.expect("verify");
+    let report = audit::verify(db.conn(), None).await.expect("verify");
     assert_eq!(
         report.first_broken,
         Some(ChainBreak {
@@ -236,7 +385,7 @@ async fn verify_names_rows_deleted_with_triggers_disabled() {
     let db = TestDb::new().await;
     append_n(&db, 8).await;
     tamper(&db, "DELETE FROM audit_log WHERE id = 5").await;
-    let report = audit::verify(db.conn()).await.expect("verify");
+    let report = audit::verify(db.conn(), None).await.expect("verify");
     assert_eq!(
         report.first_broken,
         Some(ChainBreak {
@@ -248,7 +397,7 @@ async fn verify_names_rows_deleted_with_triggers_disabled() {
     let db = TestDb::new().await;
     append_n(&db, 8).await;
     tamper(&db, "DELETE FROM audit_log WHERE id >= 7").await;
-    let report = audit::verify(db.conn()).await.expect("verify");
+    let report = audit::verify(db.conn(), None).await.expect("verify");
     assert_eq!(
         report.first_broken,
         Some(ChainBreak {
@@ -269,12 +418,12 @@ async fn verify_walks_chains_longer_than_one_batch() {
         )
         .await
         .expect("bulk insert");
-    let report = audit::verify(db.conn()).await.expect("verify");
+    let report = audit::verify(db.conn(), None).await.expect("verify");
     assert!(report.is_valid(), "{report:?}");
     assert_eq!(report.rows_checked, 2500);
 
     tamper(&db, "UPDATE audit_log SET entity_id = 'x' WHERE id = 2222").await;
-    let report = audit::verify(db.conn()).await.expect("verify");
+    let report = audit::verify(db.conn(), None).await.expect("verify");
     assert_eq!(
         report.first_broken,
         Some(ChainBreak {
@@ -317,7 +466,12 @@ async fn stored_payloads_are_redacted_and_bounded() {
     for secret in ["abc", "pk\"", "sk-live", "hunter2"] {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
     }
-    assert!(audit::verify(db.conn()).await.expect("verify").is_valid());
+    assert!(
+        audit::verify(db.conn(), None)
+            .await
+            .expect("verify")
+            .is_valid()
+    );
 }
 
 #[tokio::test]

@@ -31,7 +31,7 @@ async fn enqueue(db: &TestDb, n: usize) {
 async fn tasks_enqueued_while_rabbitmq_is_stopped_all_complete_once_it_is_back() {
     let (db, node) = tokio::join!(TestDb::new(), RabbitNode::start());
     let broker = TestBroker::on(&node).await;
-    create_effect_tables(db.conn()).await;
+    create_effect_tables(&db).await;
     let relay = Arc::new(relay(db.conn(), &broker));
     let worker = Worker::new(
         db.conn().clone(),

@@ -317,8 +317,8 @@ async fn each_test_database_is_fresh_and_dropped_afterwards() {
         0
     );
     assert_eq!(
-        count(second.conn(), "SELECT count(*) FROM seaql_migrations").await,
-        count(first.conn(), "SELECT count(*) FROM seaql_migrations").await
+        count(second.owner_conn(), "SELECT count(*) FROM seaql_migrations").await,
+        count(first.owner_conn(), "SELECT count(*) FROM seaql_migrations").await
     );
 
     let name = first.name().to_owned();

@@ -10,7 +10,7 @@ use shared::bus::{self, JobKind};
 use shared::db::entities::tasks;
 use shared::domain::{Platform, TaskId, TaskStatus};
 use shared::outbox::{Relay, RelayConfig};
-use shared::testing::TestBroker;
+use shared::testing::{TestBroker, TestDb};
 use shared::worker::{Job, JobContext, JobError, Outcome, Worker, WorkerConfig};
 use std::collections::HashMap;
 use std::future::Future;
@@ -54,15 +54,17 @@ pub fn worker_config_for(amqp_url: &str, name: &str) -> WorkerConfig {
     }
 }
 
-/// Creates the tables [`EffectJob`] writes to.
-pub async fn create_effect_tables(db: &impl ConnectionTrait) {
-    db.execute_unprepared(
-        "CREATE TABLE job_starts (task_id uuid NOT NULL, worker text NOT NULL, \
-                                  at timestamptz NOT NULL DEFAULT clock_timestamp()); \
-         CREATE TABLE job_effects (task_id uuid NOT NULL, worker text NOT NULL)",
-    )
-    .await
-    .expect("create effect tables");
+/// Creates the tables [`EffectJob`] writes to, as the schema's owner, for the services' role.
+pub async fn create_effect_tables(db: &TestDb) {
+    db.owner_conn()
+        .execute_unprepared(
+            "CREATE TABLE job_starts (task_id uuid NOT NULL, worker text NOT NULL, \
+                                      at timestamptz NOT NULL DEFAULT clock_timestamp()); \
+             CREATE TABLE job_effects (task_id uuid NOT NULL, worker text NOT NULL); \
+             GRANT SELECT, INSERT ON job_starts, job_effects TO social_messages_app",
+        )
+        .await
+        .expect("create effect tables");
 }
 
 /// An `ingest` job with an effect a test can count: it records that it started (committed at

@@ -211,7 +211,7 @@ async fn an_open_breaker_reschedules_the_task_without_counting_an_attempt() {
 #[tokio::test]
 async fn a_duplicate_message_for_a_finished_task_is_acknowledged_without_running_the_job_again() {
     let (db, broker) = (TestDb::new().await, TestBroker::new().await);
-    create_effect_tables(db.conn()).await;
+    create_effect_tables(&db).await;
     let relay = relay(db.conn(), &broker);
     let worker = Worker::new(
         db.conn().clone(),
@@ -255,7 +255,7 @@ async fn a_duplicate_message_for_a_finished_task_is_acknowledged_without_running
 #[tokio::test]
 async fn on_shutdown_a_worker_hands_back_its_running_task_and_another_worker_finishes_it() {
     let (db, broker) = (TestDb::new().await, TestBroker::new().await);
-    create_effect_tables(db.conn()).await;
+    create_effect_tables(&db).await;
     let relay = relay(db.conn(), &broker);
     let slow = Worker::new(
         db.conn().clone(),
@@ -325,7 +325,7 @@ async fn on_shutdown_a_worker_hands_back_its_running_task_and_another_worker_fin
 async fn a_worker_that_cannot_reach_the_database_holds_its_delivery_and_runs_the_task_when_it_is_back()
  {
     let (db, broker) = (TestDb::new().await, TestBroker::new().await);
-    create_effect_tables(db.conn()).await;
+    create_effect_tables(&db).await;
     let (gate, gated) = db.gated().await;
     let worker = Worker::new(
         gated,

@@ -77,7 +77,7 @@ async fn crash_child_worker() {
 #[tokio::test]
 async fn a_worker_process_killed_mid_job_leaves_the_task_to_another_worker_which_does_it_once() {
     let (db, broker) = (TestDb::new().await, TestBroker::new().await);
-    create_effect_tables(db.conn()).await;
+    create_effect_tables(&db).await;
     let relay = Arc::new(relay(db.conn(), &broker));
     let cancel = CancellationToken::new();
     let relay_loop = tokio::spawn({

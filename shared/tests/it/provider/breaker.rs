@@ -315,7 +315,7 @@ async fn after_the_open_period_exactly_k_probes_pass_across_instances_then_it_re
         ]
     );
     assert!(
-        shared::audit::verify(db.conn())
+        shared::audit::verify(db.conn(), None)
             .await
             .expect("verify")
             .is_valid()
