@@ -95,6 +95,14 @@ pub fn new_token() -> (String, String) {
     (token, hash)
 }
 
+/// Whether `token` can be one of ours (`smt_` and 64 hex digits): anything else is refused
+/// without a database query.
+fn is_token_shaped(token: &str) -> bool {
+    token
+        .strip_prefix(TOKEN_PREFIX)
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// The stored form of a token.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -105,8 +113,39 @@ pub fn token_hash(token: &str) -> String {
 #[error("cannot hash the password: {0}")]
 pub struct HashError(String);
 
+/// Password hashes and checks running at once in this process: each takes 19 MiB and a core
+/// for a moment, so a burst of logins queues here instead of filling memory.
+const PASSWORD_SLOTS: usize = 4;
+
+/// How long a request waits for a password slot before it answers 503 `busy`.
+const PASSWORD_QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+static PASSWORD_WORK: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PASSWORD_SLOTS);
+
+/// Runs `work` (a password hash or check) on the blocking pool, at most [`PASSWORD_SLOTS`] at
+/// once; 503 `busy` with `Retry-After` when no slot frees up within [`PASSWORD_QUEUE_WAIT`].
+pub async fn password_work<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let busy = || {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many sign-ins at once; try again shortly",
+        )
+        .with_retry_after(Duration::from_secs(1))
+    };
+    let _slot = tokio::time::timeout(PASSWORD_QUEUE_WAIT, PASSWORD_WORK.acquire())
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(&e))
+}
+
 /// Hashes a password with argon2id at the crate's recommended parameters (PHC string).
-/// CPU-heavy: call it from a blocking thread.
+/// CPU-heavy: run it through [`password_work`].
 pub fn hash_password(password: &str) -> Result<String, HashError> {
     Argon2::default()
         .hash_password(password.as_bytes())
@@ -115,7 +154,7 @@ pub fn hash_password(password: &str) -> Result<String, HashError> {
 }
 
 /// Whether `password` matches the PHC string `hash` (false for a malformed hash).
-/// CPU-heavy: call it from a blocking thread.
+/// CPU-heavy: run it through [`password_work`].
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| {
         Argon2::default()
@@ -154,9 +193,41 @@ pub async fn require_token(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
-    let found = tokens::find_valid(&state.db, &token_hash(token))
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("the token is invalid, expired or revoked"))?;
+    let invalid = || ApiError::unauthorized("the token is invalid, expired or revoked");
+    if !is_token_shaped(token) {
+        return Err(invalid());
+    }
+    // A look-up that finds nothing counts against the client's address, and an address over
+    // its allowance is refused before the query: guessing tokens costs the database a bounded
+    // number of queries per address, while valid tokens cost nothing.
+    let address = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let guessing = |wait| {
+        ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many unknown tokens from this address; slow down",
+        )
+        .with_retry_after(wait)
+    };
+    if let Some(address) = address {
+        state
+            .token_lookups
+            .peek(address, Instant::now())
+            .map_err(guessing)?;
+    }
+    let Some(found) = tokens::find_valid(&state.db, &token_hash(token)).await? else {
+        if let Some(address) = address {
+            // Over the allowance now: this miss is refused like the next ones.
+            state
+                .token_lookups
+                .check(address, Instant::now())
+                .map_err(guessing)?;
+        }
+        return Err(invalid());
+    };
     let principal = Principal {
         user_id: found.user.id,
         role: found.user.role,

@@ -58,6 +58,21 @@ impl<K: Eq + Hash + Copy> RateLimiter<K> {
         state.insert(key, next);
         Ok(())
     }
+
+    /// Whether a request for `key` at `now` would be refused, and for how long, without
+    /// counting one.
+    pub fn peek(&self, key: K, now: Instant) -> Result<(), Duration> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let tat = state.get(&key).copied().unwrap_or(now).max(now);
+        let allowed_at = (tat + self.interval)
+            .checked_sub(self.tolerance)
+            .unwrap_or(now);
+        if allowed_at > now {
+            Err(allowed_at - now)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -79,5 +94,21 @@ mod tests {
         assert_eq!(limiter.check(2, t0), Ok(()), "keys are independent");
         assert_eq!(limiter.check(1, t0 + wait), Ok(()));
         assert!(limiter.check(1, t0 + wait).is_err());
+    }
+
+    #[test]
+    fn peeking_counts_nothing_and_tells_what_check_would() {
+        let limiter = RateLimiter::new(RateLimit {
+            per_second: 10,
+            burst: 2,
+        });
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            assert_eq!(limiter.peek(7, t0), Ok(()));
+        }
+        limiter.check(7, t0).expect("first");
+        limiter.check(7, t0).expect("second");
+        assert_eq!(limiter.peek(7, t0), Err(Duration::from_millis(100)));
+        assert_eq!(limiter.check(7, t0), Err(Duration::from_millis(100)));
     }
 }

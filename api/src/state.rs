@@ -8,9 +8,16 @@ use shared::db::users::LoginThrottle;
 use shared::domain::{Platform, TokenId};
 use shared::ingest::plan::PlanSettings;
 use shared::process;
+use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
+
+/// Look-ups of unknown tokens allowed per client address: 20 at once, then 5 a second.
+const UNKNOWN_TOKENS_PER_ADDRESS: RateLimit = RateLimit {
+    per_second: 5,
+    burst: 20,
+};
 
 /// Shared state of the API.
 #[derive(Clone)]
@@ -20,6 +27,8 @@ pub struct AppState {
     broker: Arc<RwLock<Option<lapin::Connection>>>,
     /// Per-token request limit.
     pub(crate) limiter: Arc<RateLimiter<TokenId>>,
+    /// Token look-ups that found nothing, per client address.
+    pub(crate) token_lookups: Arc<RateLimiter<IpAddr>>,
     /// How failed logins slow an address down.
     pub(crate) login_throttle: LoginThrottle,
     /// The configured platforms (`SOCIAL_PLATFORMS`), for the health report.
@@ -56,6 +65,7 @@ impl AppState {
                 per_second: settings.api_rate_limit_per_second,
                 burst: settings.api_rate_limit_burst,
             })),
+            token_lookups: Arc::new(RateLimiter::new(UNKNOWN_TOKENS_PER_ADDRESS)),
             login_throttle: LoginThrottle::default(),
             platforms: settings.platforms.clone().into(),
             cors_allowed_origins: settings.cors_allowed_origins.clone().into(),
@@ -71,6 +81,12 @@ impl AppState {
     /// The same state with another per-token rate limit.
     pub fn with_rate_limit(mut self, limit: RateLimit) -> Self {
         self.limiter = Arc::new(RateLimiter::new(limit));
+        self
+    }
+
+    /// The same state with another login throttle.
+    pub fn with_login_throttle(mut self, throttle: LoginThrottle) -> Self {
+        self.login_throttle = throttle;
         self
     }
 

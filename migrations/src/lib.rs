@@ -73,6 +73,8 @@ mod m20261204_000020_dead_reply_tasks;
 mod m20261204_000030_our_accounts;
 mod m20261205_000010_sliding_breaker;
 mod m20261206_000010_app_role;
+mod m20261207_000010_login_throttle_keys;
+mod m20261207_000020_manage_accounts;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -98,6 +100,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000030_our_accounts::Migration),
             Box::new(m20261205_000010_sliding_breaker::Migration),
             Box::new(m20261206_000010_app_role::Migration),
+            Box::new(m20261207_000010_login_throttle_keys::Migration),
+            Box::new(m20261207_000020_manage_accounts::Migration),
         ]
     }
 }

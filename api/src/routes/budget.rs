@@ -157,10 +157,7 @@ async fn percentiles(
         (status = 403, description = "Not an admin", body = Problem),
     ))]
 #[tracing::instrument(skip_all)]
-async fn get_budget(
-    State(state): State<AppState>,
-    _: Admin,
-) -> Result<Json<BudgetOut>, ApiError> {
+async fn get_budget(State(state): State<AppState>, _: Admin) -> Result<Json<BudgetOut>, ApiError> {
     let config = &state.budget;
     let db = &state.db;
     // Only the primary profile exists today; several brands will add theirs.

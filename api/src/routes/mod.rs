@@ -5,6 +5,7 @@
 //! 429 over the token's rate limit). Every request is measured (`crate::http_metrics`), bodies
 //! are capped at 64 KB, and unknown routes or methods answer problem+json.
 
+pub mod account;
 pub mod audit;
 pub mod budget;
 pub mod health;
@@ -37,6 +38,7 @@ fn public_routes() -> OpenApiRouter<AppState> {
 fn protected_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(users::router())
+        .merge(account::router())
         .merge(mentions::router())
         .merge(replies::router())
         .merge(audit::router())

@@ -1,17 +1,20 @@
 //! Users and sessions: login (`POST /v1/users/login`), logout, the current user
-//! (`GET /v1/me`), the user list and, for admins, creating users.
+//! (`GET /v1/me`), the user list and, for admins, creating and changing users
+//! (`PATCH /v1/users/{id}`: disable or enable, role, password).
 
 use crate::AppState;
 use crate::auth::{self, Admin, Principal};
 use crate::error::{ApiError, Problem};
-use crate::extract::Body;
+use crate::extract::{Body, parse_id};
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use shared::audit::{self, Actor, Entry};
 use shared::db::entities::users;
+use shared::db::users::LoginKeys;
 use shared::db::{tokens, users as user_queries};
 use shared::domain::{Role, UserId};
 use std::net::SocketAddr;
@@ -37,6 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(get_me))
         .routes(routes!(list_users, create_user))
+        .routes(routes!(update_user))
 }
 
 /// A user as the API shows it.
@@ -53,6 +57,8 @@ pub struct UserOut {
     /// `admin` or `agent`.
     #[schema(value_type = String, example = "agent")]
     pub role: Role,
+    /// Whether the user is disabled (cannot sign in).
+    pub disabled: bool,
 }
 
 impl From<users::Model> for UserOut {
@@ -62,8 +68,23 @@ impl From<users::Model> for UserOut {
             email: user.email,
             name: user.name,
             role: user.role,
+            disabled: user.disabled_at.is_some(),
         }
     }
+}
+
+/// Changes to a user; at least one field.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserIn {
+    /// `true` disables the user (every token of theirs stops working at once); `false`
+    /// enables them again.
+    pub disabled: Option<bool>,
+    /// `admin` or `agent`.
+    #[schema(value_type = Option<String>, example = "agent")]
+    pub role: Option<Role>,
+    /// A new password, 8 to 1024 characters (every token of the user is revoked).
+    pub password: Option<String>,
 }
 
 /// Credentials.
@@ -101,7 +122,7 @@ pub struct CreateUserIn {
 }
 
 /// The address of the client, for login throttling.
-struct ClientAddress(String);
+pub(crate) struct ClientAddress(pub(crate) String);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = ApiError;
@@ -145,12 +166,15 @@ fn wrong_credentials() -> ApiError {
 }
 
 /// Signs in: answers a bearer token. A wrong email and a wrong password get the same 401;
-/// repeated failures from one address are refused for a while with 429 and `Retry-After`.
+/// repeated failures on one account, or from one address, are refused for a while with 429
+/// and `Retry-After`.
 #[utoipa::path(post, path = "/v1/users/login", tag = "users", request_body = LoginIn,
     responses(
         (status = 200, description = "Signed in", body = LoginOut),
         (status = 401, description = "Wrong email or password", body = Problem),
-        (status = 429, description = "Too many failures from this address", body = Problem),
+        (status = 403, description = "The account is disabled", body = Problem),
+        (status = 429, description = "Too many failures on this account or from this address", body = Problem),
+        (status = 503, description = "Too many sign-ins at once", body = Problem),
     ))]
 #[tracing::instrument(skip_all)]
 async fn login(
@@ -158,7 +182,8 @@ async fn login(
     ClientAddress(address): ClientAddress,
     Body(input): Body<LoginIn>,
 ) -> Result<Json<LoginOut>, ApiError> {
-    if let Some(until) = user_queries::login_blocked_until(&state.db, &address).await? {
+    let keys = LoginKeys::new(&address, &input.email);
+    if let Some(until) = user_queries::begin_login(&state.db, &keys, state.login_throttle).await? {
         return Err(throttled(until));
     }
     let user = user_queries::find_by_email(&state.db, &input.email).await?;
@@ -167,16 +192,17 @@ async fn login(
         |u| u.password_hash.clone(),
     );
     let password = input.password;
-    let matches = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let matches = auth::password_work(move || auth::verify_password(&password, &hash)).await?;
     let Some(user) = user.filter(|_| matches) else {
-        let blocked =
-            user_queries::record_login_failure(&state.db, &address, state.login_throttle).await?;
-        tracing::info!(%address, blocked = blocked.is_some(), "failed login");
+        tracing::info!(%address, "failed login");
         return Err(wrong_credentials());
     };
-    user_queries::clear_login_failures(&state.db, &address).await?;
+    user_queries::login_succeeded(&state.db, &keys, state.login_throttle).await?;
+    if user.disabled_at.is_some() {
+        return Err(ApiError::forbidden(
+            "this account is disabled; ask an admin",
+        ));
+    }
     let (token, token_hash) = auth::new_token();
     let expires = chrono::Utc::now()
         + chrono::Duration::from_std(auth::TOKEN_LIFETIME).unwrap_or(chrono::Duration::days(30));
@@ -187,7 +213,8 @@ async fn login(
     }))
 }
 
-fn throttled(until: chrono::DateTime<chrono::FixedOffset>) -> ApiError {
+/// 429 `login_throttled` until `until`.
+pub(crate) fn throttled(until: chrono::DateTime<chrono::FixedOffset>) -> ApiError {
     let wait = until
         .signed_duration_since(chrono::Utc::now())
         .to_std()
@@ -195,7 +222,7 @@ fn throttled(until: chrono::DateTime<chrono::FixedOffset>) -> ApiError {
     ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "login_throttled",
-        "too many failed logins from this address; try again later",
+        "too many failed logins on this account or from this address; try again later",
     )
     .with_retry_after(wait)
 }
@@ -208,7 +235,7 @@ fn throttled(until: chrono::DateTime<chrono::FixedOffset>) -> ApiError {
     ))]
 #[tracing::instrument(skip_all)]
 async fn logout(State(state): State<AppState>, me: Principal) -> Result<StatusCode, ApiError> {
-    tokens::revoke(&state.db, me.token_id).await?;
+    tokens::revoke(&state.db, me.user_id, me.token_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -258,6 +285,98 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
+/// Changes a user (admins only): disables or enables them, changes their role or sets a new
+/// password, audited as `user.updated` (a new password only as `"reset": "password"`). The last enabled admin
+/// can be neither disabled nor demoted.
+#[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id (UUID)")),
+    request_body = UpdateUserIn,
+    responses(
+        (status = 200, description = "The user after the change", body = UserOut),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 404, description = "No such user", body = Problem),
+        (status = 409, description = "It would leave no enabled admin (`last_admin`)", body = Problem),
+        (status = 422, description = "A field is invalid, or none is given", body = Problem),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn update_user(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    Path(id): Path<String>,
+    Body(input): Body<UpdateUserIn>,
+) -> Result<Json<UserOut>, ApiError> {
+    let id: UserId = parse_id("id", &id)?;
+    if input.disabled.is_none() && input.role.is_none() && input.password.is_none() {
+        return Err(ApiError::invalid(
+            "",
+            "give at least one of disabled, role and password",
+        ));
+    }
+    let password_hash = match input.password {
+        Some(password) => Some(hash_new_password("password", password).await?),
+        None => None,
+    };
+    let mut changes = serde_json::Map::new();
+    if let Some(disabled) = input.disabled {
+        changes.insert("disabled".into(), disabled.into());
+    }
+    if let Some(role) = input.role {
+        changes.insert("role".into(), role.as_str().into());
+    }
+    let new_password = password_hash.is_some();
+    if new_password {
+        // (A key naming the password would be redacted from the audit row.)
+        changes.insert("reset".into(), "password".into());
+    }
+    let change = user_queries::UserChange {
+        disabled: input.disabled,
+        role: input.role,
+        password_hash,
+    };
+    let txn = state.db.begin().await?;
+    let user = user_queries::update(&txn, id, change)
+        .await
+        .map_err(|e| {
+            if shared::db::violated_constraint(&e).as_deref() == Some(user_queries::KEEP_AN_ADMIN) {
+                ApiError::conflict(
+                    "last_admin",
+                    "this would leave no enabled admin; promote or enable another first",
+                )
+            } else {
+                e.into()
+            }
+        })?
+        .ok_or_else(|| ApiError::not_found("no user with this id"))?;
+    if new_password {
+        tokens::revoke_all_of(&txn, id, None).await?;
+    }
+    audit::append(
+        &txn,
+        Entry::new(me.actor(), "user.updated", "user", id)
+            .with_payload(serde_json::Value::Object(changes)),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Json(user.into()))
+}
+
+/// Checks a new password's length (naming `field`) and hashes it.
+pub async fn hash_new_password(field: &str, password: String) -> Result<String, ApiError> {
+    if !PASSWORD_CHARS.contains(&password.chars().count()) {
+        return Err(ApiError::invalid(
+            field,
+            format!(
+                "{field}: between {} and {} characters",
+                PASSWORD_CHARS.start(),
+                PASSWORD_CHARS.end()
+            ),
+        ));
+    }
+    auth::password_work(move || auth::hash_password(&password))
+        .await?
+        .map_err(|e| ApiError::internal(&e))
+}
+
 /// Validates, hashes the password (on a blocking thread), inserts the user and audits it as
 /// done by `actor`. Shared by the route and the `create-admin` command.
 pub async fn create(
@@ -273,21 +392,7 @@ pub async fn create(
             format!("name: between 1 and {MAX_NAME_CHARS} characters"),
         ));
     }
-    if !PASSWORD_CHARS.contains(&input.password.chars().count()) {
-        return Err(ApiError::invalid(
-            "password",
-            format!(
-                "password: between {} and {} characters",
-                PASSWORD_CHARS.start(),
-                PASSWORD_CHARS.end()
-            ),
-        ));
-    }
-    let password = input.password;
-    let password_hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(|e| ApiError::internal(&e))?;
+    let password_hash = hash_new_password("password", input.password).await?;
     let txn = sea_orm::TransactionTrait::begin(db).await?;
     let user = user_queries::insert(
         &txn,

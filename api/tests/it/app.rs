@@ -6,6 +6,7 @@ use api::{AppState, auth};
 use reqwest::{Method, RequestBuilder, Response};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use shared::db::entities::users;
+use shared::db::users::LoginThrottle;
 use shared::db::{tokens, users as user_queries};
 use shared::domain::Role;
 use shared::testing::{Gate, TestDb};
@@ -91,8 +92,22 @@ impl TestApp {
         (Self::serve(db, pool, GENEROUS).await, gate)
     }
 
+    /// With this login throttle.
+    pub async fn spawn_with_login_throttle(throttle: LoginThrottle) -> TestApp {
+        let db = TestDb::new().await;
+        let pool = db.conn().clone();
+        let state = AppState::new(pool.clone(), &settings())
+            .with_rate_limit(GENEROUS)
+            .with_login_throttle(throttle);
+        Self::serve_state(db, state).await
+    }
+
     async fn serve(db: TestDb, pool: DatabaseConnection, limit: RateLimit) -> TestApp {
         let state = AppState::new(pool, &settings()).with_rate_limit(limit);
+        Self::serve_state(db, state).await
+    }
+
+    async fn serve_state(db: TestDb, state: AppState) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();

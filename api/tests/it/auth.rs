@@ -3,6 +3,7 @@
 use crate::app::{PASSWORD, TestApp, assert_problem};
 use reqwest::Method;
 use serde_json::json;
+use shared::db::users::LoginThrottle;
 use shared::domain::Role;
 
 async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
@@ -34,7 +35,8 @@ async fn login_with_the_right_password_returns_a_token_that_opens_protected_rout
     assert_eq!(
         users,
         json!([{
-            "id": agent.user.id.to_string(), "email": "Ann@Example.com", "name": "Ann", "role": "agent"
+            "id": agent.user.id.to_string(), "email": "Ann@Example.com", "name": "Ann", "role": "agent",
+            "disabled": false
         }])
     );
 }
@@ -209,4 +211,128 @@ async fn repeated_failed_logins_from_one_address_get_429_with_retry_after() {
         .expect("Retry-After in seconds");
     assert!(retry_after >= 1, "{retry_after}");
     assert_problem(blocked, 429, "login_throttled").await;
+}
+
+/// A login to `app` sent from `source` (another loopback address: another client, as the
+/// server sees it).
+async fn login_from(app: &TestApp, source: [u8; 4], email: &str, password: &str) -> u16 {
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(source))
+        .build()
+        .expect("client");
+    client
+        .post(app.url("/v1/users/login"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("request reaches the api")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn fifty_parallel_wrong_passwords_for_one_account_check_a_handful_and_refuse_the_rest() {
+    let app = TestApp::spawn().await;
+    app.user(Role::Agent, "ann@example.com").await;
+    let attempts = (0..50).map(|_| login(&app, "ann@example.com", "guess"));
+    let answers = futures_util::future::join_all(attempts).await;
+    let mut statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    statuses.sort_unstable();
+    let checked = statuses.iter().filter(|&&s| s == 401).count();
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    // Five free failures; then one per block, as each one ends while the burst is still
+    // arriving (blocks of 1 s, 2 s, 4 s…: a burst would need a minute to get 12 checked).
+    assert!(checked <= 12, "{statuses:?}");
+    assert!(refused >= 38, "{statuses:?}");
+    assert_eq!(checked + refused, 50, "{statuses:?}");
+    let wait = answers
+        .iter()
+        .filter_map(|r| {
+            r.headers()
+                .get("retry-after")?
+                .to_str()
+                .ok()?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .expect("a Retry-After");
+
+    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    let response = login(&app, "ann@example.com", PASSWORD).await;
+    assert_eq!(response.status(), 200, "the right password after the block");
+}
+
+/// The default throttle with blocks that outlast a slow test.
+fn long_blocks() -> LoginThrottle {
+    LoginThrottle {
+        first_block: std::time::Duration::from_secs(120),
+        ..LoginThrottle::default()
+    }
+}
+
+#[tokio::test]
+async fn guessing_one_account_from_many_addresses_is_throttled_by_account() {
+    let app = TestApp::spawn_with_login_throttle(long_blocks()).await;
+    app.user(Role::Agent, "ann@example.com").await;
+    for n in 0..6 {
+        assert_eq!(
+            login_from(&app, [127, 0, 0, 10 + n], "ann@example.com", "guess").await,
+            401
+        );
+    }
+    assert_eq!(
+        login_from(&app, [127, 0, 0, 30], "ann@example.com", PASSWORD).await,
+        429,
+        "the account is blocked for a moment, wherever the attempt comes from"
+    );
+}
+
+#[tokio::test]
+async fn signing_in_to_ones_own_account_does_not_clear_an_address_that_guesses_others() {
+    let app = TestApp::spawn_with_login_throttle(long_blocks()).await;
+    app.user(Role::Agent, "mallory@example.com").await;
+    let source = [127, 0, 0, 40];
+    // 20 failures (the address's free ones), 5 on each of four accounts (their free ones).
+    for victim in 0..4 {
+        for _ in 0..5 {
+            let email = format!("victim{victim}@example.com");
+            assert_eq!(login_from(&app, source, &email, "guess").await, 401);
+        }
+    }
+    assert_eq!(
+        login_from(&app, source, "mallory@example.com", PASSWORD).await,
+        200
+    );
+    // The address's failures still count: the next one blocks it.
+    assert_eq!(
+        login_from(&app, source, "victim4@example.com", "guess").await,
+        401
+    );
+    assert_eq!(
+        login_from(&app, source, "mallory@example.com", PASSWORD).await,
+        429
+    );
+}
+
+#[tokio::test]
+async fn unknown_tokens_cost_a_bounded_number_of_lookups_per_address_and_valid_ones_nothing() {
+    let app = TestApp::spawn().await;
+    let agent = app.user(Role::Agent, "ann@example.com").await;
+    let me = |token: String| app.send(app.request(Method::GET, "/v1/me", Some(&token)));
+    // Not even shaped like a token: refused without a look-up, however many.
+    for _ in 0..30 {
+        assert_problem(me("smt_nope".to_owned()).await, 401, "unauthorized").await;
+    }
+    for _ in 0..40 {
+        assert_eq!(me(agent.token.clone()).await.status(), 200);
+    }
+    let mut statuses = Vec::new();
+    for n in 0..30 {
+        let guess = format!("smt_{n:064x}");
+        statuses.push(me(guess).await.status().as_u16());
+    }
+    let looked_up = statuses.iter().filter(|&&s| s == 401).count();
+    assert!((20..=22).contains(&looked_up), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
 }

@@ -136,7 +136,12 @@ async fn an_agent_on_an_admin_route_is_refused_403_whatever_the_body() {
     let agent = app.user(Role::Agent, "agent@example.com").await;
     let json = "application/json";
     let cases: [(Method, &str, &str, &str); 4] = [
-        (Method::POST, "/v1/users", json, r#"{"email": "incomplete"}"#),
+        (
+            Method::POST,
+            "/v1/users",
+            json,
+            r#"{"email": "incomplete"}"#,
+        ),
         (Method::POST, "/v1/users", json, "not json"),
         (Method::POST, "/v1/users", "text/plain", "x"),
         (Method::POST, "/v1/sync?platform=nowhere", json, ""),

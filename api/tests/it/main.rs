@@ -1,5 +1,6 @@
 //! Integration tests of the `api` crate: the real binaries against real PostgreSQL and RabbitMQ.
 
+mod accounts;
 mod admin_cli;
 mod app;
 mod audit;

@@ -62,7 +62,10 @@ async fn sync_needs_an_admin_and_a_configured_platform() {
         "forbidden",
     )
     .await;
-    let none = tasks::Entity::find().count(app.db.conn()).await.expect("count");
+    let none = tasks::Entity::find()
+        .count(app.db.conn())
+        .await
+        .expect("count");
     assert_eq!(none, 0, "nothing queued for the agent");
     let refused = sync(&app, "?platform=tiktok", Some(&admin.token)).await;
     let body = assert_problem(refused, 422, "validation_failed").await;

@@ -3,17 +3,24 @@
 //! Emails are unique whatever their case (unique index on `lower(email)`): creating a second
 //! user with the same address fails with a unique violation, which callers map to a conflict.
 //!
-//! Failed logins are counted per client address in `login_throttle`, shared by every API
-//! instance: after [`LoginThrottle::free_failures`] failures within the window, each further
-//! failure blocks the address for twice as long as the previous one, up to a ceiling.
+//! Login attempts are counted in `login_throttle`, shared by every API instance, under two
+//! keys: the client's address and the account (its lowercased email). [`begin_login`] counts
+//! an attempt under both before the password is checked, under the rows' locks, so a parallel
+//! burst cannot slip past the count; past a key's free failures within the window, each
+//! further attempt blocks that key for twice as long as the previous one, up to a ceiling, and
+//! while a key is blocked attempts are refused without a password check. [`login_succeeded`]
+//! takes the attempt back: it forgets the account's failures, and removes only this one
+//! attempt from the address's (a success on one's own account does not clear an address
+//! that was guessing others).
 
 use crate::db::entities::users;
 use crate::domain::{Role, UserId};
 use chrono::{DateTime, FixedOffset};
+use sea_orm::ColumnTrait;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, Set,
-    Statement,
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Set, Statement, TransactionTrait,
 };
 use std::time::Duration;
 
@@ -72,11 +79,57 @@ pub async fn insert(conn: &impl ConnectionTrait, user: NewUser<'_>) -> Result<us
     .await
 }
 
-/// How failed logins slow an address down.
+/// What to change about a user (`None`: leave as it is).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserChange {
+    /// Disable (`true`, which revokes every token of theirs) or enable again.
+    pub disabled: Option<bool>,
+    /// A new role.
+    pub role: Option<Role>,
+    /// A new password, hashed.
+    pub password_hash: Option<String>,
+}
+
+/// Applies `change` to the user: the row after, or `None` if there is no such user. Demoting
+/// or disabling the last enabled admin fails with a check violation of
+/// [`KEEP_AN_ADMIN`].
+pub async fn update(
+    conn: &impl ConnectionTrait,
+    id: UserId,
+    change: UserChange,
+) -> Result<Option<users::Model>, DbErr> {
+    let mut update = users::Entity::update_many()
+        .col_expr(users::Column::UpdatedAt, Expr::cust("now()"))
+        .filter(users::Column::Id.eq(id));
+    if let Some(disabled) = change.disabled {
+        // Disabling an already disabled user keeps the first instant.
+        let at = if disabled {
+            Expr::cust("COALESCE(disabled_at, now())")
+        } else {
+            Expr::cust("NULL::timestamptz")
+        };
+        update = update.col_expr(users::Column::DisabledAt, at);
+    }
+    if let Some(role) = change.role {
+        update = update.col_expr(users::Column::Role, Expr::value(role.as_str()));
+    }
+    if let Some(hash) = change.password_hash {
+        update = update.col_expr(users::Column::PasswordHash, Expr::value(hash));
+    }
+    Ok(update.exec_with_returning(conn).await?.into_iter().next())
+}
+
+/// The check (a trigger) that keeps one enabled admin.
+pub const KEEP_AN_ADMIN: &str = "users_keep_an_admin";
+
+/// How failed logins slow an account and an address down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginThrottle {
-    /// Failures allowed within the window before blocking starts.
+    /// Failed attempts on one account allowed within the window before blocking starts.
     pub free_failures: u32,
+    /// Failed attempts from one address allowed within the window (several people may share
+    /// one, behind a NAT).
+    pub address_free_failures: u32,
     /// Failures older than this are forgotten.
     pub window: Duration,
     /// The first block; each further failure doubles it.
@@ -86,10 +139,12 @@ pub struct LoginThrottle {
 }
 
 impl Default for LoginThrottle {
-    /// 5 free failures per 15 minutes, then blocks of 1 s, 2 s, 4 s… up to 15 minutes.
+    /// 5 free failures per account and 20 per address per 15 minutes, then blocks of 1 s,
+    /// 2 s, 4 s… up to 15 minutes.
     fn default() -> Self {
         LoginThrottle {
             free_failures: 5,
+            address_free_failures: 20,
             window: Duration::from_secs(15 * 60),
             first_block: Duration::from_secs(1),
             max_block: Duration::from_secs(15 * 60),
@@ -97,75 +152,123 @@ impl Default for LoginThrottle {
     }
 }
 
-/// Until when logins from `address` are refused, if they are now.
-pub async fn login_blocked_until(
-    conn: &impl ConnectionTrait,
-    address: &str,
-) -> Result<Option<DateTime<FixedOffset>>, DbErr> {
-    let row = conn
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT blocked_until FROM login_throttle WHERE address = $1 AND blocked_until > now()",
-            [address.into()],
-        ))
-        .await?;
-    row.map(|r| r.try_get("", "blocked_until")).transpose()
+/// The throttle keys of a login attempt: the client's address and the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginKeys {
+    address: String,
+    account: String,
 }
 
-/// Counts a failed login from `address`; returns until when the address is now blocked, if
-/// it is.
-pub async fn record_login_failure(
-    conn: &impl ConnectionTrait,
-    address: &str,
+impl LoginKeys {
+    /// The keys of an attempt on `email` from `address`.
+    pub fn new(address: &str, email: &str) -> Self {
+        LoginKeys {
+            address: format!("address:{address}"),
+            account: format!("account:{}", email.trim().to_lowercase()),
+        }
+    }
+}
+
+/// Counts a login attempt under both keys, as a failure until [`login_succeeded`] says
+/// otherwise: `Ok(None)` if the password may be checked, `Ok(Some(until))` if a key is blocked
+/// (nothing is counted then).
+pub async fn begin_login(
+    db: &DatabaseConnection,
+    keys: &LoginKeys,
     throttle: LoginThrottle,
 ) -> Result<Option<DateTime<FixedOffset>>, DbErr> {
-    // One statement, so concurrent failures from the same address all count.
-    let failures = "CASE WHEN t.window_started_at < now() - make_interval(secs => $2) \
-                    THEN 1 ELSE t.failures + 1 END";
-    let block = |n: &str| {
-        format!(
-            "CASE WHEN {n} > $3 THEN now() + make_interval(secs => least($5::float8, \
-             $4::float8 * power(2::float8, least({n} - $3 - 1, 30)))) ELSE NULL END"
-        )
-    };
-    let sql = format!(
-        "INSERT INTO login_throttle AS t (address, failures, blocked_until) \
-         VALUES ($1, 1, {first}) \
-         ON CONFLICT (address) DO UPDATE SET failures = {failures}, \
-         window_started_at = CASE WHEN t.window_started_at < now() - make_interval(secs => $2) \
-         THEN now() ELSE t.window_started_at END, \
-         blocked_until = {next}, updated_at = now() \
-         RETURNING t.blocked_until",
-        first = block("1"),
-        next = block(&format!("({failures})")),
-    );
-    let row = conn
+    let txn = db.begin().await?;
+    let both: Vec<String> = vec![keys.address.clone(), keys.account.clone()];
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO login_throttle (key, failures) SELECT k, 0 FROM unnest($1::text[]) AS k \
+         ORDER BY k ON CONFLICT (key) DO NOTHING",
+        [both.clone().into()],
+    ))
+    .await?;
+    // Locked in key order (as every attempt locks them), the decision below is atomic.
+    let blocked = txn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            sql,
-            [
-                address.into(),
-                throttle.window.as_secs_f64().into(),
-                i32::try_from(throttle.free_failures)
-                    .unwrap_or(i32::MAX)
-                    .into(),
-                throttle.first_block.as_secs_f64().into(),
-                throttle.max_block.as_secs_f64().into(),
-            ],
+            "SELECT max(blocked_until) FILTER (WHERE blocked_until > now()) AS until \
+             FROM (SELECT blocked_until FROM login_throttle WHERE key = ANY($1) \
+                   ORDER BY key FOR UPDATE) AS locked",
+            [both.into()],
         ))
-        .await?;
-    Ok(row
-        .map(|r| r.try_get::<Option<DateTime<FixedOffset>>>("", "blocked_until"))
+        .await?
+        .map(|row| row.try_get::<Option<DateTime<FixedOffset>>>("", "until"))
         .transpose()?
-        .flatten())
+        .flatten();
+    if blocked.is_some() {
+        txn.commit().await?;
+        return Ok(blocked);
+    }
+    for (key, free) in [
+        (&keys.address, throttle.address_free_failures),
+        (&keys.account, throttle.free_failures),
+    ] {
+        count_failure(&txn, key, free, throttle).await?;
+    }
+    txn.commit().await?;
+    Ok(None)
 }
 
-/// Forgets the failures of `address` (after a successful login).
-pub async fn clear_login_failures(conn: &impl ConnectionTrait, address: &str) -> Result<(), DbErr> {
+/// Counts one failure under `key` (its row locked), blocking it once past `free` failures.
+async fn count_failure(
+    conn: &impl ConnectionTrait,
+    key: &str,
+    free: u32,
+    throttle: LoginThrottle,
+) -> Result<(), DbErr> {
+    let failures = "CASE WHEN window_started_at < now() - make_interval(secs => $2) \
+                    THEN 1 ELSE failures + 1 END";
+    let sql = format!(
+        "UPDATE login_throttle SET failures = {failures}, \
+         window_started_at = CASE WHEN window_started_at < now() - make_interval(secs => $2) \
+                             THEN now() ELSE window_started_at END, \
+         blocked_until = CASE WHEN {failures} > $3 \
+             THEN now() + make_interval(secs => least($5::float8, \
+                  $4::float8 * power(2::float8, least({failures} - $3 - 1, 30)))) \
+             ELSE NULL END, \
+         updated_at = now() \
+         WHERE key = $1"
+    );
     conn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "DELETE FROM login_throttle WHERE address = $1",
-        [address.into()],
+        sql,
+        [
+            key.into(),
+            throttle.window.as_secs_f64().into(),
+            i32::try_from(free).unwrap_or(i32::MAX).into(),
+            throttle.first_block.as_secs_f64().into(),
+            throttle.max_block.as_secs_f64().into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Takes back the attempt [`begin_login`] counted, which succeeded: the account's failures
+/// are forgotten; the address keeps its others (lifting a block only this attempt caused).
+pub async fn login_succeeded(
+    conn: &impl ConnectionTrait,
+    keys: &LoginKeys,
+    throttle: LoginThrottle,
+) -> Result<(), DbErr> {
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "WITH account AS (DELETE FROM login_throttle WHERE key = $2) \
+         UPDATE login_throttle SET failures = greatest(failures - 1, 0), \
+             blocked_until = CASE WHEN failures - 1 <= $3 THEN NULL ELSE blocked_until END, \
+             updated_at = now() \
+         WHERE key = $1",
+        [
+            keys.address.clone().into(),
+            keys.account.clone().into(),
+            i32::try_from(throttle.address_free_failures)
+                .unwrap_or(i32::MAX)
+                .into(),
+        ],
     ))
     .await?;
     Ok(())

@@ -23,6 +23,8 @@ pub struct Model {
     pub created_at: DateTimeWithTimeZone,
     /// Last change.
     pub updated_at: DateTimeWithTimeZone,
+    /// While set, the user cannot sign in (disabling revoked every token of theirs).
+    pub disabled_at: Option<DateTimeWithTimeZone>,
 }
 
 /// Relations of `users`.
