@@ -45,14 +45,6 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// `Ok` for admins, 403 otherwise.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        match self.role {
-            Role::Admin => Ok(()),
-            Role::Agent => Err(ApiError::forbidden("only admins may do this")),
-        }
-    }
-
     /// The audit actor for this user.
     pub fn actor(&self) -> shared::audit::Actor {
         shared::audit::Actor::User(self.user_id)
@@ -69,8 +61,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let principal = Principal::from_request_parts(parts, state).await?;
-        principal.require_admin()?;
-        Ok(Admin(principal))
+        match principal.role {
+            Role::Admin => Ok(Admin(principal)),
+            Role::Agent => Err(ApiError::forbidden("only admins may do this")),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! `GET /v1/audit/verify`, which walks the hash chain, through an anchor when given one.
 
 use crate::AppState;
-use crate::auth::Principal;
+use crate::auth::{Admin, Principal};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Params, parse_id, parse_time};
 use crate::page::PageRequest;
@@ -248,9 +248,8 @@ pub struct AuditHeadOut {
     ))]
 async fn get_audit_head(
     State(state): State<AppState>,
-    me: Principal,
+    _: Admin,
 ) -> Result<Json<AuditHeadOut>, ApiError> {
-    me.require_admin()?;
     let head = shared::audit::head(&state.db).await?;
     Ok(Json(AuditHeadOut {
         seq: head.seq,
@@ -308,10 +307,9 @@ impl VerifyAuditQuery {
 #[tracing::instrument(skip_all)]
 async fn verify_audit(
     State(state): State<AppState>,
-    me: Principal,
+    _: Admin,
     Params(query): Params<VerifyAuditQuery>,
 ) -> Result<Json<VerifyOut>, ApiError> {
-    me.require_admin()?;
     let anchor = query.anchor()?;
     let report = shared::audit::verify(&state.db, anchor.as_ref()).await?;
     Ok(Json(VerifyOut {
