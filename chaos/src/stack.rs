@@ -8,6 +8,7 @@
 //! this run is about).
 
 use crate::Infra;
+use migrations::APP_ROLE;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use shared::testing::{
     PgCluster, Process, RabbitNode, admin_token, bin_path, free_port, wait_http_ok,
@@ -58,7 +59,7 @@ pub struct Endpoints {
     pub sim_base: String,
     pub api_base: String,
     pub token: String,
-    /// A small pool on the service's database (it reconnects after a restart).
+    /// A small pool on the service's database as its owner (it reconnects after a restart).
     pub db: DatabaseConnection,
 }
 
@@ -76,12 +77,16 @@ impl Stack {
             broker.name()
         );
         let infra = Infra { db, broker };
-        let database_url = infra.db.url("social_messages");
+        // The migrations run as the owner; the services sign in as the role they create.
+        let owner_url = infra.db.url("social_messages");
+        let database_url = owner_url.replacen("postgres@", &format!("{APP_ROLE}@"), 1);
         let sim_addr = format!("127.0.0.1:{}", free_port());
         let api_addr = format!("127.0.0.1:{}", free_port());
         let env = service_env(&database_url, &infra.broker.url(), &sim_addr, &api_addr);
 
-        let mut migrate = Process::spawn("migrations", &["up"], &env);
+        let mut migrate_env = env.clone();
+        migrate_env.insert("MIGRATION_DATABASE_URL".to_owned(), owner_url.clone());
+        let mut migrate = Process::spawn("migrations", &["up"], &migrate_env);
         let migrated = migrate.wait_exit(START_TIMEOUT);
         assert!(
             migrated.success(),
@@ -106,11 +111,16 @@ impl Stack {
             env,
             unexpected: Vec::new(),
         };
-        wait_http_ok(&http, &format!("{api_base}/readyz"), START_TIMEOUT).await;
+        // Timed out here, before `wait_http_ok` would panic, to show why.
+        let readyz = format!("{api_base}/readyz");
+        let ready = wait_http_ok(&http, &readyz, START_TIMEOUT + Duration::from_secs(5));
+        if tokio::time::timeout(START_TIMEOUT, ready).await.is_err() {
+            panic!("the api is not ready:\n{}", processes.api.tail(40));
+        }
         let token = admin_token(&http, &api_base, "api", &processes.env, ADMIN).await;
         processes.assert_running();
 
-        let mut options = ConnectOptions::new(database_url);
+        let mut options = ConnectOptions::new(owner_url);
         options
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
@@ -170,6 +180,11 @@ impl Slot {
             self.process = Some(Process::spawn(self.bin, &[], env));
         }
         self.down = false;
+    }
+
+    /// Its last `n` lines of output.
+    fn tail(&self, n: usize) -> String {
+        self.process.as_ref().map(|p| p.tail(n)).unwrap_or_default()
     }
 
     /// The exit of a process that ended without being killed: its name and last lines.
