@@ -282,21 +282,27 @@ async fn a_published_task_whose_message_was_lost_is_published_again_after_the_ti
     assert_eq!(broker.queue_depth("ingest.youtube").await, 1);
 }
 
-#[tokio::test]
-async fn published_tasks_whose_messages_still_wait_in_a_long_queue_are_not_published_twice() {
-    let (db, broker) = (TestDb::new().await, TestBroker::new().await);
-    let relay = relay(db.conn(), &broker);
-    for _ in 0..5 {
+/// Enqueues `n` YouTube ingests, publishes them, and makes them look published over a minute
+/// ago (past the sweeper's timeout).
+async fn published_a_minute_ago(db: &TestDb, relay: &outbox::Relay, n: usize) {
+    for _ in 0..n {
         outbox::enqueue(db.conn(), ingest(Platform::Youtube))
             .await
             .expect("enqueue");
     }
-    assert_eq!(relay.publish_due().await.expect("publish"), 5);
-    // Nobody consumed them for over the timeout: a busy queue, not lost messages.
+    assert_eq!(relay.publish_due().await.expect("publish"), n);
     db.conn()
         .execute_unprepared("UPDATE tasks SET published_at = now() - interval '61 seconds'")
         .await
         .expect("age");
+}
+
+#[tokio::test]
+async fn published_tasks_whose_messages_still_wait_in_a_long_queue_are_not_published_twice() {
+    let (db, broker) = (TestDb::new().await, TestBroker::new().await);
+    let relay = relay(db.conn(), &broker);
+    // Nobody consumed them for over the timeout: a busy queue, not lost messages.
+    published_a_minute_ago(&db, &relay, 5).await;
     let config = sweeper_config();
     let mut link = broker.link();
     let report = sweep(db.conn(), &config, &mut link).await.expect("sweep");
@@ -335,14 +341,7 @@ async fn published_tasks_whose_messages_still_wait_in_a_long_queue_are_not_publi
 async fn while_the_broker_cannot_be_asked_stale_published_tasks_are_left_for_a_later_sweep() {
     let (db, broker) = (TestDb::new().await, TestBroker::new().await);
     let relay = relay(db.conn(), &broker);
-    outbox::enqueue(db.conn(), ingest(Platform::Youtube))
-        .await
-        .expect("enqueue");
-    assert_eq!(relay.publish_due().await.expect("publish"), 1);
-    db.conn()
-        .execute_unprepared("UPDATE tasks SET published_at = now() - interval '61 seconds'")
-        .await
-        .expect("age");
+    published_a_minute_ago(&db, &relay, 1).await;
     let port = shared::testing::free_port();
     let mut unreachable = shared::bus::Link::new(
         &secrecy::SecretString::from(format!("amqp://guest:guest@127.0.0.1:{port}/%2f")),
