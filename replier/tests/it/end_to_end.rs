@@ -88,24 +88,36 @@ impl Stack {
         support::insert_mentions(&self.db, MentionType::Comment, &items).await
     }
 
+    /// Requests a reply as a client should: a 503 (the api's database pool was busy, nothing
+    /// was done) is tried again after its `Retry-After`, a few times.
     pub(crate) async fn post_reply(
         &self,
         mention: &mentions::Model,
         content: &str,
     ) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!(
-                "{}/v1/mentions/{}/reply",
-                self.api_base, mention.id
-            ))
-            .bearer_auth(&self.token)
-            .json(&json!({ "content": content }))
-            .send()
-            .await
-            .expect("api reachable");
-        let status = response.status().as_u16();
-        (status, response.json().await.expect("json"))
+        for _ in 0..5 {
+            let response = self
+                .http
+                .post(format!(
+                    "{}/v1/mentions/{}/reply",
+                    self.api_base, mention.id
+                ))
+                .bearer_auth(&self.token)
+                .json(&json!({ "content": content }))
+                .send()
+                .await
+                .expect("api reachable");
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            match (status, retry_after) {
+                (503, Some(seconds)) => tokio::time::sleep(Duration::from_secs(seconds)).await,
+                _ => return (status, response.json().await.expect("json")),
+            }
+        }
+        panic!("the api answered 503 five times in a row");
     }
 
     pub(crate) async fn ledger(&self) -> Value {
