@@ -1,7 +1,8 @@
 //! Opaque keyset cursors for newest-first lists ordered by (`created_at`, `id`).
 //!
-//! A cursor is `<created_at in unix microseconds>.<id in simple hex>`: clients treat it as
-//! opaque text and send back what `meta.nextCursor` gave them.
+//! A cursor is `<created_at in unix microseconds>.<id in simple hex>` (1 to 16 digits, a dot
+//! and 32 lower-case hex digits, as the document says): clients treat it as opaque text and
+//! send back what `meta.nextCursor` gave them.
 
 use crate::error::ApiError;
 use chrono::{DateTime, FixedOffset};
@@ -16,6 +17,13 @@ pub fn encode(created_at: DateTime<FixedOffset>, id: Uuid) -> String {
 pub fn decode<I: From<Uuid>>(text: &str) -> Result<(DateTime<FixedOffset>, I), ApiError> {
     let invalid = || ApiError::invalid("cursor", "cursor: not a cursor given by this API");
     let (micros, id) = text.split_once('.').ok_or_else(invalid)?;
+    let well_formed = (1..=16).contains(&micros.len())
+        && micros.bytes().all(|b| b.is_ascii_digit())
+        && id.len() == 32
+        && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !well_formed {
+        return Err(invalid());
+    }
     let created_at = micros
         .parse::<i64>()
         .ok()

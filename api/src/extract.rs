@@ -163,25 +163,27 @@ fn query_rejection(rejection: &QueryRejection) -> ApiError {
     ApiError::invalid("", rejection.body_text())
 }
 
-/// Parses a path or query id, naming `field` when it is malformed.
+/// Parses a path or query id (a UUID in its hyphenated form, `format: uuid`), naming `field`
+/// when it is malformed.
 pub fn parse_id<T: FromStr>(field: &str, text: &str) -> Result<T, ApiError> {
-    text.parse()
-        .map_err(|_| ApiError::invalid(field, format!("{field}: {text:?} is not a valid id")))
+    Some(text)
+        .filter(|t| t.len() == 36)
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| ApiError::invalid(field, format!("{field}: {text:?} is not a valid id")))
 }
 
-/// Splits a comma list (`platform=twitter,facebook`) and parses each item, naming `field` and
-/// the allowed values when one is unknown. An absent or empty parameter gives an empty list.
+/// Splits a comma list (`platform=twitter,facebook`: items separated by single commas, no
+/// spaces) and parses each item, naming `field` and the allowed values when one is unknown or
+/// empty. An absent or empty parameter gives an empty list.
 pub fn parse_list<T>(field: &str, text: Option<&str>) -> Result<Vec<T>, ApiError>
 where
     T: FromStr,
     T::Err: std::fmt::Display,
 {
-    let Some(text) = text else {
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
         return Ok(Vec::new());
     };
     text.split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
         .map(|item| {
             item.parse()
                 .map_err(|e: T::Err| ApiError::invalid(field, format!("{field}: {e}")))
@@ -216,13 +218,15 @@ where
         .collect()
 }
 
-/// Deserializes a field that may be absent (outer `None`), `null` (`Some(None)`) or a value.
-pub fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+/// Deserializes a field that is present as `Some` (with `#[serde(default)]`, an absent one is
+/// `None`): `Option<Option<T>>` tells absent, `null` and a value apart, and `Option<T>` refuses
+/// `null` instead of reading it as absent.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: serde::Deserialize<'de>,
 {
-    serde::Deserialize::deserialize(deserializer).map(Some)
+    T::deserialize(deserializer).map(Some)
 }
 
 /// Parses an RFC 3339 time parameter, naming it when malformed.
@@ -238,13 +242,13 @@ pub fn parse_time(
     .transpose()
 }
 
-/// Parses `limit` (1 to `max`, `default` when absent), naming it when out of range.
+/// Parses `limit` (digits, 1 to `max`, `default` when absent), naming it when out of range.
 pub fn parse_limit(text: Option<&str>, default: u64, max: u64) -> Result<u64, ApiError> {
     match text {
         None => Ok(default),
-        Some(t) => t
-            .parse::<u64>()
-            .ok()
+        Some(t) => Some(t)
+            .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse::<u64>().ok())
             .filter(|n| (1..=max).contains(n))
             .ok_or_else(|| {
                 ApiError::invalid("limit", format!("limit: a whole number from 1 to {max}"))

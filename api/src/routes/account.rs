@@ -35,7 +35,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct ChangePasswordIn {
     /// The current password.
     pub old_password: String,
-    /// The new one, 8 to 1024 characters.
+    /// The new one.
+    #[schema(min_length = 8, max_length = 1024)]
     pub new_password: String,
 }
 
@@ -63,8 +64,9 @@ pub struct TokenOut {
     responses(
         (status = 204, description = "Changed"),
         (status = 401, description = "No valid token", body = Problem),
-        (status = 422, description = "The old password is wrong, or the new one is invalid", body = Problem),
-        (status = 429, description = "Too many wrong passwords", body = Problem),
+        (status = 403, description = "`oldPassword` is not the current password (`wrong_password`)", body = Problem),
+        (status = 422, description = "The new password is invalid", body = Problem),
+        (status = 429, description = "Too many wrong passwords (`login_throttled`)", body = Problem),
     ))]
 #[tracing::instrument(skip_all)]
 async fn change_password(
@@ -82,10 +84,12 @@ async fn change_password(
     }
     let (old, hash) = (input.old_password, user.password_hash.clone());
     if !auth::password_work(move || auth::verify_password(&old, &hash)).await? {
-        return Err(ApiError::invalid(
-            "oldPassword",
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_password",
             "oldPassword: not the current password",
-        ));
+        )
+        .with_field("oldPassword"));
     }
     user_queries::login_succeeded(&state.db, &keys, state.login_throttle).await?;
     let password_hash = users::hash_new_password("newPassword", input.new_password).await?;
@@ -132,7 +136,7 @@ async fn list_tokens(
 
 /// Revokes one of the signed-in user's tokens (another session, or this one).
 #[utoipa::path(delete, path = "/v1/me/tokens/{id}", tag = "users", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Token id (UUID)")),
+    params(("id" = String, Path, description = "Token id")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 401, description = "No valid token", body = Problem),

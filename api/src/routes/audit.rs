@@ -109,11 +109,14 @@ pub struct ListAuditQuery {
     pub actor: Option<String>,
     /// What, e.g. `mention.assigned`.
     pub action: Option<String>,
-    /// At or after this time (RFC 3339).
+    /// At or after this time.
+    #[param(format = DateTime)]
     pub since: Option<String>,
-    /// Page size, 1 to 1000 (default 100).
+    /// Page size (default 100).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// `meta.nextCursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -121,16 +124,21 @@ pub struct ListAuditQuery {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Page size, 1 to 1000 (default 100).
+    /// Page size (default 100).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// `meta.nextCursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
-/// The position in an audit cursor: the id of the previous page's last row.
+/// The position in an audit cursor (1 to 18 digits, as documented): the id of the previous
+/// page's last row.
 fn decode_cursor(text: &str) -> Result<i64, ApiError> {
-    text.parse()
-        .map_err(|_| ApiError::invalid("cursor", "cursor: not a cursor given by this API"))
+    Some(text)
+        .filter(|t| (1..=18).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| ApiError::invalid("cursor", "cursor: not a cursor given by this API"))
 }
 
 async fn page(
@@ -178,7 +186,7 @@ async fn list_audit(
 
 /// The audit trail of one mention, newest first.
 #[utoipa::path(get, path = "/v1/mentions/{id}/audit", tag = "audit", params(
-        ("id" = String, Path, description = "Mention id (UUID)"), PageQuery),
+        ("id" = String, Path, description = "Mention id"), PageQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of audit rows", body = AuditPage),
@@ -262,9 +270,11 @@ async fn get_audit_head(
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyAuditQuery {
-    /// `seq` of an earlier `GET /v1/audit/head` (1 or more).
+    /// `seq` of an earlier `GET /v1/audit/head`.
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub anchor_seq: Option<String>,
-    /// `hash` of that head (64 lower-case hex digits).
+    /// `hash` of that head.
+    #[param(pattern = "^[0-9a-f]{64}$")]
     pub anchor_hash: Option<String>,
 }
 
@@ -280,9 +290,14 @@ impl VerifyAuditQuery {
                 ));
             }
         };
-        let seq = seq.parse().ok().filter(|n: &i64| *n >= 1).ok_or_else(|| {
-            ApiError::invalid("anchorSeq", "anchorSeq: a whole number, 1 or more")
-        })?;
+        let digits = !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit());
+        let seq = digits
+            .then(|| seq.parse().ok())
+            .flatten()
+            .filter(|n: &i64| *n >= 1)
+            .ok_or_else(|| {
+                ApiError::invalid("anchorSeq", "anchorSeq: a whole number, 1 or more")
+            })?;
         if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(ApiError::invalid(
                 "anchorHash",

@@ -10,7 +10,11 @@ use crate::auth::Principal;
 use crate::cursor;
 use crate::error::{ApiError, Problem, is_foreign_key_violation};
 use crate::extract::{
-    Body, Params, double_option, parse_id, parse_list, parse_optional_list, parse_time,
+    Body, Params, parse_id, parse_list, parse_optional_list, parse_time, present,
+};
+use crate::openapi::{
+    self, DispositionValues, MentionStateValues, MentionTypeValues, PlatformValues,
+    ReplyStatusValues,
 };
 use crate::page::PageRequest;
 use axum::Json;
@@ -73,8 +77,8 @@ pub struct ReplySummaryOut {
     /// The reply's id.
     #[schema(value_type = String, format = Uuid)]
     pub id: ReplyId,
-    /// `pending`, `sending`, `unknown`, `sent` or `failed`.
-    #[schema(value_type = String, example = "sent")]
+    /// Where it is in the exactly-once protocol.
+    #[schema(value_type = ReplyStatusValues)]
     pub status: ReplyStatus,
     /// When the provider accepted it.
     pub sent_at: Option<DateTime<FixedOffset>>,
@@ -89,13 +93,12 @@ pub struct MentionOut {
     /// Id (a UUID string).
     #[schema(value_type = String, format = Uuid)]
     pub id: MentionId,
-    /// `comment`, `message` or `reply`.
+    /// What it is.
     #[serde(rename = "type")]
-    #[schema(value_type = String, example = "comment")]
+    #[schema(value_type = MentionTypeValues)]
     pub mention_type: MentionType,
-    /// `bluesky`, `facebook`, `instagram`, `linkedin`, `threads`, `tiktok`, `twitter` or
-    /// `youtube`.
-    #[schema(value_type = String, example = "twitter")]
+    /// Where it was posted.
+    #[schema(value_type = PlatformValues)]
     pub platform: Platform,
     /// The text.
     pub content: String,
@@ -105,11 +108,11 @@ pub struct MentionOut {
     /// Ayrshare's post id (comments) or conversation id (messages).
     #[serde(rename = "socialMediaAPIPostRef")]
     pub social_media_api_post_ref: Option<String>,
-    /// `null` (new), `assignment`, `reply_attempt`, `provider_error` or `replied`.
-    #[schema(value_type = Option<String>, example = "assignment")]
+    /// Where it is in triage; `null` while new.
+    #[schema(value_type = Option<MentionStateValues>)]
     pub state: Option<MentionState>,
-    /// `null`, `reply`, `ignore` or `escalate`.
-    #[schema(value_type = Option<String>, example = "reply")]
+    /// What to do with it; `null` while undecided.
+    #[schema(value_type = Option<DispositionValues>)]
     pub disposition: Option<Disposition>,
     /// The assigned user.
     #[schema(value_type = Option<String>, format = Uuid)]
@@ -197,8 +200,8 @@ pub struct ReplyOut {
     pub mention_id: MentionId,
     /// The text.
     pub content: String,
-    /// `pending`, `sending`, `unknown`, `sent` or `failed`.
-    #[schema(value_type = String, example = "sent")]
+    /// Where it is in the exactly-once protocol.
+    #[schema(value_type = ReplyStatusValues)]
     pub status: ReplyStatus,
     /// Who asked for it.
     #[schema(value_type = Option<String>, format = Uuid)]
@@ -252,28 +255,38 @@ pub struct MentionDetailOut {
 #[serde(rename_all = "camelCase")]
 pub struct ListMentionsQuery {
     /// Platforms, e.g. `twitter,facebook`.
+    #[param(schema_with = PlatformValues::list)]
     pub platform: Option<String>,
-    /// Types: `comment`, `message`, `reply`.
+    /// Types, e.g. `comment,message`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", schema_with = MentionTypeValues::list)]
     pub mention_type: Option<String>,
-    /// States: `new` (no state), `assignment`, `reply_attempt`, `provider_error`, `replied`.
+    /// States, `new` for mentions without one.
+    #[param(schema_with = MentionStateValues::filter)]
     pub state: Option<String>,
-    /// Dispositions: `none`, `reply`, `ignore`, `escalate`.
+    /// Dispositions, `none` for mentions without one.
+    #[param(schema_with = DispositionValues::filter)]
     pub disposition: Option<String>,
     /// Assigned to one of these user ids.
+    #[param(schema_with = openapi::uuid_list)]
     pub user_id: Option<String>,
     /// `true`: assigned to nobody (combined with `userId` as "or").
+    #[param(value_type = Option<bool>)]
     pub unassigned: Option<String>,
     /// Full-text search over content and author (web search syntax: words, "phrases", -not).
+    #[param(max_length = 500)]
     pub q: Option<String>,
-    /// Stored at or after this time (RFC 3339).
+    /// Stored at or after this time.
+    #[param(format = DateTime)]
     pub since: Option<String>,
-    /// Stored before this time (RFC 3339).
+    /// Stored before this time.
+    #[param(format = DateTime)]
     pub until: Option<String>,
-    /// Page size, 1 to 500 (default 50).
+    /// Page size (default 50).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
     /// `meta.nextCursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,16}\\.[0-9a-f]{32}$")]
     pub cursor: Option<String>,
 }
 
@@ -312,13 +325,9 @@ impl ListMentionsQuery {
                 ));
             }
         };
-        let text = self
+        // Counted as given, like the document's `maxLength`.
+        if self
             .q
-            .as_deref()
-            .map(str::trim)
-            .filter(|q| !q.is_empty())
-            .map(str::to_owned);
-        if text
             .as_ref()
             .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
         {
@@ -327,6 +336,12 @@ impl ListMentionsQuery {
                 format!("q: at most {MAX_QUERY_CHARS} characters"),
             ));
         }
+        let text = self
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(str::to_owned);
         let assignees = parse_list::<String>("userId", self.user_id.as_deref())?
             .iter()
             .map(|id| parse_id::<UserId>("userId", id))
@@ -389,7 +404,7 @@ fn with_etag(version: i32, body: impl IntoResponse) -> Response {
 
 /// One mention with its replies. The `ETag` is its version.
 #[utoipa::path(get, path = "/v1/mentions/{id}", tag = "mentions", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Mention id (UUID)")),
+    params(("id" = String, Path, description = "Mention id")),
     responses(
         (status = 200, description = "The mention", body = MentionDetailOut),
         (status = 404, description = "No such mention", body = Problem),
@@ -415,32 +430,39 @@ async fn get_mention(
 
 /// A triage change; absent fields stay as they are.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateMentionIn {
     /// Assign to this user; `null` unassigns.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub user_id: Option<Option<UserId>>,
-    /// `reply`, `ignore` or `escalate`; `null` clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, example = "reply")]
+    /// The disposition; `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DispositionValues>)]
     pub disposition: Option<Option<Disposition>>,
 }
 
-/// The version in `If-Match` (`"3"`, `W/"3"` or `3`), `None` for `*` or no header.
+/// The version in `If-Match`, `None` for `*` or no header. The documented form: `*`, or a
+/// version of up to nine digits as the ETag gives it (`"3"`), weak (`W/"3"`) or bare (`3`).
 fn if_match(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
-    let text = value.to_str().unwrap_or_default().trim();
+    let text = value.to_str().unwrap_or_default();
     if text == "*" {
         return Ok(None);
     }
-    text.trim_start_matches("W/")
-        .trim_matches('"')
-        .parse::<i32>()
+    let tag = text.strip_prefix("W/").unwrap_or(text);
+    let digits = match tag.strip_prefix('"') {
+        Some(quoted) => quoted.strip_suffix('"'),
+        None if tag.len() == text.len() => Some(tag),
+        None => None,
+    };
+    digits
+        .filter(|d| (1..=9).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse().ok())
         .map(Some)
-        .map_err(|_| {
+        .ok_or_else(|| {
             ApiError::invalid(
                 "If-Match",
                 "If-Match: the mention's version, as given in its ETag or `version`",
@@ -452,8 +474,8 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
 /// change conditional). Each change is audited with the acting user.
 #[utoipa::path(put, path = "/v1/mentions/{id}", tag = "mentions", security(("bearer" = [])),
     params(
-        ("id" = String, Path, description = "Mention id (UUID)"),
-        ("If-Match" = Option<String>, Header, description = "The version the change is based on"),
+        ("id" = String, Path, description = "Mention id"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(?:\*|(?:W/)?"[0-9]{1,9}"|[0-9]{1,9})$"#, description = "The version the change is based on"),
     ),
     request_body = UpdateMentionIn,
     responses(
@@ -481,8 +503,8 @@ async fn update_mention(
 /// Same as `PUT /v1/mentions/{id}`.
 #[utoipa::path(patch, path = "/v1/mentions/{id}", tag = "mentions", security(("bearer" = [])),
     params(
-        ("id" = String, Path, description = "Mention id (UUID)"),
-        ("If-Match" = Option<String>, Header, description = "The version the change is based on"),
+        ("id" = String, Path, description = "Mention id"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(?:\*|(?:W/)?"[0-9]{1,9}"|[0-9]{1,9})$"#, description = "The version the change is based on"),
     ),
     request_body = UpdateMentionIn,
     responses(

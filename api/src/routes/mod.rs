@@ -47,9 +47,9 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .merge(budget::router())
 }
 
-/// The OpenAPI document of every annotated route.
+/// The OpenAPI document of every annotated route, as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    public_routes().merge(protected_routes()).into_openapi()
+    openapi::complete(public_routes().merge(protected_routes()).into_openapi())
 }
 
 /// The whole HTTP surface over `state`.
@@ -61,7 +61,7 @@ pub fn router(state: AppState) -> Router {
         auth::require_token,
     ));
     let (api, document) = public_routes().merge(protected).split_for_parts();
-    let document = Arc::new(document);
+    let document = Arc::new(openapi::complete(document));
     let cors = cors(&state.cors_allowed_origins);
     api.merge(health::router())
         .route(

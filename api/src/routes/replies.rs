@@ -19,6 +19,7 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, parse_id};
+use crate::openapi;
 use crate::routes::mentions::ReplyOut;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -49,22 +50,31 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// A reply to send.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateReplyIn {
-    /// The text, 1 to 8000 characters (surrounding whitespace is removed).
+    /// The text; surrounding white space is removed.
+    #[schema(schema_with = content_schema)]
     pub content: String,
 }
 
+fn content_schema() -> utoipa::openapi::schema::Object {
+    openapi::non_blank_text(
+        MAX_CONTENT_CHARS,
+        "The text; surrounding white space is removed",
+    )
+}
+
 fn validate_content(content: &str) -> Result<&str, ApiError> {
-    let content = content.trim();
-    if content.is_empty() {
-        return Err(ApiError::invalid("content", "content: must not be empty"));
-    }
+    // Counted as given, like the document's `maxLength`.
     if content.chars().count() > MAX_CONTENT_CHARS {
         return Err(ApiError::invalid(
             "content",
             format!("content: at most {MAX_CONTENT_CHARS} characters"),
         ));
+    }
+    let content = content.trim();
+    if content.is_empty() {
+        return Err(ApiError::invalid("content", "content: must not be blank"));
     }
     Ok(content)
 }
@@ -134,9 +144,9 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
 #[utoipa::path(post, path = "/v1/mentions/{id}/reply", tag = "mentions",
     security(("bearer" = [])),
     params(
-        ("id" = String, Path, description = "Mention id (UUID)"),
-        ("Idempotency-Key" = Option<String>, Header,
-            description = "Up to 255 characters; repeating the request with it replays the first answer"),
+        ("id" = String, Path, description = "Mention id"),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~](?:[ -~]{0,253}[!-~])?$",
+            description = "1 to 255 visible ASCII characters or spaces; repeating the request with it replays the first answer"),
     ),
     request_body = CreateReplyIn,
     responses(
@@ -210,7 +220,7 @@ async fn create_reply(
 
 /// One reply: its status in the exactly-once protocol, attempts, and the provider's answer.
 #[utoipa::path(get, path = "/v1/replies/{id}", tag = "mentions", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Reply id (UUID)")),
+    params(("id" = String, Path, description = "Reply id")),
     responses(
         (status = 200, description = "The reply", body = ReplyOut),
         (status = 404, description = "No such reply", body = Problem),

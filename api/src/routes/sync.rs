@@ -8,6 +8,7 @@ use crate::AppState;
 use crate::auth::Admin;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Params, parse_list};
+use crate::openapi::PlatformValues;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -33,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct CreateSyncQuery {
     /// Platforms, comma separated (default: every configured platform).
+    #[param(schema_with = PlatformValues::list)]
     pub platform: Option<String>,
 }
 
@@ -41,7 +43,7 @@ pub struct CreateSyncQuery {
 #[serde(rename_all = "camelCase")]
 pub struct SyncOut {
     /// The platform.
-    #[schema(value_type = String, example = "twitter")]
+    #[schema(value_type = PlatformValues)]
     pub platform: Platform,
     /// The ingest task (new, or the one already active).
     #[schema(value_type = String, format = Uuid)]

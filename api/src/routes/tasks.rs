@@ -6,6 +6,7 @@ use crate::auth::{Admin, Principal};
 use crate::cursor;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Params, parse_id, parse_list};
+use crate::openapi::{PlatformValues, TaskStatusValues};
 use crate::page::PageRequest;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -43,14 +44,14 @@ pub struct TaskOut {
     /// What it does (`ingest`, `reply`, …).
     pub kind: String,
     /// For which platform.
-    #[schema(value_type = String, example = "twitter")]
+    #[schema(value_type = PlatformValues)]
     pub platform: Platform,
     /// The post, mention or reply it is about.
     pub subject_id: Option<Uuid>,
     /// Active tasks with the same key are refused.
     pub dedup_key: Option<String>,
-    /// `pending`, `published`, `running`, `succeeded`, `failed` or `dead`.
-    #[schema(value_type = String, example = "dead")]
+    /// Where it is in its life.
+    #[schema(value_type = TaskStatusValues)]
     pub status: TaskStatus,
     /// Attempts so far.
     pub attempts: i32,
@@ -99,14 +100,18 @@ impl From<tasks::Model> for TaskOut {
 #[into_params(parameter_in = Query)]
 pub struct ListTasksQuery {
     /// Statuses, e.g. `dead,failed`.
+    #[param(schema_with = TaskStatusValues::list)]
     pub status: Option<String>,
-    /// Kinds, e.g. `ingest`.
+    /// Kinds, comma separated, e.g. `ingest`.
     pub kind: Option<String>,
     /// Platforms.
+    #[param(schema_with = PlatformValues::list)]
     pub platform: Option<String>,
-    /// Page size, 1 to 500 (default 50).
+    /// Page size (default 50).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
     /// `meta.nextCursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,16}\\.[0-9a-f]{32}$")]
     pub cursor: Option<String>,
 }
 
@@ -168,7 +173,7 @@ async fn list_tasks(
 /// Puts a `dead` or `failed` task back to `pending` with its attempts reset (admins only).
 /// The previous error is kept in the audit row.
 #[utoipa::path(post, path = "/v1/tasks/{id}/retry", tag = "tasks", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Task id (UUID)")),
+    params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 200, description = "The task, pending again", body = TaskOut),
         (status = 403, description = "Not an admin", body = Problem),

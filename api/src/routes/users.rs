@@ -5,7 +5,8 @@
 use crate::AppState;
 use crate::auth::{self, Admin, Principal};
 use crate::error::{ApiError, Problem};
-use crate::extract::{Body, parse_id};
+use crate::extract::{Body, parse_id, present};
+use crate::openapi::{self, RoleValues};
 use axum::Json;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::StatusCode;
@@ -54,8 +55,8 @@ pub struct UserOut {
     pub email: String,
     /// Display name.
     pub name: String,
-    /// `admin` or `agent`.
-    #[schema(value_type = String, example = "agent")]
+    /// What the user may do.
+    #[schema(value_type = RoleValues)]
     pub role: Role,
     /// Whether the user is disabled (cannot sign in).
     pub disabled: bool,
@@ -73,17 +74,23 @@ impl From<users::Model> for UserOut {
     }
 }
 
-/// Changes to a user; at least one field.
+/// Changes to a user; at least one field (none may be `null`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct UpdateUserIn {
     /// `true` disables the user (every token of theirs stops working at once); `false`
     /// enables them again.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub disabled: Option<bool>,
-    /// `admin` or `agent`.
-    #[schema(value_type = Option<String>, example = "agent")]
+    /// The new role.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = RoleValues, required = false)]
     pub role: Option<Role>,
-    /// A new password, 8 to 1024 characters (every token of the user is revoked).
+    /// A new password (every token of the user is revoked).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false, min_length = 8, max_length = 1024)]
     pub password: Option<String>,
 }
 
@@ -111,14 +118,24 @@ pub struct LoginOut {
 #[serde(deny_unknown_fields)]
 pub struct CreateUserIn {
     /// Login address; unique whatever its case.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
-    /// Display name.
+    /// Display name; surrounding white space is removed.
+    #[schema(schema_with = name_schema)]
     pub name: String,
-    /// Password, 8 to 1024 characters.
+    /// Password.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
-    /// `admin` or `agent`.
-    #[schema(value_type = String, example = "agent")]
+    /// What the user may do.
+    #[schema(value_type = RoleValues)]
     pub role: Role,
+}
+
+fn name_schema() -> utoipa::openapi::schema::Object {
+    openapi::non_blank_text(
+        MAX_NAME_CHARS,
+        "Display name; surrounding white space is removed",
+    )
 }
 
 /// The address of the client, for login throttling.
@@ -173,8 +190,8 @@ fn wrong_credentials() -> ApiError {
         (status = 200, description = "Signed in", body = LoginOut),
         (status = 401, description = "Wrong email or password", body = Problem),
         (status = 403, description = "The account is disabled", body = Problem),
-        (status = 429, description = "Too many failures on this account or from this address", body = Problem),
-        (status = 503, description = "Too many sign-ins at once", body = Problem),
+        (status = 429, description = "Too many failures on this account or from this address (`login_throttled`)", body = Problem),
+        (status = 503, description = "Too many sign-ins at once (`busy`), or the database is unavailable (`unavailable`)", body = Problem),
     ))]
 #[tracing::instrument(skip_all)]
 async fn login(
@@ -289,7 +306,7 @@ async fn create_user(
 /// password, audited as `user.updated` (a new password only as `"reset": "password"`). The last enabled admin
 /// can be neither disabled nor demoted.
 #[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])),
-    params(("id" = String, Path, description = "User id (UUID)")),
+    params(("id" = String, Path, description = "User id")),
     request_body = UpdateUserIn,
     responses(
         (status = 200, description = "The user after the change", body = UserOut),
@@ -385,12 +402,16 @@ pub async fn create(
     actor: Actor,
 ) -> Result<users::Model, ApiError> {
     validate_email("email", &input.email)?;
-    let name = input.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+    // Counted as given, like the document's `maxLength`.
+    if input.name.chars().count() > MAX_NAME_CHARS {
         return Err(ApiError::invalid(
             "name",
-            format!("name: between 1 and {MAX_NAME_CHARS} characters"),
+            format!("name: at most {MAX_NAME_CHARS} characters"),
         ));
+    }
+    let name = input.name.trim();
+    if name.is_empty() {
+        return Err(ApiError::invalid("name", "name: must not be blank"));
     }
     let password_hash = hash_new_password("password", input.password).await?;
     let txn = sea_orm::TransactionTrait::begin(db).await?;

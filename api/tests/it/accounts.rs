@@ -213,8 +213,8 @@ async fn a_user_changes_their_password_and_only_this_session_survives() {
     };
     let wrong = assert_problem(
         change("not it", "a brand new one").await,
-        422,
-        "validation_failed",
+        403,
+        "wrong_password",
     )
     .await;
     assert_eq!(wrong["field"], "oldPassword");
