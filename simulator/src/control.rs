@@ -119,14 +119,26 @@ struct NewCommentIn {
     author: Option<String>,
 }
 
-async fn create_comment(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
-    let input: NewCommentIn = match serde_json::from_slice(&body) {
-        Ok(input) => input,
-        Err(e) => return fail(StatusCode::BAD_REQUEST, format!("invalid comment: {e}")),
-    };
-    if input.content.trim().is_empty() {
-        return fail(StatusCode::BAD_REQUEST, "content must not be empty");
+/// A control body of `what` (a comment, a message) whose `content` is not blank; else the
+/// 400 to answer.
+fn text_input<T: serde::de::DeserializeOwned>(
+    body: &Bytes,
+    what: &str,
+    content: impl Fn(&T) -> &str,
+) -> Result<T, Response> {
+    let input: T = serde_json::from_slice(body)
+        .map_err(|e| fail(StatusCode::BAD_REQUEST, format!("invalid {what}: {e}")))?;
+    if content(&input).trim().is_empty() {
+        return Err(fail(StatusCode::BAD_REQUEST, "content must not be empty"));
     }
+    Ok(input)
+}
+
+async fn create_comment(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    let input = match text_input(&body, "comment", |c: &NewCommentIn| &c.content) {
+        Ok(input) => input,
+        Err(response) => return response,
+    };
     let now = Utc::now();
     let visible_at = sim.visible_from(now);
     let n = sim.next_n();
@@ -233,13 +245,10 @@ struct NewMessageIn {
 }
 
 async fn create_message(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
-    let input: NewMessageIn = match serde_json::from_slice(&body) {
+    let input = match text_input(&body, "message", |m: &NewMessageIn| &m.content) {
         Ok(input) => input,
-        Err(e) => return fail(StatusCode::BAD_REQUEST, format!("invalid message: {e}")),
+        Err(response) => return response,
     };
-    if input.content.trim().is_empty() {
-        return fail(StatusCode::BAD_REQUEST, "content must not be empty");
-    }
     let now = Utc::now();
     let visible_at = sim.visible_from(now);
     let n = sim.next_n();
