@@ -119,17 +119,16 @@ struct NewCommentIn {
     author: Option<String>,
 }
 
-/// A control body of `what` (a comment, a message) whose `content` is not blank; else the
-/// 400 to answer.
+/// A control body of `what` (a comment, a message) whose `content` is not blank; else what is
+/// wrong with it (for a 400).
 fn text_input<T: serde::de::DeserializeOwned>(
     body: &Bytes,
     what: &str,
     content: impl Fn(&T) -> &str,
-) -> Result<T, Response> {
-    let input: T = serde_json::from_slice(body)
-        .map_err(|e| fail(StatusCode::BAD_REQUEST, format!("invalid {what}: {e}")))?;
+) -> Result<T, String> {
+    let input: T = serde_json::from_slice(body).map_err(|e| format!("invalid {what}: {e}"))?;
     if content(&input).trim().is_empty() {
-        return Err(fail(StatusCode::BAD_REQUEST, "content must not be empty"));
+        return Err("content must not be empty".to_owned());
     }
     Ok(input)
 }
@@ -137,7 +136,7 @@ fn text_input<T: serde::de::DeserializeOwned>(
 async fn create_comment(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     let input = match text_input(&body, "comment", |c: &NewCommentIn| &c.content) {
         Ok(input) => input,
-        Err(response) => return response,
+        Err(message) => return fail(StatusCode::BAD_REQUEST, message),
     };
     let now = Utc::now();
     let visible_at = sim.visible_from(now);
@@ -247,7 +246,7 @@ struct NewMessageIn {
 async fn create_message(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     let input = match text_input(&body, "message", |m: &NewMessageIn| &m.content) {
         Ok(input) => input,
-        Err(response) => return response,
+        Err(message) => return fail(StatusCode::BAD_REQUEST, message),
     };
     let now = Utc::now();
     let visible_at = sim.visible_from(now);
