@@ -18,8 +18,9 @@ pub fn shutdown_token() -> CancellationToken {
     let cancel = token.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("shutdown requested");
+        // First: logging may fail (a closed stderr), the shutdown must not.
         cancel.cancel();
+        tracing::info!("shutdown requested");
     });
     token
 }

@@ -206,3 +206,45 @@ fn an_invalid_ingest_setting_stops_the_ingestor_with_exit_code_2_naming_it() {
     assert_eq!(output.lines().count(), 1, "one line expected: {output}");
     assert!(output.contains("INGEST_HISTORY_LIMIT"), "{output}");
 }
+
+#[test]
+fn a_process_whose_log_reader_is_gone_still_stops_on_sigterm() {
+    // Ctrl-C in a terminal stops the reader of the log pipe (scripts/dev's `sed`) together
+    // with the process; logging "shutdown requested" then fails, and must not stop the
+    // shutdown.
+    for (binary, ready) in [
+        ("api", "api listening"),
+        ("ingestor", "connected to database and broker"),
+        ("replier", "connected to database and broker"),
+    ] {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut child = std::process::Command::new(shared::testing::bin_path(binary))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(with(&[("API_ADDR", &addr)]))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+        assert!(
+            lines.any(|line| line.is_ok_and(|l| l.contains(ready))),
+            "{binary} never logged {ready:?}"
+        );
+        drop(lines);
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while child.try_wait().expect("wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{binary} ignored SIGTERM once its log reader was gone");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
