@@ -40,7 +40,7 @@ enum Stop {
 }
 
 /// Drains `jobs.dead` through the broker at `amqp_url` until `cancel` fires, reconnecting
-/// with capped backoff.
+/// with capped backoff (started afresh after each subscription that worked).
 pub async fn run(
     db: &DatabaseConnection,
     amqp_url: &SecretString,
@@ -50,10 +50,14 @@ pub async fn run(
     let mut broker = bus::Link::new(amqp_url, &format!("{process_name} dead letters"));
     let mut backoff = process::dependency_backoff(MAX_BACKOFF).build();
     loop {
+        let mut subscribed = false;
         let stopped = tokio::select! {
             _ = cancel.cancelled() => break,
-            stopped = drain(db, &mut broker) => stopped,
+            stopped = drain(db, &mut broker, &mut subscribed) => stopped,
         };
+        if subscribed {
+            backoff = process::dependency_backoff(MAX_BACKOFF).build();
+        }
         match stopped {
             Stop::Broker(e) => {
                 tracing::debug!(error = ?e, "dead-letter recorder lost the broker");
@@ -72,8 +76,9 @@ pub async fn run(
     broker.close("dead-letter recorder stopping").await;
 }
 
-/// Consumes `jobs.dead` until something stops it.
-async fn drain(db: &DatabaseConnection, broker: &mut bus::Link) -> Stop {
+/// Consumes `jobs.dead` until something stops it; `subscribed` tells whether it got as far as
+/// consuming.
+async fn drain(db: &DatabaseConnection, broker: &mut bus::Link, subscribed: &mut bool) -> Stop {
     let Some(connection) = broker.connection().await else {
         return Stop::Broker(None);
     };
@@ -85,6 +90,7 @@ async fn drain(db: &DatabaseConnection, broker: &mut bus::Link) -> Stop {
         Ok(consumer) => consumer,
         Err(e) => return Stop::Broker(Some(e)),
     };
+    *subscribed = true;
     while let Some(delivery) = consumer.next().await {
         let delivery = match delivery {
             Ok(delivery) => delivery,
