@@ -28,6 +28,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use serde_json::json;
+use shared::adapters::{CommentAdapter, MessageAdapter, NewMention, PostRef};
 use shared::audit::Actor;
 use shared::bus::JobKind;
 use shared::config::{ResilienceSettings, Settings};
@@ -35,9 +36,6 @@ use shared::domain::{Platform, PostId, after};
 use shared::ingest::platform_status::{self, Messaging};
 use shared::ingest::{IngestStep, messages_dedup_key, plan, store};
 use shared::outbox::{self, NewTask, new_trace_id};
-use shared::provider::adapters::comment::{CommentAdapter, PostRef};
-use shared::provider::adapters::message::MessageAdapter;
-use shared::provider::adapters::{FetchAdapter, NewMention};
 use shared::provider::{
     Client, DeferReason, HistoryQuery, MessagesQuery, ProviderError, ProviderKey,
 };

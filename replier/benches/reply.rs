@@ -15,13 +15,13 @@ use anyhow::Context;
 use futures_util::StreamExt;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, Set, Statement, TransactionTrait};
 use serde_json::{Value, json};
+use shared::adapters::{CommentAdapter, ReplyAdapter};
 use shared::audit::Actor;
 use shared::db::entities::mentions;
 use shared::domain::{MentionId, MentionType, Platform};
 use shared::outbox::{Relay, RelayConfig};
-use shared::provider::adapters::ReplyAdapter;
 use shared::provider::{Client, ProviderKey};
-use shared::reply::{self, CommentReplies, ReplyRequest, protocol};
+use shared::reply::{self, ReplyRequest, protocol};
 use shared::resilience::Chain;
 use shared::testing::{TestBroker, TestDb};
 use shared::worker::{Worker, WorkerConfig};
@@ -247,7 +247,7 @@ async fn main() -> anyhow::Result<()> {
                     let attempt = protocol::begin_attempt(db.conn(), requested.reply(), actor)
                         .await?
                         .context("write-ahead")?;
-                    let sent = CommentReplies
+                    let sent = CommentAdapter
                         .send(&chains[&m.platform], m, &content)
                         .await?;
                     let txn = db.conn().begin().await?;

@@ -23,6 +23,7 @@
 use crate::PROCESS_NAME;
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, TransactionTrait};
+use shared::adapters::{self, ReplyAdapter, SentReply};
 use shared::audit::Actor;
 use shared::bus::JobKind;
 use shared::config::{ReplySettings, ResilienceSettings, Settings};
@@ -30,7 +31,6 @@ use shared::db::entities::{mentions, replies};
 use shared::db::mentions as mention_queries;
 use shared::domain::{Platform, ReplyStatus, after};
 use shared::ingest::platform_status;
-use shared::provider::adapters::{ReplyAdapter, SentReply};
 use shared::provider::{Client, ClientBuildError, ProviderError, ProviderKey};
 use shared::reply::protocol::{self, Failure};
 use shared::reply::{self, ReplyTask};
@@ -337,7 +337,7 @@ impl Job for ReplyJob {
                 mention.platform
             ))
         })?;
-        let adapter = reply::for_type(mention.mention_type);
+        let adapter = adapters::for_type(mention.mention_type);
         let mut next = match reply.status {
             ReplyStatus::Sent | ReplyStatus::Failed => return Ok(Outcome::Succeeded),
             // Left by a replier that stopped mid-send (this run took its task over): its

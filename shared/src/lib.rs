@@ -1,5 +1,6 @@
 //! Library shared by the Social Messages processes (`api`, `ingestor`, `replier`).
 
+pub mod adapters;
 pub mod audit;
 pub mod bus;
 pub mod config;

@@ -1,5 +1,5 @@
 //! The database side of ingestion (DESIGN §6): storing what the fetch adapters read
-//! ([`crate::provider::adapters`]) exactly once, and what is known about each platform.
+//! ([`crate::adapters`]) exactly once, and what is known about each platform.
 //!
 //! - [`store`]: posts from the history (upsert) and their first comments fetch (one active
 //!   task per post, through the tasks' dedup key); mentions in batches with

@@ -1,11 +1,11 @@
 //! Posts, comments fetches and mentions, stored exactly once.
 
+use crate::adapters::{CLOCK_SKEW, ExpectedReply, NewMention};
 use crate::audit::Actor;
 use crate::bus::JobKind;
 use crate::db::entities::posts;
 use crate::domain::{MentionId, Platform, PostId, ReplyId};
 use crate::provider::HistoryPost;
-use crate::provider::adapters::{CLOCK_SKEW, ExpectedReply, NewMention};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, Statement};
 use serde_json::{Value, json};

@@ -6,7 +6,6 @@
 //! ([`crate::resilience::Chain`]), which adds the request budget, the circuit breaker and
 //! retries, and exposes the typed operations.
 
-pub mod adapters;
 mod client;
 mod error;
 mod key;

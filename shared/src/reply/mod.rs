@@ -4,9 +4,6 @@
 //!   (the partial unique index `replies_one_live_per_mention_key` decides which of concurrent
 //!   requests wins), moves the mention to `reply_attempt` and enqueues the reply task.
 //! - [`idempotency`]: `Idempotency-Key` handling: replay, mismatch, in flight.
-//! - [`adapter`]: the reply side of the provider adapters
-//!   ([`crate::provider::adapters::ReplyAdapter`]): send a reply to a comment or a direct
-//!   message, and find it again in the thread (reconciliation).
 //! - [`protocol`]: the replier's write-ahead and outcome transitions of a `replies` row, each
 //!   with its audit row, fenced by the status and attempt count they were decided on.
 //!
@@ -14,16 +11,14 @@
 //! id in their payload, so a mention's trail (`GET /v1/mentions/{id}/audit`) tells the
 //! reply's whole story.
 
-pub mod adapter;
 pub mod idempotency;
 pub mod protocol;
 pub mod request;
 
-pub use adapter::{CommentReplies, MessageReplies, for_type};
 pub use request::{ReplyRequest, RequestError, Requested, request_reply};
 
+use crate::adapters::normalized_content;
 use crate::domain::ReplyId;
-use crate::provider::adapters::normalized_content;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 

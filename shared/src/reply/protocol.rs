@@ -12,11 +12,11 @@
 //! changes nothing. Transitions that touch the mention lock it first, then the reply, then the
 //! audit chain head: the same order as the API's request, so the two never deadlock.
 
+use crate::adapters::SentReply;
 use crate::audit::{self, Actor, Entry};
 use crate::db::entities::replies;
 use crate::db::mentions::{self as mention_queries, Triage};
 use crate::domain::{MentionEvent, ReplyStatus, next_state};
-use crate::provider::adapters::SentReply;
 use crate::reply::AUDIT_ENTITY;
 use chrono::{DateTime, Utc};
 use sea_orm::{

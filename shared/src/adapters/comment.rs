@@ -1,8 +1,13 @@
-//! The fetching side of comments: a post's comments and the replies in its threads.
+//! Comments: a post's comments and the replies in its threads are read into mentions, and a
+//! comment (or a reply in a thread) is answered through the comments reply endpoint by Social
+//! Comment ID (`searchPlatformId: true`). A reply is found again by reading the replies below
+//! the comment answered (`GET /comments/:id?commentId=true`), recognised with the ingestion's
+//! own rule ([`ExpectedReply`]) so both sides always agree.
 
-use super::{FetchAdapter, Fetched, NewMention};
+use super::{ExpectedReply, Fetched, NewMention, ReplyAdapter, SentReply, not_before};
+use crate::db::entities::{mentions, replies};
 use crate::domain::{MentionType, Platform};
-use crate::provider::{Comment, CommentsPage, CommentsTarget, ProviderError};
+use crate::provider::{Comment, CommentsPage, CommentsTarget, ProviderError, ReplyTarget};
 use crate::resilience::Chain;
 
 /// The post whose comments are read.
@@ -14,27 +19,88 @@ pub struct PostRef {
     pub social_post_id: Option<String>,
 }
 
-/// Reads comments into mentions: top-level comments as [`MentionType::Comment`], replies in
-/// a thread as [`MentionType::Reply`] with their parent's ref.
+/// Comments and replies in a thread: top-level comments are read as
+/// [`MentionType::Comment`], replies in a thread as [`MentionType::Reply`] with their
+/// parent's ref; both are answered below the comment.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CommentAdapter;
 
-#[async_trait::async_trait]
-impl FetchAdapter for CommentAdapter {
-    type Source = PostRef;
-
-    fn mention_type(&self) -> MentionType {
-        MentionType::Comment
-    }
-
-    async fn fetch(&self, chain: &Chain, post: &PostRef) -> Result<Fetched, ProviderError> {
+impl CommentAdapter {
+    /// Reads the comments of `post` through `chain` (the resilience chain of the platform). A
+    /// post without comments may answer 404 (AYRSHARE.md): that is an empty [`Fetched`].
+    pub async fn fetch(&self, chain: &Chain, post: &PostRef) -> Result<Fetched, ProviderError> {
         let target = CommentsTarget::AyrsharePost(post.ayrshare_post_id.clone());
         match chain.comments(&target).await {
             Ok(page) => Ok(map_page(chain.key().platform, post, page)),
-            // A post without comments may answer 404 (AYRSHARE.md).
             Err(e) if e.is_not_found() => Ok(Fetched::default()),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl ReplyAdapter for CommentAdapter {
+    async fn send(
+        &self,
+        chain: &Chain,
+        mention: &mentions::Model,
+        content: &str,
+    ) -> Result<SentReply, ProviderError> {
+        let target = ReplyTarget::SocialComment(mention.platform_ref.clone());
+        let receipt = chain.reply(&target, content).await?;
+        Ok(SentReply {
+            provider_post_id: receipt.post_id.or(mention.provider_post_ref.clone()),
+            provider_comment_id: receipt.social_comment_id.or(receipt.comment_id),
+            raw: receipt.raw,
+        })
+    }
+
+    async fn find_sent(
+        &self,
+        chain: &Chain,
+        mention: &mentions::Model,
+        reply: &replies::Model,
+        our_account: Option<&str>,
+    ) -> Result<Option<SentReply>, ProviderError> {
+        let parent = mention.platform_ref.as_str();
+        let expected = ExpectedReply {
+            parent_ref: parent,
+            content: &reply.content,
+            author_id: our_account,
+            not_before: Some(not_before(reply)),
+        };
+        let target = CommentsTarget::SocialComment(parent.to_owned());
+        let page = match chain.comments(&target).await {
+            Ok(page) => page,
+            // Nothing below the comment yet: the documented "404 means no comments".
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let post = PostRef {
+            ayrshare_post_id: page
+                .post_id
+                .clone()
+                .or(mention.provider_post_ref.clone())
+                .unwrap_or_default(),
+            social_post_id: None,
+        };
+        let fetched = map_page(mention.platform, &post, page);
+        Ok(fetched
+            .mentions
+            .into_iter()
+            .map(|mut candidate| {
+                // The page lists the replies below `parent` as its top level.
+                if candidate.parent_ref.is_none() {
+                    candidate.parent_ref = Some(parent.to_owned());
+                }
+                candidate
+            })
+            .find(|candidate| expected.matches(candidate))
+            .map(|ours| SentReply {
+                provider_post_id: ours.provider_post_ref,
+                provider_comment_id: Some(ours.platform_ref),
+                raw: ours.raw,
+            }))
     }
 }
 

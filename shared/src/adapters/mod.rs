@@ -1,20 +1,20 @@
-//! Adapters between the provider's shapes and our mentions (DESIGN §3, §6.4): one trait for
-//! the fetching side ([`FetchAdapter`]) and one for the replying side ([`ReplyAdapter`]), one
-//! implementation per mention type, so a new type is one new file.
+//! Adapters between the provider's shapes and our mentions (DESIGN §3, §6.4), one file per
+//! mention type holding both sides: reading mentions from the provider and answering them
+//! ([`ReplyAdapter`]). A new mention type is one new file here and one arm in [`for_type`].
 //!
 //! - [`comment::CommentAdapter`] reads a post's comments: nested `replies` are flattened with
 //!   their parent kept ([`NewMention::parent_ref`]); X/Twitter's flat list is split by
 //!   `referencedTweets` into top-level comments and replies; a post without comments (404) is
-//!   an empty page.
+//!   an empty page. It answers a comment (or a reply in a thread) by Social Comment ID and
+//!   finds its reply again among the replies below that comment.
 //! - [`message::MessageAdapter`] reads direct messages (facebook, instagram, twitter): the
 //!   customer's `received` messages become mentions of type `message`, with the conversation
-//!   id as provider post ref and the sender as author; our own `sent` ones are skipped.
+//!   id as provider post ref and the sender as author; our own `sent` ones are skipped. It
+//!   answers the sender with a direct message and finds it again in the conversation.
 //!
-//! The replying side is implemented next to the reply job (`shared::reply`), against
-//! [`ReplyAdapter`]. Both sides recognise our own replies in a thread with the one rule of
-//! [`ExpectedReply`], so ingestion (which links them instead of storing them as inbound
-//! mentions) and the replier's reconciliation (which looks for a reply that may have been
-//! sent) never disagree.
+//! Both sides recognise our own replies in a thread with the one rule of [`ExpectedReply`],
+//! so ingestion (which links them instead of storing them as inbound mentions) and the
+//! replier's reconciliation (which looks for a reply that may have been sent) never disagree.
 
 pub mod comment;
 pub mod message;
@@ -25,6 +25,17 @@ use crate::provider::{Author, ProviderError};
 use crate::resilience::Chain;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+
+pub use comment::{CommentAdapter, PostRef};
+pub use message::MessageAdapter;
+
+/// The adapter that answers a mention of `mention_type`.
+pub fn for_type(mention_type: MentionType) -> &'static dyn ReplyAdapter {
+    match mention_type {
+        MentionType::Comment | MentionType::Reply => &CommentAdapter,
+        MentionType::Message => &MessageAdapter,
+    }
+}
 
 /// A mention as read from the provider, in the common format of DESIGN §3, before it is
 /// stored (ids and triage fields are the database's).
@@ -60,22 +71,6 @@ pub struct Fetched {
     pub next_update: Option<DateTime<Utc>>,
 }
 
-/// The fetching side of one mention type.
-#[async_trait::async_trait]
-pub trait FetchAdapter: Send + Sync {
-    /// What it reads from: a post for comments, nothing more than the chain's platform for
-    /// messages.
-    type Source: Send + Sync;
-
-    /// The mention type it produces (for messages; comments produce comments and replies).
-    fn mention_type(&self) -> MentionType;
-
-    /// Reads `source` through `chain` (the resilience chain of the platform) and maps what the
-    /// provider answers to mentions. The provider's quirks that mean "nothing here" (a 404 for
-    /// a post without comments) are an empty [`Fetched`], not an error.
-    async fn fetch(&self, chain: &Chain, source: &Self::Source) -> Result<Fetched, ProviderError>;
-}
-
 /// What the provider says about a reply we sent, or one found when reading a thread back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SentReply {
@@ -87,12 +82,9 @@ pub struct SentReply {
     pub raw: Value,
 }
 
-/// The replying side of one mention type (implemented by the reply job).
+/// The replying side of one mention type.
 #[async_trait::async_trait]
 pub trait ReplyAdapter: Send + Sync {
-    /// The mention types it answers (a comment adapter answers comments and thread replies).
-    fn mention_types(&self) -> &'static [MentionType];
-
     /// Sends `content` in answer to `mention`, once: an
     /// [`ProviderError::OutcomeUnknown`] means "reconcile with
     /// [`ReplyAdapter::find_sent`] before sending again".
@@ -146,6 +138,11 @@ pub fn same_text(posted: &str, content: &str) -> bool {
 /// How long before its request a reply may appear to have been posted, given the clocks of
 /// the provider and ours.
 pub const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+/// The earliest a `reply` may appear to have been posted: its request less [`CLOCK_SKEW`].
+fn not_before(reply: &replies::Model) -> DateTime<Utc> {
+    reply.created_at.with_timezone(&Utc) - CLOCK_SKEW
+}
 
 /// Our reply as it should look in a thread. A candidate read from the thread is it when it
 /// answers `parent_ref`, says `content`
