@@ -1,7 +1,7 @@
 //! The `create-admin` command: creates an admin user directly in the database, audited as done
 //! by `system:api-cli`. It is how the first admin comes to exist.
 
-use crate::routes::users::{self, CreateUserIn};
+use crate::accounts::{self, NewAccount};
 use anyhow::Context;
 use shared::audit::Actor;
 use shared::config::Settings;
@@ -17,15 +17,14 @@ pub async fn create_admin(
     password: String,
 ) -> anyhow::Result<user_rows::Model> {
     let db = shared::process::database_pool(settings).await?;
-    let input = CreateUserIn {
-        email: email.to_owned(),
-        name: name.to_owned(),
+    let account = NewAccount {
+        email,
+        name,
         password,
         role: Role::Admin,
     };
-    let created = users::create(&db, input, Actor::system("api-cli"))
+    let created = accounts::create(&db, account, Actor::system("api-cli"))
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.detail()))
         .context("cannot create the admin");
     let _ = db.close().await;
     created

@@ -116,26 +116,40 @@ const PASSWORD_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
 static PASSWORD_WORK: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PASSWORD_SLOTS);
 
+/// Why password work did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordWorkError {
+    /// No slot freed up within [`PASSWORD_QUEUE_WAIT`]: 503 `busy` with `Retry-After`.
+    #[error("too many sign-ins at once; try again shortly")]
+    Busy,
+    #[error("the password work stopped: {0}")]
+    Stopped(#[from] tokio::task::JoinError),
+}
+
+impl From<PasswordWorkError> for ApiError {
+    fn from(error: PasswordWorkError) -> Self {
+        match error {
+            PasswordWorkError::Busy => ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                error.to_string(),
+            )
+            .with_retry_after(Duration::from_secs(1)),
+            PasswordWorkError::Stopped(e) => ApiError::internal(&e),
+        }
+    }
+}
+
 /// Runs `work` (a password hash or check) on the blocking pool, at most [`PASSWORD_SLOTS`] at
-/// once; 503 `busy` with `Retry-After` when no slot frees up within [`PASSWORD_QUEUE_WAIT`].
+/// once.
 pub async fn password_work<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    let busy = || {
-        ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "too many sign-ins at once; try again shortly",
-        )
-        .with_retry_after(Duration::from_secs(1))
-    };
+) -> Result<T, PasswordWorkError> {
     let _slot = tokio::time::timeout(PASSWORD_QUEUE_WAIT, PASSWORD_WORK.acquire())
         .await
-        .map_err(|_| busy())?
-        .map_err(|_| busy())?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::internal(&e))
+        .map_err(|_| PasswordWorkError::Busy)?
+        .map_err(|_| PasswordWorkError::Busy)?;
+    Ok(tokio::task::spawn_blocking(work).await?)
 }
 
 /// Hashes a password with argon2id at the crate's recommended parameters (PHC string).

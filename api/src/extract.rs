@@ -241,17 +241,3 @@ pub fn parse_time(
     })
     .transpose()
 }
-
-/// Parses `limit` (digits, 1 to `max`, `default` when absent), naming it when out of range.
-pub fn parse_limit(text: Option<&str>, default: u64, max: u64) -> Result<u64, ApiError> {
-    match text {
-        None => Ok(default),
-        Some(t) => Some(t)
-            .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|t| t.parse::<u64>().ok())
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid("limit", format!("limit: a whole number from 1 to {max}"))
-            }),
-    }
-}

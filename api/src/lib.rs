@@ -5,6 +5,7 @@
 //! in the background, so the API answers `/healthz` even while its dependencies are down and
 //! `/readyz` says which one is.
 
+pub mod accounts;
 pub mod admin;
 pub mod auth;
 mod cursor;

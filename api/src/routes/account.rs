@@ -2,6 +2,7 @@
 //! their sessions (`GET /v1/me/tokens`, `DELETE /v1/me/tokens/{id}`). Every change is audited.
 
 use crate::AppState;
+use crate::accounts;
 use crate::auth::{self, Principal};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, parse_id};
@@ -92,7 +93,7 @@ async fn change_password(
         .with_field("oldPassword"));
     }
     user_queries::login_succeeded(&state.db, &keys, state.login_throttle).await?;
-    let password_hash = users::hash_new_password("newPassword", input.new_password).await?;
+    let password_hash = accounts::hash_new_password("newPassword", input.new_password).await?;
     let txn = state.db.begin().await?;
     let change = user_queries::UserChange {
         password_hash: Some(password_hash),

@@ -6,7 +6,7 @@ use crate::AppState;
 use crate::auth::{Admin, Principal};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Params, parse_id, parse_time};
-use crate::page::PageRequest;
+use crate::page::{AUDIT_LIMITS, Page, PageRequest};
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, FixedOffset};
@@ -19,11 +19,6 @@ use shared::domain::MentionId;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-
-/// Default page size.
-const DEFAULT_LIMIT: u64 = 100;
-/// Largest page size.
-const MAX_LIMIT: u64 = 1000;
 
 /// The audit routes (all need a token).
 pub fn router() -> OpenApiRouter<AppState> {
@@ -73,27 +68,6 @@ impl From<audit_log::Model> for AuditOut {
             hash: row.hash,
         }
     }
-}
-
-/// Paging information of the audit trail.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditMeta {
-    /// Pass as `cursor` for the next (older) page; `null` on the last page.
-    pub next_cursor: Option<String>,
-    /// The page size used.
-    pub limit: u64,
-    /// Rows on this page.
-    pub count: usize,
-}
-
-/// A page of the audit trail, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditPage {
-    /// Rows, newest first.
-    pub result: Vec<AuditOut>,
-    /// Paging information.
-    pub meta: AuditMeta,
 }
 
 /// Filters of the audit trail.
@@ -147,20 +121,14 @@ async fn page(
     limit: Option<String>,
     cursor: Option<String>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let page = PageRequest::first(limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?
+    let page = PageRequest::first(limit.as_deref(), AUDIT_LIMITS)?
         .after(cursor.as_deref(), decode_cursor)?;
     let rows = queries::list(&state.db, filter, page.after, page.fetch()).await?;
-    let (rows, next_cursor) = page.cut(rows, |r| r.id.to_string());
-    let result: Vec<AuditOut> = rows.into_iter().map(AuditOut::from).collect();
-    Ok(Json(AuditPage {
-        meta: AuditMeta {
-            next_cursor,
-            limit: page.limit,
-            count: result.len(),
-        },
-        result,
-    }))
+    Ok(Json(page.cut(rows, |r| r.id.to_string(), AuditOut::from)))
 }
+
+/// A page of [`AuditOut`] (a named alias: the document names its schema `AuditPage`).
+pub type AuditPage = Page<AuditOut>;
 
 /// The audit trail, newest first.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(ListAuditQuery),

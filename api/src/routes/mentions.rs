@@ -16,7 +16,7 @@ use crate::openapi::{
     self, DispositionValues, MentionStateValues, MentionTypeValues, PlatformValues,
     ReplyStatusValues,
 };
-use crate::page::PageRequest;
+use crate::page::{LIST_LIMITS, Page, PageRequest};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -35,10 +35,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Default page size.
-const DEFAULT_LIMIT: u64 = 50;
-/// Largest page size.
-const MAX_LIMIT: u64 = 500;
 /// Longest full-text query.
 const MAX_QUERY_CHARS: usize = 500;
 
@@ -290,29 +286,6 @@ pub struct ListMentionsQuery {
     pub cursor: Option<String>,
 }
 
-/// Paging information.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PageMeta {
-    /// Pass as `cursor` to get the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-    /// The page size used.
-    pub limit: u64,
-    /// Items on this page.
-    pub count: usize,
-    /// Always `false`: ingestion runs in the background (kept for the seed's clients).
-    pub is_syncing: bool,
-}
-
-/// A page of the inbox.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MentionPage {
-    /// Mentions, newest first.
-    pub result: Vec<MentionOut>,
-    /// Paging information.
-    pub meta: PageMeta,
-}
-
 impl ListMentionsQuery {
     fn filter(&self) -> Result<MentionFilter, ApiError> {
         let unassigned = match self.unassigned.as_deref() {
@@ -360,6 +333,9 @@ impl ListMentionsQuery {
     }
 }
 
+/// A page of [`MentionOut`] (a named alias: the document names its schema `MentionPage`).
+pub type MentionPage = Page<MentionOut>;
+
 /// The inbox, newest first, filtered, one page at a time.
 #[utoipa::path(get, path = "/v1/mentions", tag = "mentions", params(ListMentionsQuery),
     security(("bearer" = [])),
@@ -374,24 +350,18 @@ async fn list_mentions(
     Params(query): Params<ListMentionsQuery>,
 ) -> Result<Json<MentionPage>, ApiError> {
     let filter = query.filter()?;
-    let page = PageRequest::first(query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?
+    let page = PageRequest::first(query.limit.as_deref(), LIST_LIMITS)?
         .after(query.cursor.as_deref(), |text| {
             cursor::decode(text).map(|(created_at, id)| MentionCursor { created_at, id })
         })?;
     let rows = queries::list(&state.db, &filter, page.after, page.fetch()).await?;
-    let (rows, next_cursor) = page.cut(rows, |last| {
-        cursor::encode(last.mention.created_at, last.mention.id.0)
-    });
-    let result: Vec<MentionOut> = rows.into_iter().map(MentionOut::from).collect();
-    Ok(Json(MentionPage {
-        meta: PageMeta {
-            next_cursor,
-            limit: page.limit,
-            count: result.len(),
-            is_syncing: false,
-        },
-        result,
-    }))
+    let mut page = page.cut(
+        rows,
+        |last| cursor::encode(last.mention.created_at, last.mention.id.0),
+        MentionOut::from,
+    );
+    page.meta.is_syncing = Some(false);
+    Ok(Json(page))
 }
 
 fn with_etag(version: i32, body: impl IntoResponse) -> Response {

@@ -7,7 +7,7 @@ use crate::cursor;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Params, parse_id, parse_list};
 use crate::openapi::{PlatformValues, TaskStatusValues};
-use crate::page::PageRequest;
+use crate::page::{LIST_LIMITS, Page, PageRequest};
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, FixedOffset};
@@ -21,11 +21,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
-
-/// Default page size.
-const DEFAULT_LIMIT: u64 = 50;
-/// Largest page size.
-const MAX_LIMIT: u64 = 500;
 
 /// The task routes (all need a token).
 pub fn router() -> OpenApiRouter<AppState> {
@@ -115,26 +110,8 @@ pub struct ListTasksQuery {
     pub cursor: Option<String>,
 }
 
-/// Paging information.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TaskMeta {
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-    /// The page size used.
-    pub limit: u64,
-    /// Tasks on this page.
-    pub count: usize,
-}
-
-/// A page of tasks, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TaskPage {
-    /// Tasks, newest first.
-    pub result: Vec<TaskOut>,
-    /// Paging information.
-    pub meta: TaskMeta,
-}
+/// A page of [`TaskOut`] (a named alias: the document names its schema `TaskPage`).
+pub type TaskPage = Page<TaskOut>;
 
 /// Background tasks, newest first.
 #[utoipa::path(get, path = "/v1/tasks", tag = "tasks", params(ListTasksQuery),
@@ -153,21 +130,16 @@ async fn list_tasks(
         kinds: parse_list("kind", query.kind.as_deref())?,
         platforms: parse_list("platform", query.platform.as_deref())?,
     };
-    let page = PageRequest::first(query.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?
+    let page = PageRequest::first(query.limit.as_deref(), LIST_LIMITS)?
         .after(query.cursor.as_deref(), |text| {
             cursor::decode(text).map(|(created_at, id)| TaskCursor { created_at, id })
         })?;
     let rows = queries::list(&state.db, &filter, page.after, page.fetch()).await?;
-    let (rows, next_cursor) = page.cut(rows, |t| cursor::encode(t.created_at, t.id.0));
-    let result: Vec<TaskOut> = rows.into_iter().map(TaskOut::from).collect();
-    Ok(Json(TaskPage {
-        meta: TaskMeta {
-            next_cursor,
-            limit: page.limit,
-            count: result.len(),
-        },
-        result,
-    }))
+    Ok(Json(page.cut(
+        rows,
+        |t| cursor::encode(t.created_at, t.id.0),
+        TaskOut::from,
+    )))
 }
 
 /// Puts a `dead` or `failed` task back to `pending` with its attempts reset (admins only).

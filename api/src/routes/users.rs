@@ -3,6 +3,7 @@
 //! (`PATCH /v1/users/{id}`: disable or enable, role, password).
 
 use crate::AppState;
+use crate::accounts::{self, MAX_NAME_CHARS, NewAccount};
 use crate::auth::{self, Admin, Principal};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, parse_id, present};
@@ -13,7 +14,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
-use shared::audit::{self, Actor, Entry};
+use shared::audit::{self, Entry};
 use shared::db::entities::users;
 use shared::db::users::LoginKeys;
 use shared::db::{tokens, users as user_queries};
@@ -22,13 +23,6 @@ use std::net::SocketAddr;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-
-/// Longest accepted email (RFC 5321).
-const MAX_EMAIL_CHARS: usize = 254;
-/// Longest accepted name.
-const MAX_NAME_CHARS: usize = 200;
-/// Password length bounds.
-const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=1024;
 
 /// Routes open to anyone (login).
 pub fn public_router() -> OpenApiRouter<AppState> {
@@ -150,27 +144,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
             .get::<ConnectInfo<SocketAddr>>()
             .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string());
         Ok(ClientAddress(address))
-    }
-}
-
-/// Checks the shape of an email address, naming `field`.
-pub fn validate_email(field: &str, email: &str) -> Result<(), ApiError> {
-    let valid = email.chars().count() <= MAX_EMAIL_CHARS
-        && !email.chars().any(char::is_whitespace)
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        });
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            field,
-            format!("{field}: not a valid email address"),
-        ))
     }
 }
 
@@ -298,7 +271,13 @@ async fn create_user(
     Admin(me): Admin,
     Body(input): Body<CreateUserIn>,
 ) -> Result<(StatusCode, Json<UserOut>), ApiError> {
-    let user = create(&state.db, input, me.actor()).await?;
+    let account = NewAccount {
+        email: &input.email,
+        name: &input.name,
+        password: input.password,
+        role: input.role,
+    };
+    let user = accounts::create(&state.db, account, me.actor()).await?;
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
@@ -330,7 +309,7 @@ async fn update_user(
         ));
     }
     let password_hash = match input.password {
-        Some(password) => Some(hash_new_password("password", password).await?),
+        Some(password) => Some(accounts::hash_new_password("password", password).await?),
         None => None,
     };
     let mut changes = serde_json::Map::new();
@@ -375,73 +354,4 @@ async fn update_user(
     .await?;
     txn.commit().await?;
     Ok(Json(user.into()))
-}
-
-/// Checks a new password's length (naming `field`) and hashes it.
-pub async fn hash_new_password(field: &str, password: String) -> Result<String, ApiError> {
-    if !PASSWORD_CHARS.contains(&password.chars().count()) {
-        return Err(ApiError::invalid(
-            field,
-            format!(
-                "{field}: between {} and {} characters",
-                PASSWORD_CHARS.start(),
-                PASSWORD_CHARS.end()
-            ),
-        ));
-    }
-    auth::password_work(move || auth::hash_password(&password))
-        .await?
-        .map_err(|e| ApiError::internal(&e))
-}
-
-/// Validates, hashes the password (on a blocking thread), inserts the user and audits it as
-/// done by `actor`. Shared by the route and the `create-admin` command.
-pub async fn create(
-    db: &sea_orm::DatabaseConnection,
-    input: CreateUserIn,
-    actor: Actor,
-) -> Result<users::Model, ApiError> {
-    validate_email("email", &input.email)?;
-    // Counted as given, like the document's `maxLength`.
-    if input.name.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiError::invalid(
-            "name",
-            format!("name: at most {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    let name = input.name.trim();
-    if name.is_empty() {
-        return Err(ApiError::invalid("name", "name: must not be blank"));
-    }
-    let password_hash = hash_new_password("password", input.password).await?;
-    let txn = sea_orm::TransactionTrait::begin(db).await?;
-    let user = user_queries::insert(
-        &txn,
-        user_queries::NewUser {
-            email: &input.email,
-            name,
-            role: input.role,
-            password_hash,
-        },
-    )
-    .await
-    .map_err(|e| {
-        if shared::db::is_unique_violation(&e) {
-            ApiError::conflict("email_taken", "a user with this email already exists")
-                .with_field("email")
-        } else {
-            e.into()
-        }
-    })?;
-    audit::append(
-        &txn,
-        Entry::new(actor, "user.created", "user", user.id).with_payload(serde_json::json!({
-            "email": user.email,
-            "name": user.name,
-            "role": user.role.as_str(),
-        })),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(user)
 }
