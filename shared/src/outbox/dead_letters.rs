@@ -12,7 +12,6 @@
 
 use crate::bus::{self, TaskMessage};
 use crate::process;
-use backon::BackoffBuilder;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
@@ -48,7 +47,7 @@ pub async fn run(
     cancel: &CancellationToken,
 ) {
     let mut broker = bus::Link::new(amqp_url, &format!("{process_name} dead letters"));
-    let mut backoff = process::dependency_backoff(MAX_BACKOFF).build();
+    let mut backoff = process::dependency_backoff(MAX_BACKOFF).waits();
     loop {
         let mut subscribed = false;
         let stopped = tokio::select! {
@@ -56,7 +55,7 @@ pub async fn run(
             stopped = drain(db, &mut broker, &mut subscribed) => stopped,
         };
         if subscribed {
-            backoff = process::dependency_backoff(MAX_BACKOFF).build();
+            backoff = process::dependency_backoff(MAX_BACKOFF).waits();
         }
         match stopped {
             Stop::Broker(e) => {

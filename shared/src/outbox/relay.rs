@@ -20,7 +20,6 @@ use crate::db::entities::tasks;
 use crate::domain::{TaskId, TaskStatus};
 use crate::outbox::PENDING_CHANNEL;
 use crate::process;
-use backon::BackoffBuilder;
 use chrono::Utc;
 use lapin::{Channel, Connection};
 use sea_orm::sea_query::Expr;
@@ -222,7 +221,7 @@ impl Relay {
     }
 
     fn backoff(&self) -> impl Iterator<Item = Duration> + use<> {
-        process::dependency_backoff(self.config.max_backoff).build()
+        process::dependency_backoff(self.config.max_backoff).waits()
     }
 
     async fn connect(&self) -> Result<Publisher, RelayError> {

@@ -1,5 +1,7 @@
-//! When to try a failed call again: exponential backoff with full jitter, capped, a bounded
-//! number of attempts, and the provider's own hints (`Retry-After`, rate-limit headers) first.
+//! When to try again: [`Backoff`], the one exponential backoff with jitter of the tree (provider
+//! retries, task retries, reconnecting to a dependency), and [`RetryPolicy`], which retries a
+//! provider call a bounded number of times, the provider's own hints (`Retry-After`,
+//! rate-limit headers) first.
 //!
 //! Only transient errors are retried. By construction of [`ProviderError`] that excludes
 //! every write whose outcome is unknown: a reply or message send is retried only after a 429
@@ -10,15 +12,43 @@ use crate::provider::ProviderError;
 use rand::Rng;
 use std::time::Duration;
 
+/// Exponential backoff with jitter: the wait before retry `n` is drawn between half of its
+/// ceiling and the ceiling, `min(cap, base × 2^(n-1))`, so it grows, is spread out, and never
+/// passes `cap`, jitter included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Ceiling of the first retry's wait.
+    pub base: Duration,
+    /// Largest wait.
+    pub cap: Duration,
+}
+
+impl Backoff {
+    /// The ceiling of the wait before retry number `retry` (1 for the first retry).
+    pub fn ceiling(&self, retry: u32) -> Duration {
+        let factor = 2_u32.saturating_pow(retry.saturating_sub(1));
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+
+    /// The wait before retry number `retry`.
+    pub fn wait(&self, retry: u32) -> Duration {
+        let half = self.ceiling(retry) / 2;
+        half + jitter(&mut rand::rng(), half)
+    }
+
+    /// The waits before retry 1, 2, … without end.
+    pub fn waits(self) -> impl Iterator<Item = Duration> + Send + use<> {
+        (1..=u32::MAX).map(move |retry| self.wait(retry))
+    }
+}
+
 /// How failed calls are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts per call, the first included.
     pub max_attempts: u32,
-    /// Ceiling of the first retry's delay.
-    pub base: Duration,
-    /// Largest ceiling; also the longest wait for a provider hint honoured in place.
-    pub cap: Duration,
+    /// Its cap is also the longest wait for a provider hint honoured in place.
+    pub backoff: Backoff,
 }
 
 /// The wait before the next attempt, and why that long.
@@ -36,20 +66,15 @@ impl From<&ResilienceSettings> for RetryPolicy {
     fn from(settings: &ResilienceSettings) -> Self {
         RetryPolicy {
             max_attempts: settings.retry_max_attempts,
-            base: settings.retry_base,
-            cap: settings.retry_cap,
+            backoff: Backoff {
+                base: settings.retry_base,
+                cap: settings.retry_cap,
+            },
         }
     }
 }
 
 impl RetryPolicy {
-    /// The ceiling of the delay before retry number `retry` (1 for the first retry):
-    /// `min(cap, base × 2^(retry-1))`.
-    pub fn ceiling(&self, retry: u32) -> Duration {
-        let factor = 2_u32.saturating_pow(retry.saturating_sub(1));
-        self.base.saturating_mul(factor).min(self.cap)
-    }
-
     /// Whether and how long to wait after attempt number `attempt` failed with `error`;
     /// `None` to stop and hand `error` to the caller.
     pub fn next_delay(&self, attempt: u32, error: &ProviderError) -> Option<Delay> {
@@ -64,28 +89,28 @@ impl RetryPolicy {
         if attempt >= self.max_attempts {
             return None;
         }
-        let mut rng = rand::rng();
+        let cap = self.backoff.cap;
         match retry_after {
             // Longer than we are willing to hold a worker: the caller reschedules instead
             // (ProviderError::retry_at carries the hint).
-            Some(hint) if *hint > self.cap => None,
+            Some(hint) if *hint > cap => None,
             // A little jitter on top, so that callers told the same time do not return at once.
             Some(hint) => Some(Delay {
-                wait: *hint + jitter(&mut rng, *hint / 10),
+                wait: *hint + jitter(&mut rand::rng(), *hint / 10),
                 ceiling: *hint,
                 reason: "retry_after",
             }),
             // The provider's budget is used up and it did not say until when: a short backoff
             // would only collect more 429s (and enough of them suspend the profile).
             None if *rate_limit_exhausted => Some(Delay {
-                wait: self.cap,
-                ceiling: self.cap,
+                wait: cap,
+                ceiling: cap,
                 reason: "rate_limit_exhausted",
             }),
             None => {
-                let ceiling = self.ceiling(attempt);
+                let ceiling = self.backoff.ceiling(attempt);
                 Some(Delay {
-                    wait: jitter(&mut rng, ceiling),
+                    wait: self.backoff.wait(attempt),
                     ceiling,
                     reason: "backoff",
                 })
@@ -108,8 +133,10 @@ mod tests {
     fn policy() -> RetryPolicy {
         RetryPolicy {
             max_attempts: 5,
-            base: Duration::from_millis(100),
-            cap: Duration::from_millis(700),
+            backoff: Backoff {
+                base: Duration::from_millis(100),
+                cap: Duration::from_millis(700),
+            },
         }
     }
 
@@ -125,13 +152,13 @@ mod tests {
     #[test]
     fn ceilings_double_up_to_the_cap_and_delays_stay_below_them() {
         let p = policy();
-        let ceilings: Vec<u128> = (1..=5).map(|r| p.ceiling(r).as_millis()).collect();
+        let ceilings: Vec<u128> = (1..=5).map(|r| p.backoff.ceiling(r).as_millis()).collect();
         assert_eq!(ceilings, [100, 200, 400, 700, 700]);
         for attempt in 1..5 {
             let delay = p
                 .next_delay(attempt, &transient(None, false))
                 .expect("retry");
-            assert_eq!(delay.ceiling, p.ceiling(attempt));
+            assert_eq!(delay.ceiling, p.backoff.ceiling(attempt));
             assert!(delay.wait <= delay.ceiling);
         }
         assert_eq!(
@@ -154,7 +181,30 @@ mod tests {
             None
         );
         let exhausted = p.next_delay(1, &transient(None, true)).expect("retry");
-        assert_eq!(exhausted.wait, p.cap);
+        assert_eq!(exhausted.wait, p.backoff.cap);
+    }
+
+    #[test]
+    fn a_backoff_grows_jittered_and_never_passes_its_cap() {
+        for cap in [
+            Duration::from_millis(150),
+            Duration::from_secs(2),
+            Duration::from_secs(10),
+        ] {
+            let backoff = Backoff {
+                base: Duration::from_millis(100),
+                cap,
+            };
+            let waits: Vec<Duration> = backoff.waits().take(200).collect();
+            assert!(waits.iter().all(|w| *w <= cap), "{cap:?}: {waits:?}");
+            assert!(waits[0] <= Duration::from_millis(200), "{waits:?}");
+            let late = &waits[100..];
+            assert!(late.iter().all(|w| *w >= cap / 2), "{cap:?}: {late:?}");
+            assert!(
+                late.windows(2).any(|w| w[0] != w[1]),
+                "still jittered at the cap: {late:?}"
+            );
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ mod backoff;
 mod breaker;
 mod budget;
 
-pub use backoff::{Delay, RetryPolicy};
+pub use backoff::{Backoff, Delay, RetryPolicy};
 pub use breaker::{
     AUDIT_ENTITY, Admission, BreakerSettings, BreakerState, BreakerStatus, CircuitBreaker, Outcome,
     Permit, STATE_METRIC, statuses,

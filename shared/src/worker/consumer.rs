@@ -5,10 +5,10 @@ use crate::bus::{self, TaskMessage};
 use crate::db::entities::tasks;
 use crate::domain::TaskStatus;
 use crate::process;
+use crate::resilience::Backoff;
 use crate::worker::{
     Job, JobContext, JobError, Jobs, Outcome, Worker, WorkerConfig, WorkerError, state,
 };
-use backon::BackoffBuilder as _;
 use chrono::Utc;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
@@ -91,7 +91,7 @@ impl Inner {
             tracing::warn!(%task_id, %kind, "no job for this kind here; dead-lettering the message");
             return Settle::Reject;
         };
-        let mut waits = process::dependency_backoff(DATABASE_WAIT_MAX).build();
+        let mut waits = process::dependency_backoff(DATABASE_WAIT_MAX).waits();
         let task = loop {
             match state::claim(&self.db, task_id, &self.owner, self.config.lease).await {
                 Ok(Some(task)) => break task,
@@ -310,15 +310,11 @@ impl Inner {
 /// The delay before retry number `attempt` + 1: `base · 2^(attempt-1)`, capped, with the upper
 /// half jittered so that tasks failing together do not retry together.
 fn retry_delay(attempt: i32, config: &WorkerConfig) -> Duration {
-    let doublings = u32::try_from(attempt.saturating_sub(1))
-        .unwrap_or(0)
-        .min(30);
-    let full = config
-        .retry_base
-        .saturating_mul(1 << doublings)
-        .min(config.retry_max);
-    let half = full / 2;
-    half + half.mul_f64(rand::random::<f64>())
+    let backoff = Backoff {
+        base: config.retry_base,
+        cap: config.retry_max,
+    };
+    backoff.wait(u32::try_from(attempt).unwrap_or(1))
 }
 
 fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
