@@ -36,11 +36,9 @@ use shared::domain::{Platform, PostId, after};
 use shared::ingest::platform_status::{self, Messaging};
 use shared::ingest::{IngestStep, messages_dedup_key, plan, store};
 use shared::outbox::{self, NewTask, new_trace_id};
-use shared::provider::{
-    Client, DeferReason, HistoryQuery, MessagesQuery, ProviderError, ProviderKey,
-};
+use shared::provider::{Client, HistoryQuery, MessagesQuery, ProviderKey};
 use shared::resilience::{BudgetClass, Chain};
-use shared::worker::{Job, JobContext, JobError, Outcome};
+use shared::worker::{Job, JobContext, JobError, Outcome, provider_failure};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -310,27 +308,6 @@ fn observe_time_to_inbox(
         if *posted >= last_read {
             histogram.record((now - *posted).to_std().unwrap_or_default().as_secs_f64());
         }
-    }
-}
-
-/// A provider call that did not succeed, as the job's end: an open breaker or a spent budget
-/// reschedules without counting an attempt; a rejection is final; the rest is retried.
-fn provider_failure(error: ProviderError) -> Result<Outcome, JobError> {
-    match &error {
-        ProviderError::Deferred {
-            reason: DeferReason::BreakerOpen(_),
-            retry_at,
-            ..
-        } => Err(JobError::BreakerOpen { until: *retry_at }),
-        ProviderError::Deferred { retry_at, .. } => Ok(Outcome::Deferred {
-            until: *retry_at,
-            reason: error.to_string(),
-        }),
-        _ if error.is_definite_rejection() => Err(JobError::permanent(error)),
-        _ => Err(JobError::Transient {
-            retry_at: error.retry_at(),
-            error: error.into(),
-        }),
     }
 }
 

@@ -35,7 +35,7 @@ use shared::provider::{Client, ClientBuildError, ProviderError, ProviderKey};
 use shared::reply::protocol::{self, Failure};
 use shared::reply::{self, ReplyTask};
 use shared::resilience::{BudgetClass, Chain};
-use shared::worker::{Job, JobContext, JobError, Outcome};
+use shared::worker::{self, Job, JobContext, JobError, Outcome};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -215,17 +215,7 @@ impl ReplyJob {
             // Nothing reached the provider: the attempt is given back.
             count("not_sent");
             protocol::abandon_attempt(db, &attempt, &seen, &error.to_string(), &self.actor).await?;
-            return Ok(Next::Done(if error.is_deferred() {
-                Ok(Outcome::Deferred {
-                    until: error.retry_at().unwrap_or_else(Utc::now),
-                    reason: error.to_string(),
-                })
-            } else {
-                Err(JobError::Transient {
-                    retry_at: error.retry_at(),
-                    error: error.into(),
-                })
-            }));
+            return Ok(Next::Done(worker::provider_failure(error)));
         }
         if error.is_definite_rejection() {
             let message = match error.failure() {

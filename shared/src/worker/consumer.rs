@@ -212,7 +212,7 @@ impl Inner {
             .min(i32::try_from(self.config.max_attempts).unwrap_or(i32::MAX));
         let outcome = match &result {
             Ok(Outcome::Succeeded) => "succeeded",
-            Ok(Outcome::Deferred { .. }) | Err(JobError::BreakerOpen { .. }) => "deferred",
+            Ok(Outcome::Deferred { .. }) => "deferred",
             Err(JobError::Permanent(_)) => "failed",
             Err(JobError::Transient { .. }) if task.attempts >= limit => "dead",
             Err(JobError::Transient { .. }) => "retry",
@@ -274,9 +274,6 @@ impl Inner {
             Ok(Outcome::Succeeded) => state::mark_succeeded(db, id, owner, elapsed).await,
             Ok(Outcome::Deferred { until, reason }) => {
                 state::reschedule(db, id, owner, *until, reason, false, elapsed).await
-            }
-            Err(e @ JobError::BreakerOpen { until }) => {
-                state::reschedule(db, id, owner, *until, &e.to_string(), false, elapsed).await
             }
             Err(JobError::Permanent(e)) => {
                 let reason = format!("{e:#}");

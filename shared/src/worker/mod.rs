@@ -43,6 +43,7 @@ use crate::config::Settings;
 use crate::domain::Platform;
 use crate::outbox::{Background, Loops};
 use crate::process;
+use crate::provider::ProviderError;
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbErr};
 use secrecy::SecretString;
@@ -92,13 +93,6 @@ pub enum JobError {
         /// When to retry, if the job knows better than the backoff (e.g. `Retry-After`).
         retry_at: Option<DateTime<Utc>>,
     },
-    /// The platform's circuit breaker is open: run again when it may close; not counted as an
-    /// attempt, never dropped.
-    #[error("circuit breaker open until {until}")]
-    BreakerOpen {
-        /// When the breaker may let calls through again.
-        until: DateTime<Utc>,
-    },
     /// Will never work (bad input, the provider's definite rejection): the task is `failed`.
     #[error("{0:#}")]
     Permanent(anyhow::Error),
@@ -119,6 +113,23 @@ impl JobError {
     /// A permanent failure.
     pub fn permanent(error: impl Into<anyhow::Error>) -> JobError {
         JobError::Permanent(error.into())
+    }
+}
+
+/// A provider call that did not succeed, as the job's end: a deferral (an open breaker, a
+/// spent budget) reschedules without counting an attempt, a definite rejection is final, and
+/// the rest is retried (at the provider's hint, when it gave one).
+pub fn provider_failure(error: ProviderError) -> Result<Outcome, JobError> {
+    match error {
+        ProviderError::Deferred { retry_at, .. } => Ok(Outcome::Deferred {
+            until: retry_at,
+            reason: error.to_string(),
+        }),
+        _ if error.is_definite_rejection() => Err(JobError::permanent(error)),
+        _ => Err(JobError::Transient {
+            retry_at: error.retry_at(),
+            error: error.into(),
+        }),
     }
 }
 

@@ -11,8 +11,9 @@ use shared::bus::{self, JobKind, TaskMessage};
 use shared::db::entities::audit_log;
 use shared::domain::{Platform, TaskStatus};
 use shared::outbox::{self, NewTask};
+use shared::provider::{DeferReason, Endpoint, ProviderError};
 use shared::testing::{TestBroker, TestDb};
-use shared::worker::{Job, JobContext, JobError, Jobs, Outcome, Worker, run_to_completion};
+use shared::worker::{self, Job, JobContext, JobError, Jobs, Outcome, Worker, run_to_completion};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -80,8 +81,10 @@ impl Job for BreakerOnce {
 
     async fn run(&self, _ctx: &JobContext) -> Result<Outcome, JobError> {
         if self.runs.fetch_add(1, Ordering::SeqCst) == 0 {
-            return Err(JobError::BreakerOpen {
-                until: Utc::now() + chrono::Duration::milliseconds(100),
+            return worker::provider_failure(ProviderError::Deferred {
+                endpoint: Endpoint::History,
+                reason: DeferReason::BreakerOpen("linkedin".to_owned()),
+                retry_at: Utc::now() + chrono::Duration::milliseconds(100),
             });
         }
         Ok(Outcome::Succeeded)
