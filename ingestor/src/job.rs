@@ -31,16 +31,14 @@ use serde_json::json;
 use shared::adapters::{CommentAdapter, MessageAdapter, NewMention, PostRef};
 use shared::audit::Actor;
 use shared::bus::JobKind;
-use shared::config::{ResilienceSettings, Settings};
+use shared::config::Settings;
 use shared::domain::{Platform, PostId, after};
 use shared::ingest::platform_status::{self, Messaging};
 use shared::ingest::{IngestStep, messages_dedup_key, plan, store};
 use shared::outbox::{self, NewTask, new_trace_id};
-use shared::provider::{Client, HistoryQuery, MessagesQuery, ProviderKey};
-use shared::resilience::{BudgetClass, Chain};
+use shared::provider::{Ayrshare, Client, HistoryQuery, MessagesQuery, PlatformApis};
+use shared::resilience::BudgetClass;
 use shared::worker::{Job, JobContext, JobError, Outcome, provider_failure};
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// Mentions stored, by platform and type.
@@ -53,17 +51,14 @@ pub const TIME_TO_INBOX_METRIC: &str = "mention_time_to_inbox_seconds";
 /// How long a step waits for a budget slot before it is deferred.
 pub const BUDGET_WAIT: Duration = Duration::from_secs(10);
 
-/// Runs the ingest tasks of any platform; holds one resilience chain per platform, built on
-/// first use (clones of a chain share its breaker's memory).
+/// Runs the ingest tasks of any platform, through one [`Ayrshare`] per platform.
 pub struct IngestJob {
-    client: Client,
-    resilience: ResilienceSettings,
     history_last_days: u32,
     poll_interval: Duration,
     rate_horizon: Duration,
     ingest: IngestSettings,
     actor: String,
-    chains: Mutex<HashMap<Platform, Chain>>,
+    apis: PlatformApis,
 }
 
 impl IngestJob {
@@ -76,46 +71,29 @@ impl IngestJob {
         let client = Client::new(&settings.provider, settings.resilience.request_timeout)
             .context("cannot build the provider client")?;
         Ok(IngestJob {
-            client,
-            resilience: settings.resilience.clone(),
             history_last_days: settings.history_last_days,
             poll_interval: settings.poll_interval,
             rate_horizon: settings.poll_rate_horizon,
             ingest,
             actor: process_name.to_owned(),
-            chains: Mutex::new(HashMap::new()),
+            apis: PlatformApis::new(
+                client,
+                &settings.resilience,
+                process_name,
+                BudgetClass::Discover,
+                BUDGET_WAIT,
+            ),
         })
-    }
-
-    fn chain(&self, db: &DatabaseConnection, platform: Platform) -> Chain {
-        let mut chains = self
-            .chains
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        chains
-            .entry(platform)
-            .or_insert_with(|| {
-                Chain::new(
-                    ProviderKey::platform(platform),
-                    self.client.clone(),
-                    db.clone(),
-                    &self.resilience,
-                    &self.actor,
-                )
-                .waiting_at_most(BUDGET_WAIT)
-                .for_class(BudgetClass::Discover)
-            })
-            .clone()
     }
 
     async fn platform(&self, ctx: &JobContext) -> Result<Outcome, JobError> {
         let platform = ctx.platform();
-        let chain = self.chain(ctx.db(), platform);
+        let api = self.apis.get(ctx.db(), platform);
         let query = HistoryQuery {
             last_days: self.history_last_days,
             limit: Some(self.ingest.history_limit),
         };
-        let history = match chain.history(&query).await {
+        let history = match api.history(&query).await {
             Ok(history) => history,
             Err(e) if e.is_not_found() => {
                 tracing::debug!(%platform, "no post history (404): fetching the known posts");
@@ -143,7 +121,7 @@ impl IngestJob {
         txn.commit().await?;
         tracing::debug!(%platform, posts = history.len(), fetches, read_messages, "platform ingest done");
         if platform_status::our_account_due(ctx.db(), platform).await? {
-            self.learn_our_accounts(ctx.db(), &chain).await?;
+            self.learn_our_accounts(ctx.db(), api).await?;
         }
         Ok(Outcome::Succeeded)
     }
@@ -153,9 +131,9 @@ impl IngestJob {
     async fn learn_our_accounts(
         &self,
         db: &DatabaseConnection,
-        chain: &Chain,
+        api: &Ayrshare,
     ) -> Result<(), JobError> {
-        match chain.connected_accounts().await {
+        match api.connected_accounts().await {
             Ok(accounts) => {
                 for platform in Platform::ALL {
                     let id = accounts
@@ -185,12 +163,12 @@ impl IngestJob {
             None => BudgetClass::Discover,
             Some(_) => BudgetClass::Refresh,
         };
-        let chain = self.chain(ctx.db(), platform).for_class(class);
+        let api = &self.apis.get(ctx.db(), platform).for_class(class);
         let source = PostRef {
             ayrshare_post_id: post.ayrshare_post_id.clone(),
             social_post_id: Some(post.platform_post_id.clone()),
         };
-        let fetched = match CommentAdapter.fetch(&chain, &source).await {
+        let fetched = match CommentAdapter.fetch(api, &source).await {
             Ok(fetched) => fetched,
             Err(e) => return provider_failure(e),
         };
@@ -238,11 +216,8 @@ impl IngestJob {
             txn.commit().await?;
             return Ok(Outcome::Succeeded);
         }
-        let chain = self.chain(ctx.db(), platform);
-        let (state, mentions) = match MessageAdapter
-            .fetch(&chain, &MessagesQuery::default())
-            .await
-        {
+        let api = self.apis.get(ctx.db(), platform);
+        let (state, mentions) = match MessageAdapter.fetch(api, &MessagesQuery::default()).await {
             Ok(fetched) => (Messaging::Enabled, fetched.mentions),
             Err(e) if e.is_messaging_disabled() => (
                 Messaging::Disabled {

@@ -20,9 +20,9 @@ use shared::audit::Actor;
 use shared::db::entities::mentions;
 use shared::domain::{MentionId, MentionType, Platform};
 use shared::outbox::{Relay, RelayConfig};
-use shared::provider::{Client, ProviderKey};
+use shared::provider::{Client, PlatformApis};
 use shared::reply::{self, ReplyRequest, protocol};
-use shared::resilience::Chain;
+use shared::resilience::BudgetClass;
 use shared::testing::{TestBroker, TestDb};
 use shared::worker::{Worker, WorkerConfig};
 use std::collections::HashMap;
@@ -209,25 +209,20 @@ async fn main() -> anyhow::Result<()> {
 
     // 2. The same transactions, called directly.
     let client = Client::new(&settings.provider, settings.resilience.request_timeout)?;
-    let chains: HashMap<Platform, Chain> = Platform::ALL
-        .iter()
-        .map(|&p| {
-            let chain = Chain::new(
-                ProviderKey::platform(p),
-                client.clone(),
-                db.conn().clone(),
-                &settings.resilience,
-                "bench",
-            );
-            (p, chain)
-        })
-        .collect();
+    // As the replier holds them: one per platform, spending the reply class.
+    let apis = PlatformApis::new(
+        client,
+        &settings.resilience,
+        "bench",
+        BudgetClass::Reply,
+        Duration::from_secs(10),
+    );
     let actor = Actor::system("bench");
     let started = Instant::now();
     let results: Vec<anyhow::Result<()>> =
         futures_util::stream::iter(bare_mentions.iter().enumerate())
             .map(|(i, m)| {
-                let (db, chains, actor) = (&db, &chains, &actor);
+                let (db, apis, actor) = (&db, &apis, &actor);
                 async move {
                     let content = format!("Bare reply {i}");
                     let txn = db.conn().begin().await?;
@@ -248,7 +243,7 @@ async fn main() -> anyhow::Result<()> {
                         .await?
                         .context("write-ahead")?;
                     let sent = CommentAdapter
-                        .send(&chains[&m.platform], m, &content)
+                        .send(apis.get(db.conn(), m.platform), m, &content)
                         .await?;
                     let txn = db.conn().begin().await?;
                     protocol::record_sent(&txn, &attempt, &sent, false, actor)

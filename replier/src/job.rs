@@ -22,22 +22,20 @@
 
 use crate::PROCESS_NAME;
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::TransactionTrait;
 use shared::adapters::{self, ReplyAdapter, SentReply};
 use shared::audit::Actor;
 use shared::bus::JobKind;
-use shared::config::{ReplySettings, ResilienceSettings, Settings};
+use shared::config::{ReplySettings, Settings};
 use shared::db::entities::{mentions, replies};
 use shared::db::mentions as mention_queries;
-use shared::domain::{Platform, ReplyStatus, after};
+use shared::domain::{ReplyStatus, after};
 use shared::ingest::platform_status;
-use shared::provider::{Client, ClientBuildError, ProviderError, ProviderKey};
+use shared::provider::{Ayrshare, Client, ClientBuildError, PlatformApis, ProviderError};
 use shared::reply::protocol::{self, Failure};
 use shared::reply::{self, ReplyTask};
-use shared::resilience::{BudgetClass, Chain};
+use shared::resilience::BudgetClass;
 use shared::worker::{self, Job, JobContext, JobError, Outcome};
-use std::collections::HashMap;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Counts replies by how their attempts ended (`sent`, `reconciled`, `failed`, `unknown`,
@@ -58,12 +56,9 @@ const READ_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// Sends replies; see the module documentation.
 pub struct ReplyJob {
-    client: Client,
-    resilience: ResilienceSettings,
     request_timeout: Duration,
     replies: ReplySettings,
-    /// One chain per platform, built on first use over the worker's pool.
-    chains: OnceLock<HashMap<Platform, Chain>>,
+    apis: PlatformApis,
     actor: Actor,
 }
 
@@ -96,38 +91,17 @@ impl ReplyJob {
     /// The job for `settings` (provider, resilience and reply settings).
     pub fn new(settings: &Settings) -> Result<ReplyJob, ClientBuildError> {
         Ok(ReplyJob {
-            client: Client::new(&settings.provider, settings.resilience.request_timeout)?,
-            resilience: settings.resilience.clone(),
             request_timeout: settings.resilience.request_timeout,
             replies: settings.replies,
-            chains: OnceLock::new(),
+            apis: PlatformApis::new(
+                Client::new(&settings.provider, settings.resilience.request_timeout)?,
+                &settings.resilience,
+                PROCESS_NAME,
+                BudgetClass::Reply,
+                BUDGET_WAIT,
+            ),
             actor: Actor::system(PROCESS_NAME),
         })
-    }
-
-    fn chain(&self, db: &DatabaseConnection, platform: Platform) -> Option<&Chain> {
-        self.chains
-            .get_or_init(|| {
-                Platform::ALL
-                    .iter()
-                    .map(|&p| {
-                        let chain = Chain::new(
-                            ProviderKey::platform(p),
-                            self.client.clone(),
-                            db.clone(),
-                            &self.resilience,
-                            PROCESS_NAME,
-                        );
-                        (
-                            p,
-                            chain
-                                .for_class(BudgetClass::Reply)
-                                .waiting_at_most(BUDGET_WAIT),
-                        )
-                    })
-                    .collect()
-            })
-            .get(&platform)
     }
 
     /// When to read back again after a failed read.
@@ -143,7 +117,7 @@ impl ReplyJob {
     async fn reconcile(
         &self,
         ctx: &JobContext,
-        chain: &Chain,
+        api: &Ayrshare,
         adapter: &dyn ReplyAdapter,
         mention: &mentions::Model,
         reply: replies::Model,
@@ -158,7 +132,7 @@ impl ReplyJob {
         let settle = self.request_timeout + self.replies.cache_window;
         let ours = platform_status::our_account(ctx.db(), mention.platform).await?;
         match adapter
-            .find_sent(chain, mention, &reply, ours.as_deref())
+            .find_sent(api, mention, &reply, ours.as_deref())
             .await
         {
             Ok(Some(found)) => self.finish_sent(ctx, &reply, &found, true).await,
@@ -195,7 +169,7 @@ impl ReplyJob {
     async fn attempt(
         &self,
         ctx: &JobContext,
-        chain: &Chain,
+        api: &Ayrshare,
         adapter: &dyn ReplyAdapter,
         mention: &mentions::Model,
         seen: replies::Model,
@@ -207,7 +181,7 @@ impl ReplyJob {
                 "the reply changed meanwhile; looking again",
             ));
         };
-        let error = match adapter.send(chain, mention, &attempt.content).await {
+        let error = match adapter.send(api, mention, &attempt.content).await {
             Ok(sent) => return self.finish_sent(ctx, &attempt, &sent, false).await,
             Err(e) => e,
         };
@@ -321,12 +295,7 @@ impl Job for ReplyJob {
                     reply.mention_id
                 ))
             })?;
-        let chain = self.chain(db, mention.platform).ok_or_else(|| {
-            JobError::permanent(anyhow::anyhow!(
-                "no provider chain for {}",
-                mention.platform
-            ))
-        })?;
+        let api = self.apis.get(db, mention.platform);
         let adapter = adapters::for_type(mention.mention_type);
         let mut next = match reply.status {
             ReplyStatus::Sent | ReplyStatus::Failed => return Ok(Outcome::Succeeded),
@@ -336,14 +305,14 @@ impl Job for ReplyJob {
                 let why = "the replier sending it stopped before it knew the outcome";
                 match protocol::record_unknown(db, &reply, why, &self.actor).await? {
                     Some(unknown) => {
-                        self.reconcile(ctx, chain, adapter, &mention, unknown, true)
+                        self.reconcile(ctx, api, adapter, &mention, unknown, true)
                             .await?
                     }
                     None => deferred(Utc::now(), "the reply changed meanwhile; looking again"),
                 }
             }
             ReplyStatus::Unknown => {
-                self.reconcile(ctx, chain, adapter, &mention, reply, true)
+                self.reconcile(ctx, api, adapter, &mention, reply, true)
                     .await?
             }
             ReplyStatus::Pending => Next::Send(reply),
@@ -362,10 +331,10 @@ impl Job for ReplyJob {
                 }
                 Next::Send(seen) => {
                     sent_once = true;
-                    self.attempt(ctx, chain, adapter, &mention, seen).await?
+                    self.attempt(ctx, api, adapter, &mention, seen).await?
                 }
                 Next::Reconcile(unknown) => {
-                    self.reconcile(ctx, chain, adapter, &mention, unknown, false)
+                    self.reconcile(ctx, api, adapter, &mention, unknown, false)
                         .await?
                 }
             };

@@ -15,9 +15,9 @@
 use anyhow::Context;
 use serde_json::{Value, json};
 use shared::domain::Platform;
-use shared::provider::{Client, HistoryQuery, ProviderKey};
+use shared::provider::{Ayrshare, Client, HistoryQuery, ProviderKey};
 use shared::resilience::{
-    Admission, BreakerSettings, BudgetClass, Chain, CircuitBreaker, Outcome, RateBudget, Take,
+    Admission, BreakerSettings, BudgetClass, CircuitBreaker, Outcome, RateBudget, Take,
 };
 use shared::testing::TestDb;
 use simulator::SimConfig;
@@ -140,15 +140,15 @@ async fn main() -> anyhow::Result<()> {
     let settings = shared::config::load_from(env).context("settings")?;
     let budget_size = settings.resilience.rate_budget_requests as usize;
     let client = Client::new(&settings.provider, settings.resilience.request_timeout)?;
-    // Every call through a chain, warm-up and slow rounds included, inside the budgets.
+    // Every call through a ayrshare, warm-up and slow rounds included, inside the budgets.
     let chained_calls = WARM_UP + n + slow_calls(n);
-    let chains: Vec<Chain> = (0..chained_calls.div_ceil(budget_size - 10))
-        .map(|i| -> anyhow::Result<Chain> {
+    let chains: Vec<Ayrshare> = (0..chained_calls.div_ceil(budget_size - 10))
+        .map(|i| -> anyhow::Result<Ayrshare> {
             let key = ProviderKey {
                 profile: Some(format!("bench{i}").parse()?),
                 platform: Platform::Twitter,
             };
-            Ok(Chain::new(
+            Ok(Ayrshare::new(
                 key,
                 client.clone(),
                 db.conn().clone(),

@@ -7,8 +7,8 @@
 use super::{ExpectedReply, Fetched, NewMention, ReplyAdapter, SentReply, not_before};
 use crate::db::entities::{mentions, replies};
 use crate::domain::{MentionType, Platform};
+use crate::provider::Ayrshare;
 use crate::provider::{Comment, CommentsPage, CommentsTarget, ProviderError, ReplyTarget};
-use crate::resilience::Chain;
 
 /// The post whose comments are read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +26,12 @@ pub struct PostRef {
 pub struct CommentAdapter;
 
 impl CommentAdapter {
-    /// Reads the comments of `post` through `chain` (the resilience chain of the platform). A
+    /// Reads the comments of `post` through `api` (the platform's operations). A
     /// post without comments may answer 404 (AYRSHARE.md): that is an empty [`Fetched`].
-    pub async fn fetch(&self, chain: &Chain, post: &PostRef) -> Result<Fetched, ProviderError> {
+    pub async fn fetch(&self, api: &Ayrshare, post: &PostRef) -> Result<Fetched, ProviderError> {
         let target = CommentsTarget::AyrsharePost(post.ayrshare_post_id.clone());
-        match chain.comments(&target).await {
-            Ok(page) => Ok(map_page(chain.key().platform, post, page)),
+        match api.comments(&target).await {
+            Ok(page) => Ok(map_page(api.key().platform, post, page)),
             Err(e) if e.is_not_found() => Ok(Fetched::default()),
             Err(e) => Err(e),
         }
@@ -42,12 +42,12 @@ impl CommentAdapter {
 impl ReplyAdapter for CommentAdapter {
     async fn send(
         &self,
-        chain: &Chain,
+        api: &Ayrshare,
         mention: &mentions::Model,
         content: &str,
     ) -> Result<SentReply, ProviderError> {
         let target = ReplyTarget::SocialComment(mention.platform_ref.clone());
-        let receipt = chain.reply(&target, content).await?;
+        let receipt = api.reply(&target, content).await?;
         Ok(SentReply {
             provider_post_id: receipt.post_id.or(mention.provider_post_ref.clone()),
             provider_comment_id: receipt.social_comment_id.or(receipt.comment_id),
@@ -57,7 +57,7 @@ impl ReplyAdapter for CommentAdapter {
 
     async fn find_sent(
         &self,
-        chain: &Chain,
+        api: &Ayrshare,
         mention: &mentions::Model,
         reply: &replies::Model,
         our_account: Option<&str>,
@@ -70,7 +70,7 @@ impl ReplyAdapter for CommentAdapter {
             not_before: Some(not_before(reply)),
         };
         let target = CommentsTarget::SocialComment(parent.to_owned());
-        let page = match chain.comments(&target).await {
+        let page = match api.comments(&target).await {
             Ok(page) => page,
             // Nothing below the comment yet: the documented "404 means no comments".
             Err(e) if e.is_not_found() => return Ok(None),

@@ -6,11 +6,11 @@
 use super::{Fetched, NewMention, ReplyAdapter, SentReply, not_before, same_text};
 use crate::db::entities::{mentions, replies};
 use crate::domain::{MentionType, Platform};
+use crate::provider::Ayrshare;
 use crate::provider::{
     Author, Endpoint, Failure, Message, MessageAction, MessagesQuery, OutgoingMessage,
     ProviderError,
 };
-use crate::resilience::Chain;
 use chrono::{DateTime, Utc};
 
 /// Direct messages: the customer's are read as mentions of type [`MentionType::Message`]
@@ -20,16 +20,16 @@ use chrono::{DateTime, Utc};
 pub struct MessageAdapter;
 
 impl MessageAdapter {
-    /// Reads `query` through `chain` (the resilience chain of the platform), following its
+    /// Reads `query` through `api` (the platform's operations), following its
     /// pages. Messaging not enabled for the platform is the provider's 403
     /// ([`ProviderError::is_messaging_disabled`]), returned as is for the caller to record.
     pub async fn fetch(
         &self,
-        chain: &Chain,
+        api: &Ayrshare,
         query: &MessagesQuery,
     ) -> Result<Fetched, ProviderError> {
-        let read = read_pages(chain, query, |_| false).await?;
-        Ok(map_messages(chain.key().platform, read))
+        let read = read_pages(api, query, |_| false).await?;
+        Ok(map_messages(api.key().platform, read))
     }
 }
 
@@ -59,7 +59,7 @@ fn recipient(mention: &mentions::Model) -> Result<&str, ProviderError> {
 impl ReplyAdapter for MessageAdapter {
     async fn send(
         &self,
-        chain: &Chain,
+        api: &Ayrshare,
         mention: &mentions::Model,
         content: &str,
     ) -> Result<SentReply, ProviderError> {
@@ -68,7 +68,7 @@ impl ReplyAdapter for MessageAdapter {
             message: content.to_owned(),
             media_urls: Vec::new(),
         };
-        let sent = chain.send_message(&message).await?;
+        let sent = api.send_message(&message).await?;
         Ok(SentReply {
             provider_post_id: mention.provider_post_ref.clone(),
             provider_comment_id: sent.message_id,
@@ -78,7 +78,7 @@ impl ReplyAdapter for MessageAdapter {
 
     async fn find_sent(
         &self,
-        chain: &Chain,
+        api: &Ayrshare,
         mention: &mentions::Model,
         reply: &replies::Model,
         our_account: Option<&str>,
@@ -100,7 +100,7 @@ impl ReplyAdapter for MessageAdapter {
         };
         // Newest first: the pages are followed until the reply is found or the conversation
         // is covered.
-        let read = read_pages(chain, &query, ours).await?;
+        let read = read_pages(api, &query, ours).await?;
         Ok(read.messages.into_iter().find(ours).map(|m| SentReply {
             provider_post_id: m.conversation_id.or(mention.provider_post_ref.clone()),
             provider_comment_id: Some(m.id),
@@ -124,7 +124,7 @@ pub struct ReadMessages {
 /// Reads `query` and follows the provider's `next` cursor, at most [`MAX_PAGES`] pages, until
 /// there is none or a message satisfies `enough`.
 pub async fn read_pages(
-    chain: &Chain,
+    api: &Ayrshare,
     query: &MessagesQuery,
     mut enough: impl FnMut(&Message) -> bool,
 ) -> Result<ReadMessages, ProviderError> {
@@ -134,7 +134,7 @@ pub async fn read_pages(
         next_update: None,
     };
     for n in 0..MAX_PAGES {
-        let page = chain.messages(&query).await?;
+        let page = api.messages(&query).await?;
         if n == 0 {
             read.next_update = page.next_update;
         }
@@ -146,7 +146,7 @@ pub async fn read_pages(
         }
     }
     tracing::warn!(
-        platform = %chain.key().platform,
+        platform = %api.key().platform,
         pages = MAX_PAGES,
         "direct messages still have more pages; reading the rest next time"
     );

@@ -21,8 +21,8 @@ pub mod message;
 
 use crate::db::entities::{mentions, replies};
 use crate::domain::{MentionType, Platform};
+use crate::provider::Ayrshare;
 use crate::provider::{Author, ProviderError};
-use crate::resilience::Chain;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -90,7 +90,7 @@ pub trait ReplyAdapter: Send + Sync {
     /// [`ReplyAdapter::find_sent`] before sending again".
     async fn send(
         &self,
-        chain: &Chain,
+        api: &Ayrshare,
         mention: &mentions::Model,
         content: &str,
     ) -> Result<SentReply, ProviderError>;
@@ -100,7 +100,7 @@ pub trait ReplyAdapter: Send + Sync {
     /// is not (yet) visible.
     async fn find_sent(
         &self,
-        chain: &Chain,
+        api: &Ayrshare,
         mention: &mentions::Model,
         reply: &replies::Model,
         our_account: Option<&str>,

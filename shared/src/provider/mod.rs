@@ -2,16 +2,18 @@
 //! forms), comments (both id forms), replies and direct messages, and the one error type that
 //! classifies every outcome ([`ProviderError`]).
 //!
-//! [`Client`] makes single attempts. Callers go through the resilience chain
-//! ([`crate::resilience::Chain`]), which adds the request budget, the circuit breaker and
-//! retries, and exposes the typed operations.
+//! [`Client`] makes single attempts. Callers use the typed operations of [`Ayrshare`], which
+//! send each request through the resilience guard ([`crate::resilience::Guard`]): the request
+//! budget, the circuit breaker and retries.
 
+mod api;
 mod client;
 mod error;
 mod key;
 pub(crate) mod model;
 mod request;
 
+pub use api::{Ayrshare, PlatformApis};
 pub use client::{Client, ClientBuildError, REQUEST_DURATION_METRIC};
 pub use error::{DeferReason, Failure, ProviderError};
 pub use key::{InvalidProfileId, ProfileId, ProviderKey};

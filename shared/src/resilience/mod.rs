@@ -1,6 +1,7 @@
-//! The resilience chain around every provider call (DESIGN §7):
-//! `logging → rate budget → circuit breaker → retry with backoff → HTTP`, one [`Chain`] per
-//! [`ProviderKey`] (a platform today, a (profile, platform) later).
+//! The guard every provider request passes (DESIGN §7):
+//! `logging → rate budget → circuit breaker → retry with backoff → HTTP`, one [`Guard`] per
+//! [`ProviderKey`] (a platform today, a (profile, platform) later). The typed operations that
+//! call through it are [`crate::provider::Ayrshare`].
 //!
 //! The layers are ordered by what they guard, and budget and breaker act on every request the
 //! provider may see, retries included:
@@ -41,21 +42,17 @@ pub use budget::{
 };
 
 use crate::config::ResilienceSettings;
-use crate::provider::{
-    Client, CommentsPage, CommentsTarget, ConnectedAccount, DeferReason, Failure, HistoryPost,
-    HistoryQuery, MessagesPage, MessagesQuery, OutgoingMessage, PlatformHistory, ProviderError,
-    ProviderKey, ReplyReceipt, ReplyTarget, Request, SentMessage, model as parse,
-};
+use crate::provider::{Client, DeferReason, Failure, ProviderError, ProviderKey, Request};
 use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
-/// The provider, reached through the resilience chain for one [`ProviderKey`]. Cheap to
+/// The provider, reached through the resilience layers for one [`ProviderKey`]. Cheap to
 /// clone; clones share the breaker's memory.
 #[derive(Debug, Clone)]
-pub struct Chain {
+pub struct Guard {
     inner: Arc<Inner>,
     class: BudgetClass,
     /// How long an attempt waits for a budget slot before the call is deferred.
@@ -80,11 +77,11 @@ fn database_error(endpoint: crate::provider::Endpoint, error: &DbErr) -> Provide
     }
 }
 
-impl Chain {
-    /// The chain for `key`: `client` for HTTP, the breaker and budget in `db`, audit rows
+impl Guard {
+    /// The guard for `key`: `client` for HTTP, the breaker and budget in `db`, audit rows
     /// written as `system:<process>`. Its requests are [`BudgetClass::Refresh`] and wait for
-    /// the budget up to two windows, until told otherwise ([`Chain::for_class`],
-    /// [`Chain::waiting_at_most`]).
+    /// the budget up to two windows, until told otherwise ([`Guard::for_class`],
+    /// [`Guard::waiting_at_most`]).
     pub fn new(
         key: ProviderKey,
         client: Client,
@@ -105,7 +102,7 @@ impl Chain {
             settings.budget_reserve_percent,
             db,
         );
-        Chain {
+        Guard {
             inner: Arc::new(Inner {
                 key,
                 client,
@@ -118,12 +115,12 @@ impl Chain {
         }
     }
 
-    /// What this chain is for.
+    /// What this guard is for.
     pub fn key(&self) -> &ProviderKey {
         &self.inner.key
     }
 
-    /// The budget this chain spends.
+    /// The budget this guard spends.
     pub fn budget(&self) -> &RateBudget {
         &self.inner.budget
     }
@@ -136,7 +133,7 @@ impl Chain {
 
     /// The same chain, waiting up to `max_wait` for a budget slot before deferring.
     pub fn waiting_at_most(&self, max_wait: Duration) -> Self {
-        Chain {
+        Guard {
             max_wait,
             ..self.clone()
         }
@@ -144,67 +141,15 @@ impl Chain {
 
     /// The same chain, spending the budget of `class`.
     pub fn for_class(&self, class: BudgetClass) -> Self {
-        Chain {
+        Guard {
             class,
             ..self.clone()
         }
     }
 
-    /// Posts made through Ayrshare on this platform (`GET /history`).
-    pub async fn history(&self, query: &HistoryQuery) -> Result<Vec<HistoryPost>, ProviderError> {
-        let request = Request::history(self.inner.key.platform, query);
-        self.call(request, parse::history).await
-    }
-
-    /// The network's own posts (`GET /history/:platform`).
-    pub async fn platform_history(&self) -> Result<PlatformHistory, ProviderError> {
-        let request = Request::platform_history(self.inner.key.platform);
-        self.call(request, parse::platform_history).await
-    }
-
-    /// The comments of a post, by either id form, or the replies below a comment. A post
-    /// without comments may answer 404 ([`ProviderError::is_not_found`]).
-    pub async fn comments(&self, target: &CommentsTarget) -> Result<CommentsPage, ProviderError> {
-        let request = Request::comments(self.inner.key.platform, target);
-        self.call(request, parse::comments).await
-    }
-
-    /// Replies to a comment. Never repeated once it may have reached the provider: an
-    /// [`ProviderError::OutcomeUnknown`] means "reconcile before sending again".
-    pub async fn reply(
-        &self,
-        target: &ReplyTarget,
-        text: &str,
-    ) -> Result<ReplyReceipt, ProviderError> {
-        let request = Request::reply(self.inner.key.platform, target, text);
-        self.call(request, parse::reply_receipt).await
-    }
-
-    /// Direct messages (`GET /messages/:platform`).
-    pub async fn messages(&self, query: &MessagesQuery) -> Result<MessagesPage, ProviderError> {
-        let request = Request::messages(self.inner.key.platform, query);
-        self.call(request, parse::messages).await
-    }
-
-    /// Sends a direct message; retried only where nothing reached the provider, like
-    /// [`Chain::reply`].
-    pub async fn send_message(
-        &self,
-        message: &OutgoingMessage,
-    ) -> Result<SentMessage, ProviderError> {
-        let request = Request::send_message(self.inner.key.platform, message);
-        self.call(request, parse::sent_message).await
-    }
-
-    /// The profile's connected accounts, one per network (`GET /user`); the call is counted
-    /// on this chain's platform.
-    pub async fn connected_accounts(&self) -> Result<Vec<ConnectedAccount>, ProviderError> {
-        let request = Request::user(self.inner.key.platform);
-        self.call(request, parse::user).await
-    }
-
-    /// The logging and retry layers around [`Chain::attempt`].
-    async fn call<T>(
+    /// Sends `request` through the layers (logging, retries around [`Guard::attempt`]) and
+    /// parses a success with `parse`.
+    pub(crate) async fn call<T>(
         &self,
         request: Request,
         parse: fn(Value) -> Result<T, String>,

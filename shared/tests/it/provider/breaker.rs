@@ -2,15 +2,16 @@
 //! exactly K probes across instances, longer reopening, closing, audit and metrics.
 
 use super::support::{
-    Logs, PROCESS, breaker_audit, breaker_state, chain, last_30_days, persistent_status_fault,
+    Logs, PROCESS, ayrshare, breaker_audit, breaker_state, last_30_days, persistent_status_fault,
     requests, resilience, set_faults, start, status_fault,
 };
 use futures_util::future::join_all;
 use sea_orm::{ConnectOptions, Database};
 use serde_json::json;
 use shared::domain::Platform;
+use shared::provider::Ayrshare;
 use shared::provider::DeferReason;
-use shared::resilience::{Chain, STATE_METRIC};
+use shared::resilience::STATE_METRIC;
 use shared::testing::TestDb;
 use simulator::Simulator;
 use std::time::Duration;
@@ -27,9 +28,9 @@ fn single_attempt(api_url: &str) -> shared::config::ResilienceSettings {
     )
 }
 
-/// A Twitter chain on `db` without retries.
-fn twitter_single_attempt(sim: &Simulator, db: &sea_orm::DatabaseConnection) -> Chain {
-    chain(sim, db, &single_attempt(&sim.api_url()), Platform::Twitter)
+/// Twitter operations on `db` without retries.
+fn twitter_single_attempt(sim: &Simulator, db: &sea_orm::DatabaseConnection) -> Ayrshare {
+    ayrshare(sim, db, &single_attempt(&sim.api_url()), Platform::Twitter)
 }
 
 /// A second pool on the same database: another process, as far as the database can tell.
@@ -98,7 +99,7 @@ async fn the_breaker_opens_at_the_threshold_and_then_fails_fast_without_calling_
         metrics.render()
     );
     // Other platforms have their own breaker.
-    chain(
+    ayrshare(
         &sim,
         db.conn(),
         &single_attempt(&sim.api_url()),
@@ -118,28 +119,28 @@ async fn the_breaker_opens_at_the_threshold_and_then_fails_fast_without_calling_
 async fn breaker_state_written_by_one_instance_is_obeyed_by_another() {
     let (sim, db) = start().await;
     let settings = single_attempt(&sim.api_url());
-    let first = chain(&sim, db.conn(), &settings, Platform::Twitter);
+    let first = ayrshare(&sim, db.conn(), &settings, Platform::Twitter);
     set_faults(&sim, status_fault("history", 503, 4)).await;
     for _ in 0..4 {
         first.history(&last_30_days(None)).await.expect_err("503");
     }
 
     let pool = other_pool(&db).await;
-    let second = chain(&sim, &pool, &settings, Platform::Twitter);
+    let second = ayrshare(&sim, &pool, &settings, Platform::Twitter);
     let err = second.history(&last_30_days(None)).await.expect_err("open");
     assert!(err.is_deferred(), "{err}");
     assert_eq!(requests(&sim, "history", None).await, 4);
 }
 
-/// A chain on a pool of its own, rechecking a closed breaker after `recheck_ms`, that has
-/// seen the breaker closed, after which another instance's failures opened it; and the
+/// Twitter operations on a pool of their own, rechecking a closed breaker after `recheck_ms`,
+/// that have seen the breaker closed, after which another instance's failures opened it; and the
 /// history requests the provider has seen by then (the opening one is the fourth failure, or
 /// the third once the watcher's healthy call is counted).
 async fn saw_closed_then_opened_elsewhere(
     sim: &Simulator,
     db: &TestDb,
     recheck_ms: &str,
-) -> (Chain, u64) {
+) -> (Ayrshare, u64) {
     let settings = resilience(
         &sim.api_url(),
         &[
@@ -148,7 +149,7 @@ async fn saw_closed_then_opened_elsewhere(
         ],
     );
     let pool = other_pool(db).await;
-    let watcher = chain(sim, &pool, &settings, Platform::Twitter);
+    let watcher = ayrshare(sim, &pool, &settings, Platform::Twitter);
     watcher
         .history(&last_30_days(None))
         .await
@@ -222,8 +223,8 @@ async fn after_the_open_period_exactly_k_probes_pass_across_instances_then_it_re
     let settings = single_attempt(&sim.api_url());
     let pool = other_pool(&db).await;
     let instances = [
-        chain(&sim, db.conn(), &settings, Platform::Twitter),
-        chain(&sim, &pool, &settings, Platform::Twitter),
+        ayrshare(&sim, db.conn(), &settings, Platform::Twitter),
+        ayrshare(&sim, &pool, &settings, Platform::Twitter),
     ];
     set_faults(&sim, persistent_status_fault("history", 503)).await;
     for _ in 0..4 {
@@ -333,7 +334,7 @@ async fn the_failure_rate_is_counted_over_a_sliding_window_that_does_not_forget_
             ("BREAKER_WINDOW_SECONDS", "2"),
         ],
     );
-    let twitter = chain(&sim, db.conn(), &settings, Platform::Twitter);
+    let twitter = ayrshare(&sim, db.conn(), &settings, Platform::Twitter);
     for _ in 0..4 {
         twitter.history(&last_30_days(None)).await.expect("healthy");
     }
@@ -370,8 +371,8 @@ async fn healthy_calls_another_process_holds_in_memory_are_counted_before_a_trip
         ],
     );
     let pool = other_pool(&db).await;
-    let holder = chain(&sim, &pool, &settings, Platform::Twitter);
-    let tripper = chain(&sim, db.conn(), &settings, Platform::Twitter);
+    let holder = ayrshare(&sim, &pool, &settings, Platform::Twitter);
+    let tripper = ayrshare(&sim, db.conn(), &settings, Platform::Twitter);
     for _ in 0..6 {
         holder.history(&last_30_days(None)).await.expect("healthy");
     }

@@ -2,7 +2,7 @@
 //! wait, separate processes that together stay inside it, the classes and their reserve,
 //! pacing, slots given back, and the provider's own word on what is left.
 
-use super::support::{chain, control, last_30_days, requests, resilience, simulator, start};
+use super::support::{ayrshare, control, last_30_days, requests, resilience, simulator, start};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use serde_json::Value;
 use shared::domain::Platform;
@@ -24,8 +24,8 @@ async fn a_spent_budget_defers_a_rescheduling_caller_and_makes_a_waiting_caller_
         ],
     );
     let waiting =
-        chain(&sim, db.conn(), &settings, Platform::Twitter).for_class(BudgetClass::Reply);
-    let rescheduling = chain(&sim, db.conn(), &settings, Platform::Facebook)
+        ayrshare(&sim, db.conn(), &settings, Platform::Twitter).for_class(BudgetClass::Reply);
+    let rescheduling = ayrshare(&sim, db.conn(), &settings, Platform::Facebook)
         .for_class(BudgetClass::Reply)
         .rescheduling();
 
@@ -227,7 +227,7 @@ async fn a_429_from_the_provider_defers_the_next_call_without_sending_it() {
             ("PROVIDER_RETRY_MAX_ATTEMPTS", "1"),
         ],
     );
-    let replies = chain(&sim, db.conn(), &settings, Platform::Twitter)
+    let replies = ayrshare(&sim, db.conn(), &settings, Platform::Twitter)
         .for_class(BudgetClass::Reply)
         .rescheduling();
     let mut outcomes = Vec::new();
@@ -272,7 +272,7 @@ async fn a_429_saying_the_providers_window_is_full_stops_the_budget_at_once() {
             ("PROVIDER_RETRY_MAX_ATTEMPTS", "1"),
         ],
     );
-    let replies = chain(&sim, db.conn(), &settings, Platform::Twitter)
+    let replies = ayrshare(&sim, db.conn(), &settings, Platform::Twitter)
         .for_class(BudgetClass::Reply)
         .rescheduling();
     let first = replies
@@ -304,7 +304,7 @@ async fn a_request_that_cannot_connect_gives_its_slot_back() {
         ],
     );
     let twitter =
-        super::support::chain_at(&closed, "sim-key", db.conn(), &settings, Platform::Twitter)
+        super::support::ayrshare_at(&closed, "sim-key", db.conn(), &settings, Platform::Twitter)
             .for_class(BudgetClass::Reply);
     let err = twitter
         .history(&last_30_days(Some(1)))
@@ -345,8 +345,9 @@ async fn budget_child_process() {
             ("RATE_BUDGET_WINDOW_SECONDS", "10"),
         ],
     );
-    let twitter = super::support::chain_at(&api_url, "sim-key", &db, &settings, Platform::Twitter)
-        .for_class(BudgetClass::Reply);
+    let twitter =
+        super::support::ayrshare_at(&api_url, "sim-key", &db, &settings, Platform::Twitter)
+            .for_class(BudgetClass::Reply);
     let mut ok = 0;
     let mut errors = Vec::new();
     for _ in 0..calls {

@@ -2,16 +2,16 @@
 //! classification of what comes back, and what gets logged and measured.
 
 use super::support::{
-    Logs, chain, chain_at, client, control, default_chain, last_30_days, requests, resilience,
-    set_faults, sim_config, simulator, some_comment, start,
+    Logs, ayrshare, ayrshare_at, client, control, default_ayrshare, last_30_days, requests,
+    resilience, set_faults, sim_config, simulator, some_comment, start,
 };
 use serde_json::{Value, json};
 use shared::domain::Platform;
+use shared::provider::Ayrshare;
 use shared::provider::{
     CommentsTarget, HistoryQuery, MessageAction, MessagesQuery, OutgoingMessage, ProviderKey,
     REQUEST_DURATION_METRIC, ReplyTarget,
 };
-use shared::resilience::Chain;
 use shared::testing::TestDb;
 use simulator::SimConfig;
 
@@ -21,7 +21,7 @@ const LAST_MONTH: HistoryQuery = last_30_days(Some(100));
 #[tokio::test]
 async fn history_in_both_forms_lists_the_platforms_posts_with_ids_and_dates() {
     let (sim, db) = start().await;
-    let twitter = default_chain(&sim, db.conn(), Platform::Twitter);
+    let twitter = default_ayrshare(&sim, db.conn(), Platform::Twitter);
 
     let posts = twitter.history(&LAST_MONTH).await.expect("history");
     assert_eq!(posts.len(), 10, "the simulator's 10 twitter posts");
@@ -47,7 +47,7 @@ async fn history_in_both_forms_lists_the_platforms_posts_with_ids_and_dates() {
 async fn comments_by_ayrshare_post_id_and_by_social_post_id_are_the_same_thread() {
     let (sim, db) = start().await;
     let settings = resilience(&sim.api_url(), &[]);
-    let facebook = chain(&sim, db.conn(), &settings, Platform::Facebook);
+    let facebook = ayrshare(&sim, db.conn(), &settings, Platform::Facebook);
 
     let posts = facebook.history(&LAST_MONTH).await.expect("history");
     // The newest post has no comments (the simulator's default).
@@ -81,7 +81,7 @@ async fn comments_by_ayrshare_post_id_and_by_social_post_id_are_the_same_thread(
         "{replies:?}"
     );
 
-    let twitter = chain(&sim, db.conn(), &settings, Platform::Twitter);
+    let twitter = ayrshare(&sim, db.conn(), &settings, Platform::Twitter);
     let tweet_post = twitter.history(&LAST_MONTH).await.expect("history");
     let thread = twitter
         .comments(&CommentsTarget::AyrsharePost(
@@ -101,7 +101,7 @@ async fn comments_by_ayrshare_post_id_and_by_social_post_id_are_the_same_thread(
 #[tokio::test]
 async fn a_post_without_comments_is_a_definite_not_found_and_is_not_retried() {
     let (sim, db) = start().await;
-    let facebook = default_chain(&sim, db.conn(), Platform::Facebook);
+    let facebook = default_ayrshare(&sim, db.conn(), Platform::Facebook);
     let posts = facebook.history(&LAST_MONTH).await.expect("history");
     let newest = posts.first().expect("newest post");
 
@@ -117,7 +117,7 @@ async fn a_post_without_comments_is_a_definite_not_found_and_is_not_retried() {
 #[tokio::test]
 async fn a_reply_by_social_comment_id_is_applied_once_and_confirmed_with_its_ids() {
     let (sim, db) = start().await;
-    let instagram = default_chain(&sim, db.conn(), Platform::Instagram);
+    let instagram = default_ayrshare(&sim, db.conn(), Platform::Instagram);
     let comment_id = some_comment(&sim, "instagram").await;
 
     let receipt = instagram
@@ -147,7 +147,7 @@ async fn a_reply_by_social_comment_id_is_applied_once_and_confirmed_with_its_ids
 #[tokio::test]
 async fn direct_messages_are_listed_and_a_message_to_a_customer_is_sent() {
     let (sim, db) = start().await;
-    let facebook = default_chain(&sim, db.conn(), Platform::Facebook);
+    let facebook = default_ayrshare(&sim, db.conn(), Platform::Facebook);
 
     let page = facebook
         .messages(&MessagesQuery::default())
@@ -205,7 +205,7 @@ async fn rejections_are_final_and_never_trip_the_breaker() {
     // The breaker would open after 2 failures out of 2 calls.
     let settings = resilience(&sim.api_url(), &[("BREAKER_MIN_CALLS", "2")]);
     set_faults(&sim, json!({"messagingDisabled": ["instagram"]})).await;
-    let instagram = chain(&sim, db.conn(), &settings, Platform::Instagram);
+    let instagram = ayrshare(&sim, db.conn(), &settings, Platform::Instagram);
     for _ in 0..5 {
         let err = instagram
             .messages(&MessagesQuery::default())
@@ -216,7 +216,7 @@ async fn rejections_are_final_and_never_trip_the_breaker() {
             "{err}"
         );
     }
-    let twitter = chain(&sim, db.conn(), &settings, Platform::Twitter);
+    let twitter = ayrshare(&sim, db.conn(), &settings, Platform::Twitter);
     for _ in 0..5 {
         let err = twitter
             .send_message(&OutgoingMessage {
@@ -265,7 +265,7 @@ async fn the_api_key_and_profile_key_never_reach_logs_errors_or_debug_output() {
     let settings = resilience(&sim.api_url(), &[]);
     let (logs, _guard) = Logs::capture();
     let secret_client = client(&sim.api_url(), API_KEY, Some(PROFILE_KEY), 2000);
-    let twitter = Chain::new(
+    let twitter = Ayrshare::new(
         ProviderKey::platform(Platform::Twitter),
         secret_client.clone(),
         db.conn().clone(),
@@ -278,7 +278,7 @@ async fn the_api_key_and_profile_key_never_reach_logs_errors_or_debug_output() {
         .history(&LAST_MONTH)
         .await
         .expect("history after a retry");
-    let wrong = chain_at(
+    let wrong = ayrshare_at(
         &sim.api_url(),
         WRONG_KEY,
         db.conn(),
@@ -312,7 +312,7 @@ async fn the_api_key_and_profile_key_never_reach_logs_errors_or_debug_output() {
 async fn every_request_records_its_duration_by_platform_endpoint_and_status() {
     let handle = shared::telemetry::metrics_handle();
     let (sim, db) = start().await;
-    let youtube = default_chain(&sim, db.conn(), Platform::Youtube);
+    let youtube = default_ayrshare(&sim, db.conn(), Platform::Youtube);
     set_faults(&sim, super::support::status_fault("history", 500, 1)).await;
     youtube.history(&LAST_MONTH).await.expect("history");
 

@@ -2,8 +2,8 @@
 //! once they may have reached the provider.
 
 use super::support::{
-    Logs, chain, chain_at, chain_behind_retry_after_proxy, control, default_chain, last_30_days,
-    requests, resilience, set_faults, some_comment, start, status_fault,
+    Logs, ayrshare, ayrshare_at, ayrshare_behind_retry_after_proxy, control, default_ayrshare,
+    last_30_days, requests, resilience, set_faults, some_comment, start, status_fault,
 };
 use serde_json::json;
 use shared::domain::Platform;
@@ -22,7 +22,7 @@ async fn a_read_facing_three_503s_returns_the_data_after_three_retries_with_grow
             ("BREAKER_MIN_CALLS", "100"),
         ],
     );
-    let twitter = chain(&sim, db.conn(), &settings, Platform::Twitter);
+    let twitter = ayrshare(&sim, db.conn(), &settings, Platform::Twitter);
     set_faults(&sim, status_fault("history", 503, 3)).await;
     let (logs, _guard) = Logs::capture();
 
@@ -62,7 +62,7 @@ async fn a_read_facing_three_503s_returns_the_data_after_three_retries_with_grow
 #[tokio::test]
 async fn a_400_is_final_and_not_retried() {
     let (sim, db) = start().await;
-    let twitter = default_chain(&sim, db.conn(), Platform::Twitter);
+    let twitter = default_ayrshare(&sim, db.conn(), Platform::Twitter);
     set_faults(&sim, status_fault("history", 400, 10)).await;
 
     let err = twitter
@@ -84,7 +84,7 @@ async fn a_429_with_retry_after_2_waits_at_least_2_seconds_then_succeeds() {
     // The simulator sends no Retry-After; a proxy in front of it adds one to its 429s.
     let settings = resilience(&sim.api_url(), &[("PROVIDER_RETRY_CAP_MS", "5000")]);
     let twitter =
-        chain_behind_retry_after_proxy(&sim, db.conn(), &settings, 2, Platform::Twitter).await;
+        ayrshare_behind_retry_after_proxy(&sim, db.conn(), &settings, 2, Platform::Twitter).await;
     set_faults(&sim, status_fault("history", 429, 1)).await;
 
     let started = Instant::now();
@@ -106,7 +106,7 @@ async fn a_retry_after_longer_than_the_cap_is_handed_back_with_when_to_try_again
     let (sim, db) = start().await;
     let settings = resilience(&sim.api_url(), &[]);
     let twitter =
-        chain_behind_retry_after_proxy(&sim, db.conn(), &settings, 60, Platform::Twitter).await;
+        ayrshare_behind_retry_after_proxy(&sim, db.conn(), &settings, 60, Platform::Twitter).await;
     set_faults(&sim, status_fault("history", 429, 1)).await;
 
     let started = Instant::now();
@@ -124,7 +124,7 @@ async fn a_retry_after_longer_than_the_cap_is_handed_back_with_when_to_try_again
 #[tokio::test]
 async fn a_reply_facing_a_502_is_outcome_unknown_and_not_retried() {
     let (sim, db) = start().await;
-    let twitter = default_chain(&sim, db.conn(), Platform::Twitter);
+    let twitter = default_ayrshare(&sim, db.conn(), Platform::Twitter);
     let comment = some_comment(&sim, "twitter").await;
     // The reply is applied, then the answer is lost behind a 502.
     set_faults(
@@ -152,7 +152,7 @@ async fn a_reply_facing_a_502_is_outcome_unknown_and_not_retried() {
 async fn a_reply_that_times_out_is_outcome_unknown_and_not_retried() {
     let (sim, db) = start().await;
     let settings = resilience(&sim.api_url(), &[("PROVIDER_TIMEOUT_MS", "300")]);
-    let twitter = chain(&sim, db.conn(), &settings, Platform::Twitter);
+    let twitter = ayrshare(&sim, db.conn(), &settings, Platform::Twitter);
     let comment = some_comment(&sim, "twitter").await;
     set_faults(
         &sim,
@@ -172,7 +172,7 @@ async fn a_reply_that_times_out_is_outcome_unknown_and_not_retried() {
 #[tokio::test]
 async fn a_reply_refused_with_429_is_retried_and_applied_once() {
     let (sim, db) = start().await;
-    let twitter = default_chain(&sim, db.conn(), Platform::Twitter);
+    let twitter = default_ayrshare(&sim, db.conn(), Platform::Twitter);
     let comment = some_comment(&sim, "twitter").await;
     set_faults(&sim, status_fault("reply", 429, 1)).await;
 
@@ -191,7 +191,7 @@ async fn a_reply_to_an_unreachable_provider_is_retried_because_nothing_was_sent(
     let db = TestDb::new().await;
     let closed = format!("http://127.0.0.1:{}/api", free_port());
     let settings = resilience(&closed, &[("BREAKER_MIN_CALLS", "100")]);
-    let twitter = chain_at(&closed, "sim-key", db.conn(), &settings, Platform::Twitter);
+    let twitter = ayrshare_at(&closed, "sim-key", db.conn(), &settings, Platform::Twitter);
     let (logs, _guard) = Logs::capture();
 
     let err = twitter

@@ -10,8 +10,8 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::config::{ProviderSettings, ResilienceSettings, Settings};
 use shared::domain::Platform;
+use shared::provider::Ayrshare;
 use shared::provider::{Client, HistoryQuery, ProviderKey};
-use shared::resilience::Chain;
 use shared::testing::TestDb;
 use simulator::{SimConfig, Simulator};
 use std::collections::HashMap;
@@ -86,32 +86,32 @@ pub fn client(api_url: &str, api_key: &str, profile_key: Option<&str>, timeout_m
     Client::new(&provider, std::time::Duration::from_millis(timeout_ms)).expect("client")
 }
 
-/// The chain for `platform` against `sim`, its breaker and budget in `db`.
-pub fn chain(
+/// The operations for `platform` against `sim`, its breaker and budget in `db`.
+pub fn ayrshare(
     sim: &Simulator,
     db: &DatabaseConnection,
     settings: &ResilienceSettings,
     platform: Platform,
-) -> Chain {
-    chain_at(&sim.api_url(), sim.api_key(), db, settings, platform)
+) -> Ayrshare {
+    ayrshare_at(&sim.api_url(), sim.api_key(), db, settings, platform)
 }
 
-/// The chain for `platform` against `sim` with the default test timings of [`resilience`].
-pub fn default_chain(sim: &Simulator, db: &DatabaseConnection, platform: Platform) -> Chain {
-    chain(sim, db, &resilience(&sim.api_url(), &[]), platform)
+/// The operations for `platform` against `sim` with the default test timings of [`resilience`].
+pub fn default_ayrshare(sim: &Simulator, db: &DatabaseConnection, platform: Platform) -> Ayrshare {
+    ayrshare(sim, db, &resilience(&sim.api_url(), &[]), platform)
 }
 
-/// The chain for `platform` reaching `sim` through a [`retry_after_proxy`] that adds
+/// The operations for `platform` reaching `sim` through a [`retry_after_proxy`] that adds
 /// `Retry-After: <seconds>` to its 429s.
-pub async fn chain_behind_retry_after_proxy(
+pub async fn ayrshare_behind_retry_after_proxy(
     sim: &Simulator,
     db: &DatabaseConnection,
     settings: &ResilienceSettings,
     seconds: u32,
     platform: Platform,
-) -> Chain {
+) -> Ayrshare {
     let proxy = retry_after_proxy(sim.base_url(), seconds).await;
-    chain_at(
+    ayrshare_at(
         &format!("{proxy}/api"),
         sim.api_key(),
         db,
@@ -120,16 +120,16 @@ pub async fn chain_behind_retry_after_proxy(
     )
 }
 
-/// The chain for `platform` against the provider at `api_url`.
-pub fn chain_at(
+/// The operations for `platform` against the provider at `api_url`.
+pub fn ayrshare_at(
     api_url: &str,
     api_key: &str,
     db: &DatabaseConnection,
     settings: &ResilienceSettings,
     platform: Platform,
-) -> Chain {
+) -> Ayrshare {
     let timeout = settings.request_timeout.as_millis() as u64;
-    Chain::new(
+    Ayrshare::new(
         ProviderKey::platform(platform),
         client(api_url, api_key, None, timeout),
         db.clone(),
