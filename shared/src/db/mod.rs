@@ -1,11 +1,13 @@
 //! The database side of the shared library: sea-orm entities for every table (see
-//! `migrations` for the schema itself) and small helpers for reading database errors.
+//! `migrations` for the schema itself), a module of queries per table that has more than
+//! entity look-ups, and small helpers for reading database errors.
 //!
 //! Invariants live in the database (unique and partial unique indexes, the audit triggers);
 //! code relies on them instead of checking first, and reads the outcome from the error.
 
 pub mod audit_log;
 pub mod entities;
+pub mod idempotency;
 pub mod mentions;
 pub mod tasks;
 pub mod tokens;

@@ -18,8 +18,8 @@
 
 use crate::audit::{self, Actor, Entry};
 use crate::bus::{self, JobKind};
+use crate::db::idempotency;
 use crate::domain::{Platform, TaskId};
-use crate::reply::idempotency;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement,
     TransactionTrait,

@@ -3,7 +3,7 @@
 //! - [`request`]: the API side. One transaction locks the mention, inserts the `replies` row
 //!   (the partial unique index `replies_one_live_per_mention_key` decides which of concurrent
 //!   requests wins), moves the mention to `reply_attempt` and enqueues the reply task.
-//! - [`idempotency`]: `Idempotency-Key` handling: replay, mismatch, in flight.
+//!   Its `Idempotency-Key` is handled by [`crate::db::idempotency`].
 //! - [`protocol`]: the replier's write-ahead and outcome transitions of a `replies` row, each
 //!   with its audit row, fenced by the status and attempt count they were decided on.
 //!
@@ -11,7 +11,6 @@
 //! id in their payload, so a mention's trail (`GET /v1/mentions/{id}/audit`) tells the
 //! reply's whole story.
 
-pub mod idempotency;
 pub mod protocol;
 pub mod request;
 

@@ -4,11 +4,11 @@
 use crate::tasks_support::{Recorder, relay, statuses, task, wait_until};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use shared::bus::JobKind;
+use shared::db::idempotency::{self, Claim};
 use shared::domain::{Platform, TaskStatus};
 use shared::outbox::scheduler::schedule_ingests;
 use shared::outbox::sweeper::{SweeperConfig, sweep};
 use shared::outbox::{self, Enqueued, NewTask, monitor};
-use shared::reply::idempotency::{self, Claim};
 use shared::testing::{TestBroker, TestDb};
 use std::collections::HashSet;
 use std::sync::Arc;
