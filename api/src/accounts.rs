@@ -7,7 +7,7 @@
 use crate::auth::{self, HashError, PasswordWorkError};
 use crate::error::ApiError;
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
-use shared::audit::{self, Actor, Entry};
+use shared::audit::{self, Actor, Entry, entity};
 use shared::db::entities::users;
 use shared::db::users as user_queries;
 use shared::domain::Role;
@@ -144,7 +144,7 @@ pub async fn create(
     })?;
     audit::append(
         &txn,
-        Entry::new(actor, "user.created", "user", user.id).with_payload(serde_json::json!({
+        Entry::new(actor, "user.created", entity::USER, user.id).with_payload(serde_json::json!({
             "email": user.email,
             "name": user.name,
             "role": user.role.as_str(),

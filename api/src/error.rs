@@ -20,9 +20,6 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// `Retry-After` of a 503 `unavailable`.
 pub const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// SQLSTATE of a foreign key violation.
-const FOREIGN_KEY_VIOLATION: &str = "23503";
-
 /// An error answer: status, stable code, message for people, and optional details.
 #[derive(Debug)]
 pub struct ApiError {
@@ -169,7 +166,7 @@ impl From<DbErr> for ApiError {
             tracing::info!(%constraint, "request refused: unique violation");
             return Self::conflict("conflict", "this would duplicate an existing record");
         }
-        if shared::db::sqlstate(&err).as_deref() == Some(FOREIGN_KEY_VIOLATION) {
+        if shared::db::sqlstate(&err).as_deref() == Some(shared::db::FOREIGN_KEY_VIOLATION) {
             return Self::invalid("", "a referenced record does not exist");
         }
         if shared::db::is_unavailable(&err) {
@@ -191,7 +188,7 @@ impl From<IllegalTransition> for ApiError {
 
 /// Whether `err` is a foreign key violation of `constraint`.
 pub fn is_foreign_key_violation(err: &DbErr, constraint: &str) -> bool {
-    shared::db::sqlstate(err).as_deref() == Some(FOREIGN_KEY_VIOLATION)
+    shared::db::sqlstate(err).as_deref() == Some(shared::db::FOREIGN_KEY_VIOLATION)
         && shared::db::violated_constraint(err).as_deref() == Some(constraint)
 }
 

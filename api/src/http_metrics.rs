@@ -11,6 +11,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
 
+/// Requests answered, by method, route and status.
+pub const REQUESTS_METRIC: &str = "http_requests_total";
+/// Time to answer, by method, route and status.
+pub const REQUEST_DURATION_METRIC: &str = "http_request_duration_seconds";
+
 /// Middleware recording the request metrics.
 pub async fn record(request: Request, next: Next) -> Response {
     let route = request
@@ -22,9 +27,9 @@ pub async fn record(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     let elapsed = started.elapsed().as_secs_f64();
-    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.clone())
+    metrics::counter!(REQUESTS_METRIC, "method" => method.clone(), "route" => route.clone(), "status" => status.clone())
         .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route, "status" => status)
+    metrics::histogram!(REQUEST_DURATION_METRIC, "method" => method, "route" => route, "status" => status)
         .record(elapsed);
     response
 }

@@ -32,7 +32,7 @@ use shared::adapters::{CommentAdapter, MessageAdapter, NewMention, PostRef};
 use shared::audit::Actor;
 use shared::bus::JobKind;
 use shared::config::Settings;
-use shared::domain::{Platform, PostId, after};
+use shared::domain::{Platform, PostId, saturating_add};
 use shared::ingest::platform_status::{self, Messaging};
 use shared::ingest::{IngestStep, messages_dedup_key, plan, store};
 use shared::outbox::{self, NewTask, new_trace_id};
@@ -191,7 +191,7 @@ impl IngestJob {
         );
         let next = fetched
             .next_update
-            .unwrap_or_else(|| after(now, self.poll_interval));
+            .unwrap_or_else(|| saturating_add(now, self.poll_interval));
         let read = store::FetchRecord {
             at: now,
             next_fetch_at: next.max(now),
@@ -202,7 +202,7 @@ impl IngestJob {
         store::record_fetch(&txn, post.id, &read).await?;
         ctx.succeed_in(&txn).await?;
         txn.commit().await?;
-        count(platform, &mentions, &inserted);
+        count_stored(platform, &mentions, &inserted);
         let last_read = post.last_fetched_at.map(|t| t.with_timezone(&Utc));
         observe_time_to_inbox(platform, &inserted, last_read);
         Ok(Outcome::Succeeded)
@@ -238,7 +238,7 @@ impl IngestJob {
         let changed = platform_status::record_messaging(&txn, platform, &state).await?;
         ctx.succeed_in(&txn).await?;
         txn.commit().await?;
-        count(platform, &mentions, &inserted);
+        count_stored(platform, &mentions, &inserted);
         observe_time_to_inbox(platform, &inserted, last_read);
         if changed {
             match &state {
@@ -256,7 +256,7 @@ impl IngestJob {
     }
 }
 
-fn count(platform: Platform, mentions: &[NewMention], inserted: &store::Inserted) {
+fn count_stored(platform: Platform, mentions: &[NewMention], inserted: &store::Inserted) {
     if inserted.count() > 0 {
         let kind = mentions
             .first()

@@ -269,17 +269,21 @@ pub async fn probe(url: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// `url` with its password (if any) replaced by `***`, for messages and logs.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                // Cannot fail: a URL with a password has a host.
-                let _ = parsed.set_password(Some("***"));
+/// The URL with its password replaced by `***`, for logs and errors. Text that does not parse
+/// as a URL is shown only from its last `@`, which is where a password would end.
+pub fn redact_url(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                // Only fails for URLs that cannot have credentials, which have no password.
+                let _ = url.set_password(Some("***"));
             }
-            parsed.to_string()
+            url.to_string()
         }
-        Err(_) => "<unparseable URL>".to_owned(),
+        Err(_) => match text.rfind('@') {
+            Some(at) => format!("***{}", &text[at..]),
+            None => text.to_owned(),
+        },
     }
 }
 
@@ -330,7 +334,8 @@ fn describe(err: &sqlx::Error) -> String {
     }
 }
 
-fn sqlstate(err: &sqlx::Error) -> Option<String> {
+/// The SQLSTATE code of an error the server raised, if it is one.
+pub fn sqlstate(err: &sqlx::Error) -> Option<String> {
     err.as_database_error()
         .and_then(|e| e.code())
         .map(|c| c.into_owned())

@@ -29,10 +29,10 @@ use shared::bus::JobKind;
 use shared::config::{ReplySettings, Settings};
 use shared::db::entities::{mentions, replies};
 use shared::db::mentions as mention_queries;
-use shared::domain::{ReplyStatus, after};
+use shared::domain::{ReplyStatus, saturating_add};
 use shared::ingest::platform_status;
 use shared::provider::{Ayrshare, Client, ClientBuildError, PlatformApis, ProviderError};
-use shared::reply::protocol::{self, Failure};
+use shared::reply::protocol::{self, ReplyFailure};
 use shared::reply::{self, ReplyTask};
 use shared::resilience::BudgetClass;
 use shared::worker::{self, Job, JobContext, JobError, Outcome};
@@ -62,8 +62,8 @@ pub struct ReplyJob {
     actor: Actor,
 }
 
-/// What to do after a step of the protocol.
-enum Next {
+/// What the reply protocol does next.
+enum NextStep {
     /// The job is over with this result.
     Done(Result<Outcome, JobError>),
     /// Send (again): the reply is not at the provider.
@@ -72,18 +72,18 @@ enum Next {
     Reconcile(replies::Model),
 }
 
-fn deferred(until: DateTime<Utc>, reason: impl Into<String>) -> Next {
-    Next::Done(Ok(Outcome::Deferred {
+fn deferred(until: DateTime<Utc>, reason: impl Into<String>) -> NextStep {
+    NextStep::Done(Ok(Outcome::Deferred {
         until,
         reason: reason.into(),
     }))
 }
 
-fn at(time: sea_orm::prelude::DateTimeWithTimeZone) -> DateTime<Utc> {
+fn in_utc(time: sea_orm::prelude::DateTimeWithTimeZone) -> DateTime<Utc> {
     time.with_timezone(&Utc)
 }
 
-fn count(outcome: &'static str) {
+fn count_reply(outcome: &'static str) {
     metrics::counter!(REPLIES_METRIC, "outcome" => outcome).increment(1);
 }
 
@@ -108,7 +108,7 @@ impl ReplyJob {
     fn read_retry(&self, error: &ProviderError) -> DateTime<Utc> {
         error.retry_at().unwrap_or_else(|| {
             let wait = (self.replies.cache_window / 4).clamp(READ_RETRY_MIN, READ_RETRY_MAX);
-            after(Utc::now(), wait)
+            saturating_add(Utc::now(), wait)
         })
     }
 
@@ -122,10 +122,10 @@ impl ReplyJob {
         mention: &mentions::Model,
         reply: replies::Model,
         may_send: bool,
-    ) -> Result<Next, JobError> {
+    ) -> Result<NextStep, JobError> {
         // In the database's time, from the end of the last send call (`record_unknown`).
         let now = protocol::database_now(ctx.db()).await?;
-        let last_attempt = at(reply.last_attempt_at.unwrap_or(reply.created_at));
+        let last_attempt = in_utc(reply.last_attempt_at.unwrap_or(reply.created_at));
         let since = (now - last_attempt).to_std().unwrap_or_default();
         // An attempt may be applied as late as the end of its request, and then hidden by the
         // provider's cache for the window: only past both is "not found" conclusive.
@@ -137,16 +137,16 @@ impl ReplyJob {
         {
             Ok(Some(found)) => self.finish_sent(ctx, &reply, &found, true).await,
             Ok(None) if since < settle => Ok(deferred(
-                after(last_attempt, settle),
+                saturating_add(last_attempt, settle),
                 "the reply is not visible at the provider yet; waiting out its read cache",
             )),
             Ok(None) if may_send => {
                 tracing::info!(reply_id = %reply.id, "reply not at the provider after the cache window; sending it again");
-                Ok(Next::Send(reply))
+                Ok(NextStep::Send(reply))
             }
             Ok(None) => Ok(deferred(Utc::now(), "the reply is not at the provider")),
             Err(e) if since >= self.replies.undecided_limit => {
-                let failure = Failure {
+                let failure = ReplyFailure {
                     reason: "undecided",
                     message: format!(
                         "whether the provider has the reply could not be decided within {}s \
@@ -173,7 +173,7 @@ impl ReplyJob {
         adapter: &dyn ReplyAdapter,
         mention: &mentions::Model,
         seen: replies::Model,
-    ) -> Result<Next, JobError> {
+    ) -> Result<NextStep, JobError> {
         let db = ctx.db();
         let Some(attempt) = protocol::begin_attempt(db, &seen, &self.actor).await? else {
             return Ok(deferred(
@@ -187,16 +187,16 @@ impl ReplyJob {
         };
         if error.is_deferred() || error.is_transient() {
             // Nothing reached the provider: the attempt is given back.
-            count("not_sent");
+            count_reply("not_sent");
             protocol::abandon_attempt(db, &attempt, &seen, &error.to_string(), &self.actor).await?;
-            return Ok(Next::Done(worker::provider_failure(error)));
+            return Ok(NextStep::Done(worker::provider_failure(error)));
         }
         if error.is_definite_rejection() {
             let message = match error.failure() {
                 Some(shared::provider::Failure::Status { message, .. }) => message.clone(),
                 _ => error.to_string(),
             };
-            let failure = Failure {
+            let failure = ReplyFailure {
                 reason: "rejected",
                 message,
                 provider_status: error.status(),
@@ -204,9 +204,9 @@ impl ReplyJob {
             };
             return self.finish_failed(ctx, &attempt, failure).await;
         }
-        count("unknown");
+        count_reply("unknown");
         match protocol::record_unknown(db, &attempt, &error.to_string(), &self.actor).await? {
-            Some(unknown) => Ok(Next::Reconcile(unknown)),
+            Some(unknown) => Ok(NextStep::Reconcile(unknown)),
             None => Ok(deferred(
                 Utc::now(),
                 "the reply changed meanwhile; looking again",
@@ -221,7 +221,7 @@ impl ReplyJob {
         reply: &replies::Model,
         sent: &SentReply,
         reconciled: bool,
-    ) -> Result<Next, JobError> {
+    ) -> Result<NextStep, JobError> {
         let txn = ctx.db().begin().await?;
         // The reply's outcome is the truth and is recorded even if the lease was lost
         // meanwhile; the worker now holding the task will find the reply sent.
@@ -235,13 +235,13 @@ impl ReplyJob {
             ));
         }
         txn.commit().await?;
-        count(if reconciled { "reconciled" } else { "sent" });
-        let waited = (Utc::now() - at(reply.created_at))
+        count_reply(if reconciled { "reconciled" } else { "sent" });
+        let waited = (Utc::now() - in_utc(reply.created_at))
             .to_std()
             .unwrap_or_default();
         metrics::histogram!(TIME_TO_PROVIDER_METRIC).record(waited.as_secs_f64());
         tracing::info!(reply_id = %reply.id, reconciled, provider_comment_id = ?sent.provider_comment_id, "reply sent");
-        Ok(Next::Done(task_recorded.map(|()| Outcome::Succeeded)))
+        Ok(NextStep::Done(task_recorded.map(|()| Outcome::Succeeded)))
     }
 
     /// Records `reply` as failed; the task fails with the same reason.
@@ -249,8 +249,8 @@ impl ReplyJob {
         &self,
         ctx: &JobContext,
         reply: &replies::Model,
-        failure: Failure,
-    ) -> Result<Next, JobError> {
+        failure: ReplyFailure,
+    ) -> Result<NextStep, JobError> {
         if protocol::record_failed(ctx.db(), reply, &failure, &self.actor)
             .await?
             .is_none()
@@ -260,9 +260,9 @@ impl ReplyJob {
                 "the reply changed meanwhile; looking again",
             ));
         }
-        count("failed");
+        count_reply("failed");
         tracing::warn!(reply_id = %reply.id, reason = failure.reason, message = %failure.message, "reply failed");
-        Ok(Next::Done(Err(JobError::permanent(anyhow::anyhow!(
+        Ok(NextStep::Done(Err(JobError::permanent(anyhow::anyhow!(
             "reply {} failed ({}): {}",
             reply.id,
             failure.reason,
@@ -315,25 +315,25 @@ impl Job for ReplyJob {
                 self.reconcile(ctx, api, adapter, &mention, reply, true)
                     .await?
             }
-            ReplyStatus::Pending => Next::Send(reply),
+            ReplyStatus::Pending => NextStep::Send(reply),
         };
         // At most one send and one read-back per run: a lost answer is looked for at once,
         // and anything still open is deferred to a later run.
         let mut sent_once = false;
         loop {
             next = match next {
-                Next::Done(result) => return result,
-                Next::Send(_) if sent_once => {
+                NextStep::Done(result) => return result,
+                NextStep::Send(_) if sent_once => {
                     return Ok(Outcome::Deferred {
                         until: Utc::now(),
                         reason: "sending again".to_owned(),
                     });
                 }
-                Next::Send(seen) => {
+                NextStep::Send(seen) => {
                     sent_once = true;
                     self.attempt(ctx, api, adapter, &mention, seen).await?
                 }
-                Next::Reconcile(unknown) => {
+                NextStep::Reconcile(unknown) => {
                     self.reconcile(ctx, api, adapter, &mention, unknown, false)
                         .await?
                 }

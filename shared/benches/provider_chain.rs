@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use shared::domain::Platform;
 use shared::provider::{Ayrshare, Client, HistoryQuery, ProviderKey};
 use shared::resilience::{
-    Admission, BreakerSettings, BudgetClass, CircuitBreaker, Outcome, RateBudget, Take,
+    Admission, BreakerSettings, BudgetClass, CircuitBreaker, Health, RateBudget, Take,
 };
 use shared::testing::TestDb;
 use simulator::SimConfig;
@@ -254,7 +254,7 @@ async fn main() -> anyhow::Result<()> {
         let Admission::Granted(permit) = breaker.admit().await? else {
             anyhow::bail!("the breaker refused");
         };
-        breaker.record(permit, Outcome::Healthy).await?;
+        breaker.record(permit, Health::Healthy).await?;
         Ok(())
     })
     .await?

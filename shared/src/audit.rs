@@ -104,6 +104,15 @@ impl fmt::Display for Actor {
     }
 }
 
+/// The kinds of entity that audit rows name (`entity_type`).
+pub mod entity {
+    pub const MENTION: &str = "mention";
+    pub const USER: &str = "user";
+    pub const TASK: &str = "task";
+    pub const TOKEN: &str = "token";
+    pub const CIRCUIT_BREAKER: &str = "circuit_breaker";
+}
+
 /// One audit record to append.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry<'a> {

@@ -909,23 +909,7 @@ fn quote(text: &str) -> String {
     format!("{text:?}")
 }
 
-/// The URL with its password replaced by `***`, for logs and errors. Text that does not parse
-/// as a URL is shown only up to its last `@`, which is where a password would end.
-pub fn redact_url(text: &str) -> String {
-    match Url::parse(text) {
-        Ok(mut url) => {
-            if url.password().is_some() {
-                // Only fails for URLs that cannot have credentials, which have no password.
-                let _ = url.set_password(Some("***"));
-            }
-            url.to_string()
-        }
-        Err(_) => match text.rfind('@') {
-            Some(at) => format!("***{}", &text[at..]),
-            None => text.to_owned(),
-        },
-    }
-}
+pub use migrations::redact_url;
 
 #[cfg(test)]
 mod tests {

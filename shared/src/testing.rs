@@ -272,19 +272,16 @@ async fn execute_retrying_in_use(conn: &mut PgConnection, sql: &str) -> Result<(
     let mut attempt = 0;
     loop {
         match execute(conn, sql).await {
-            Err(e) if attempt < 50 && sqlstate(&e).as_deref() == Some("55006") => {
+            Err(e)
+                if attempt < 50
+                    && migrations::sqlstate(&e).as_deref() == Some(crate::db::OBJECT_IN_USE) =>
+            {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             other => return other,
         }
     }
-}
-
-fn sqlstate(err: &sqlx::Error) -> Option<String> {
-    err.as_database_error()
-        .and_then(|e| e.code())
-        .map(|c| c.into_owned())
 }
 
 async fn database_exists(conn: &mut PgConnection, name: &str) -> bool {

@@ -279,7 +279,7 @@ impl FaultRule {
 
 /// How a request ends when a terminal fault fired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub(crate) enum Ending {
     /// Answer this status with an error body (and this `Retry-After`, if any), without
     /// serving the request.
     Status(u16, Option<u32>),
@@ -293,7 +293,7 @@ pub(crate) enum Outcome {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Draw {
     pub latency: Duration,
-    pub outcome: Option<Outcome>,
+    pub ending: Option<Ending>,
 }
 
 /// The fault set in force, with the firing budgets of its counted rules.
@@ -345,7 +345,7 @@ impl ActiveFaults {
         let mut rng = rand::rng();
         for (rule, left) in self.set.rules.iter().zip(&self.remaining) {
             let terminal = rule.fault != FaultKind::Latency;
-            if (terminal && draw.outcome.is_some())
+            if (terminal && draw.ending.is_some())
                 || !rule.endpoint.matches(endpoint)
                 || !rule.platform.matches_any(platforms)
                 || !rng.random_bool(rule.probability)
@@ -360,18 +360,18 @@ impl ActiveFaults {
                 continue;
             }
             let ms = Duration::from_millis(rule.ms.unwrap_or(0));
-            draw.outcome = match rule.fault {
+            draw.ending = match rule.fault {
                 FaultKind::Latency => {
                     draw.latency += ms;
-                    draw.outcome
+                    draw.ending
                 }
                 FaultKind::Status => rule
                     .status
-                    .map(|status| Outcome::Status(status, rule.retry_after_seconds)),
-                FaultKind::Timeout => Some(Outcome::Timeout(Duration::from_millis(
+                    .map(|status| Ending::Status(status, rule.retry_after_seconds)),
+                FaultKind::Timeout => Some(Ending::Timeout(Duration::from_millis(
                     rule.ms.unwrap_or(DEFAULT_TIMEOUT_MS),
                 ))),
-                FaultKind::LostResponse => Some(Outcome::Lost(rule.status)),
+                FaultKind::LostResponse => Some(Ending::Lost(rule.status)),
             };
         }
         draw
@@ -418,7 +418,7 @@ mod tests {
             .filter(|_| {
                 active
                     .draw(Endpoint::Reply, &[Platform::Twitter])
-                    .outcome
+                    .ending
                     .is_some()
             })
             .count();
@@ -426,7 +426,7 @@ mod tests {
         assert!(
             active
                 .draw(Endpoint::History, &[Platform::Twitter])
-                .outcome
+                .ending
                 .is_none()
         );
         assert_eq!(active.snapshot().rules[0].count, Some(0));

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::config::SimConfig;
 use crate::error::ApiError;
-use crate::faults::{ActiveFaults, Endpoint, FaultSet, Outcome};
+use crate::faults::{ActiveFaults, Ending, Endpoint, FaultSet};
 use crate::ids;
 use crate::platform::Platform;
 use crate::rate_limit::{Admit, RateLimiter};
@@ -193,8 +193,8 @@ impl Sim {
         if !draw.latency.is_zero() {
             tokio::time::sleep(draw.latency).await;
         }
-        match draw.outcome {
-            Some(Outcome::Status(status, retry_after)) => {
+        match draw.ending {
+            Some(Ending::Status(status, retry_after)) => {
                 let mut response = rate(self.error_response(status));
                 if let Some(seconds) = retry_after {
                     response
@@ -203,12 +203,12 @@ impl Sim {
                 }
                 recorder.answer(response)
             }
-            Some(Outcome::Timeout(hang)) => {
+            Some(Ending::Timeout(hang)) => {
                 recorder.unanswered();
                 tokio::time::sleep(hang).await;
                 call.conn.drop_connection().await
             }
-            Some(Outcome::Lost(status)) => {
+            Some(Ending::Lost(status)) => {
                 // The write is applied (and in the ledger) before the answer is lost.
                 let _applied = op(self);
                 match status {

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, FixedOffset};
 use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
-use shared::audit::{self, Entry};
+use shared::audit::{self, Entry, entity};
 use shared::db::entities::api_tokens;
 use shared::db::users::LoginKeys;
 use shared::db::{tokens, users as user_queries};
@@ -103,8 +103,13 @@ async fn change_password(
     let revoked = tokens::revoke_all_of(&txn, me.user_id, Some(me.token_id)).await?;
     audit::append(
         &txn,
-        Entry::new(me.actor(), "user.password_changed", "user", me.user_id)
-            .with_payload(serde_json::json!({ "sessionsEnded": revoked })),
+        Entry::new(
+            me.actor(),
+            "user.password_changed",
+            entity::USER,
+            me.user_id,
+        )
+        .with_payload(serde_json::json!({ "sessionsEnded": revoked })),
     )
     .await?;
     txn.commit().await?;
@@ -157,7 +162,7 @@ async fn revoke_token(
     }
     audit::append(
         &txn,
-        Entry::new(me.actor(), "token.revoked", "token", id)
+        Entry::new(me.actor(), "token.revoked", entity::TOKEN, id)
             .with_payload(serde_json::json!({ "current": id == me.token_id })),
     )
     .await?;

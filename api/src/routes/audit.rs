@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
-use shared::audit::Anchor;
+use shared::audit::{Anchor, entity};
 use shared::db::audit_log::{self as queries, AuditFilter};
 use shared::db::entities::audit_log;
 use shared::db::mentions as mention_queries;
@@ -172,7 +172,7 @@ async fn list_mention_audit(
         .await?
         .ok_or_else(|| ApiError::not_found("no mention with this id"))?;
     let filter = AuditFilter {
-        entity_type: Some("mention".to_owned()),
+        entity_type: Some(entity::MENTION.to_owned()),
         entity_id: Some(id.to_string()),
         ..AuditFilter::default()
     };

@@ -15,11 +15,11 @@ use std::time::Duration;
 /// `/healthz` and `/readyz`.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/healthz", get(get_health))
+        .route("/healthz", get(get_liveness))
         .route("/readyz", get(get_readiness))
 }
 
-async fn get_health() -> Json<Value> {
+async fn get_liveness() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, FixedOffset};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde::{Deserialize, Serialize};
-use shared::audit::{self, Entry};
+use shared::audit::{self, Entry, entity};
 use shared::db::entities::{mentions, replies};
 use shared::db::mentions::{self as queries, ListedMention, MentionCursor, MentionFilter, Triage};
 use shared::domain::{
@@ -589,7 +589,7 @@ async fn audit_change(
     action: &str,
     payload: serde_json::Value,
 ) -> Result<(), ApiError> {
-    let entry = Entry::new(me.actor(), action, "mention", id).with_payload(payload);
+    let entry = Entry::new(me.actor(), action, entity::MENTION, id).with_payload(payload);
     audit::append(conn, entry).await?;
     Ok(())
 }

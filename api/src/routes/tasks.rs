@@ -13,7 +13,7 @@ use axum::extract::{Path, State};
 use chrono::{DateTime, FixedOffset};
 use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
-use shared::audit::{self, Entry};
+use shared::audit::{self, Entry, entity};
 use shared::db::entities::tasks;
 use shared::db::tasks::{self as queries, RetryOutcome, TaskCursor, TaskFilter};
 use shared::domain::{Platform, TaskId, TaskStatus};
@@ -183,7 +183,7 @@ async fn retry_task(
     };
     audit::append(
         &txn,
-        Entry::new(me.actor(), "task.retried", "task", id).with_payload(serde_json::json!({
+        Entry::new(me.actor(), "task.retried", entity::TASK, id).with_payload(serde_json::json!({
             "kind": task.kind,
             "platform": task.platform,
             "previousStatus": previous.status,

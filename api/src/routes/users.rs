@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
-use shared::audit::{self, Entry};
+use shared::audit::{self, Entry, entity};
 use shared::db::entities::users;
 use shared::db::users::LoginKeys;
 use shared::db::{tokens, users as user_queries};
@@ -348,7 +348,7 @@ async fn update_user(
     }
     audit::append(
         &txn,
-        Entry::new(me.actor(), "user.updated", "user", id)
+        Entry::new(me.actor(), "user.updated", entity::USER, id)
             .with_payload(serde_json::Value::Object(changes)),
     )
     .await?;

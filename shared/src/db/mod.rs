@@ -22,14 +22,19 @@ pub const UNIQUE_VIOLATION: &str = "23505";
 pub const APPEND_ONLY_VIOLATION: &str = "42501";
 /// SQLSTATE of a serialization failure (retry the transaction).
 pub const SERIALIZATION_FAILURE: &str = "40001";
+/// SQLSTATE of a foreign key violation (the row referred to does not exist).
+pub const FOREIGN_KEY_VIOLATION: &str = "23503";
+/// SQLSTATE of a lock that `NOWAIT` could not take.
+pub const LOCK_NOT_AVAILABLE: &str = "55P03";
+/// SQLSTATE of an object in use (a template database another session is copying).
+pub const OBJECT_IN_USE: &str = "55006";
 
 /// The SQLSTATE code of an error the database raised, if it is one.
 pub fn sqlstate(err: &DbErr) -> Option<String> {
     match err {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e
-            .as_database_error()
-            .and_then(|db| db.code())
-            .map(|code| code.into_owned()),
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            migrations::sqlstate(e)
+        }
         _ => None,
     }
 }

@@ -11,7 +11,7 @@ mod transitions;
 mod values;
 
 pub use ids::{MentionId, PostId, ReplyId, TaskId, TokenId, UserId};
-pub use time::after;
+pub use time::saturating_add;
 pub use transitions::{IllegalTransition, MentionEvent, next_state, state_name};
 pub use values::{
     Disposition, MentionState, MentionType, Platform, ReplyStatus, Role, TaskStatus, UnknownValue,

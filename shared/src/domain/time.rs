@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Duration;
 
 /// `start + wait`, or the latest representable instant when that overflows.
-pub fn after(start: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
+pub fn saturating_add(start: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
     TimeDelta::from_std(wait)
         .ok()
         .and_then(|wait| start.checked_add_signed(wait))
@@ -20,12 +20,12 @@ mod tests {
     fn a_huge_wait_saturates_instead_of_panicking() {
         let now = Utc::now();
         assert_eq!(
-            after(now, Duration::from_secs(2)),
+            saturating_add(now, Duration::from_secs(2)),
             now + TimeDelta::seconds(2)
         );
-        assert_eq!(after(now, Duration::MAX), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(saturating_add(now, Duration::MAX), DateTime::<Utc>::MAX_UTC);
         assert_eq!(
-            after(now, Duration::from_secs(100_000_000_000_000)),
+            saturating_add(now, Duration::from_secs(100_000_000_000_000)),
             DateTime::<Utc>::MAX_UTC
         );
     }

@@ -16,6 +16,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// Tasks by kind and status.
+pub const TASKS_METRIC: &str = "outbox_tasks";
+/// Age of the oldest due pending task.
+pub const RELAY_LAG_METRIC: &str = "outbox_relay_lag_seconds";
+/// Messages waiting in each queue.
+pub const QUEUE_DEPTH_METRIC: &str = "jobs_queue_depth";
+
 /// How often the gauges are refreshed.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(15);
 
@@ -48,7 +55,7 @@ pub async fn refresh_task_gauges(conn: &impl ConnectionTrait) -> Result<(), DbEr
         }
     }
     for ((kind, status), n) in by_key {
-        metrics::gauge!("outbox_tasks", "kind" => kind, "status" => status).set(n as f64);
+        metrics::gauge!(TASKS_METRIC, "kind" => kind, "status" => status).set(n as f64);
     }
 
     let lag = conn
@@ -61,11 +68,11 @@ pub async fn refresh_task_gauges(conn: &impl ConnectionTrait) -> Result<(), DbEr
         .map(|row| row.try_get::<f64>("", "lag"))
         .transpose()?
         .unwrap_or(0.0);
-    metrics::gauge!("outbox_relay_lag_seconds").set(lag.max(0.0));
+    metrics::gauge!(RELAY_LAG_METRIC).set(lag.max(0.0));
     Ok(())
 }
 
-/// Sets `jobs_queue_depth` for the queues of `platforms`, on an open connection.
+/// Sets [`QUEUE_DEPTH_METRIC`] for the queues of `platforms`, on an open connection.
 pub async fn refresh_queue_depths(
     connection: &lapin::Connection,
     platforms: &[Platform],
@@ -75,7 +82,7 @@ pub async fn refresh_queue_depths(
         .flat_map(|kind| platforms.iter().map(move |&platform| (kind, platform)))
         .collect();
     for ((kind, platform), depth) in bus::queue_depths(connection, &queues).await? {
-        metrics::gauge!("jobs_queue_depth", "queue" => bus::routing_key(kind, platform))
+        metrics::gauge!(QUEUE_DEPTH_METRIC, "queue" => bus::routing_key(kind, platform))
             .set(f64::from(depth));
     }
     Ok(())

@@ -34,6 +34,11 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// Task messages the broker confirmed, by kind and platform.
+pub const PUBLISHED_METRIC: &str = "outbox_published_total";
+/// Task messages the broker refused (retried later).
+pub const REFUSED_METRIC: &str = "outbox_publish_refused_total";
+
 /// How long a message the broker refused waits before the relay tries it again.
 const REFUSED_RETRY: Duration = Duration::from_secs(30);
 
@@ -366,14 +371,14 @@ impl Relay {
 
         for row in &published {
             metrics::counter!(
-                "outbox_published_total",
+                PUBLISHED_METRIC,
                 "kind" => row.kind.clone(),
                 "platform" => row.platform.as_str()
             )
             .increment(1);
         }
         if !refused.is_empty() {
-            metrics::counter!("outbox_publish_refused_total").increment(refused.len() as u64);
+            metrics::counter!(REFUSED_METRIC).increment(refused.len() as u64);
             for (id, reason) in &refused {
                 tracing::error!(task_id = %id, %reason, retry_in = ?REFUSED_RETRY, "broker refused a task message");
             }

@@ -29,6 +29,11 @@ use serde_json::json;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// Tasks the sweeper handed back, by reason (`dead`, `lease_expired`, `republished`).
+pub const SWEPT_METRIC: &str = "outbox_swept_total";
+/// Expired idempotency keys deleted.
+pub const PURGED_METRIC: &str = "idempotency_keys_purged_total";
+
 /// Rows changed per statement; the sweeper repeats a statement while batches come back full.
 const BATCH: u64 = 500;
 
@@ -271,11 +276,10 @@ pub async fn run(
                         republished = report.republished,
                         "sweeper handed tasks back"
                     );
-                    metrics::counter!("outbox_swept_total", "reason" => "dead")
-                        .increment(report.dead);
-                    metrics::counter!("outbox_swept_total", "reason" => "lease_expired")
+                    metrics::counter!(SWEPT_METRIC, "reason" => "dead").increment(report.dead);
+                    metrics::counter!(SWEPT_METRIC, "reason" => "lease_expired")
                         .increment(report.lease_expired);
-                    metrics::counter!("outbox_swept_total", "reason" => "republished")
+                    metrics::counter!(SWEPT_METRIC, "reason" => "republished")
                         .increment(report.republished);
                 }
                 if report.idempotency_keys_purged > 0 {
@@ -283,8 +287,7 @@ pub async fn run(
                         purged = report.idempotency_keys_purged,
                         "sweeper purged expired idempotency keys"
                     );
-                    metrics::counter!("idempotency_keys_purged_total")
-                        .increment(report.idempotency_keys_purged);
+                    metrics::counter!(PURGED_METRIC).increment(report.idempotency_keys_purged);
                 }
             }
             Err(e) => tracing::warn!(error = %e, retry_in = ?config.interval, "sweep failed"),

@@ -15,7 +15,7 @@
 //! status codes.
 
 use super::request::Endpoint;
-use crate::domain::after;
+use crate::domain::saturating_add;
 use chrono::{DateTime, Utc};
 use std::fmt;
 use std::time::Duration;
@@ -205,7 +205,7 @@ impl ProviderError {
             ProviderError::Transient {
                 retry_after: Some(wait),
                 ..
-            } => Some(after(Utc::now(), *wait)),
+            } => Some(saturating_add(Utc::now(), *wait)),
             _ => None,
         }
     }

@@ -5,7 +5,7 @@
 //! them usable (an id) are skipped.
 
 use super::MAX_NEXT_UPDATE;
-use crate::domain::{Platform, after};
+use crate::domain::{Platform, saturating_add};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -290,7 +290,7 @@ fn nested_text(value: &Value, outer: &str, key: &str) -> Option<String> {
 
 /// `nextUpdate`, at most [`MAX_NEXT_UPDATE`] from now.
 fn next_update(body: &Value) -> Option<DateTime<Utc>> {
-    let latest = after(Utc::now(), MAX_NEXT_UPDATE);
+    let latest = saturating_add(Utc::now(), MAX_NEXT_UPDATE);
     time(body, "nextUpdate").map(|t| t.min(latest))
 }
 

@@ -21,9 +21,6 @@ use crate::domain::ReplyId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The audit entity of every reply-path row: the mention answered.
-pub const AUDIT_ENTITY: &str = "mention";
-
 /// The payload of a reply task: which reply to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -13,11 +13,10 @@
 //! audit chain head: the same order as the API's request, so the two never deadlock.
 
 use crate::adapters::SentReply;
-use crate::audit::{self, Actor, Entry};
+use crate::audit::{self, Actor, Entry, entity};
 use crate::db::entities::replies;
 use crate::db::mentions::{self as mention_queries, Triage};
 use crate::domain::{MentionEvent, ReplyStatus, next_state};
-use crate::reply::AUDIT_ENTITY;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement,
@@ -27,7 +26,7 @@ use serde_json::json;
 
 /// Why a reply ended `failed`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub struct ReplyFailure {
     /// `rejected` (the provider refused it), `undecided` (its outcome could not be decided in
     /// time) or `unreplyable` (the mention cannot be answered).
     pub reason: &'static str,
@@ -58,7 +57,7 @@ async fn transition(
     else {
         return Ok(None);
     };
-    let entry = Entry::new(actor.clone(), action, AUDIT_ENTITY, row.mention_id);
+    let entry = Entry::new(actor.clone(), action, entity::MENTION, row.mention_id);
     audit::append(conn, entry.with_payload(payload(&row))).await?;
     Ok(Some(row))
 }
@@ -233,7 +232,7 @@ pub async fn record_sent(
 pub async fn record_failed(
     db: &DatabaseConnection,
     reply: &replies::Model,
-    failure: &Failure,
+    failure: &ReplyFailure,
     actor: &Actor,
 ) -> Result<Option<replies::Model>, DbErr> {
     let txn = db.begin().await?;

@@ -9,7 +9,7 @@
 //! the loser reads the winner back and answers with it (same content) or a conflict naming it.
 //! [`Requested::audit`] then appends the audit row, as the transaction's last write.
 
-use crate::audit::{self, Actor, Entry};
+use crate::audit::{self, Actor, Entry, entity};
 use crate::bus::JobKind;
 use crate::db::entities::{mentions, replies};
 use crate::db::mentions::{self as mention_queries, Triage};
@@ -17,7 +17,7 @@ use crate::domain::{
     IllegalTransition, MentionEvent, MentionId, MentionState, ReplyId, UserId, next_state,
 };
 use crate::outbox::{self, NewTask, OutboxError};
-use crate::reply::{AUDIT_ENTITY, ReplyTask, content_hash, dedup_key, same_content};
+use crate::reply::{ReplyTask, content_hash, dedup_key, same_content};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, Statement};
 use serde_json::json;
 
@@ -66,7 +66,7 @@ impl Requested {
         };
         audit::append(
             conn,
-            Entry::new(actor, "reply.requested", AUDIT_ENTITY, reply.mention_id).with_payload(
+            Entry::new(actor, "reply.requested", entity::MENTION, reply.mention_id).with_payload(
                 json!({
                     "replyId": reply.id,
                     "content": reply.content,
@@ -161,9 +161,6 @@ pub async fn request_reply(
 /// a burst on one mention does not hold the pool's connections.
 pub const MENTION_LOCK_WAIT: &str = "200ms";
 
-/// SQLSTATE `lock_not_available`.
-const LOCK_NOT_AVAILABLE: &str = "55P03";
-
 /// The mention, locked, waiting at most [`MENTION_LOCK_WAIT`] (only for this statement).
 async fn lock_mention(
     txn: &impl ConnectionTrait,
@@ -174,7 +171,7 @@ async fn lock_mention(
         .await?;
     let locked = mention_queries::find_for_update(txn, id).await;
     if let Err(e) = &locked
-        && crate::db::sqlstate(e).as_deref() == Some(LOCK_NOT_AVAILABLE)
+        && crate::db::sqlstate(e).as_deref() == Some(crate::db::LOCK_NOT_AVAILABLE)
     {
         return Err(RequestError::Busy);
     }

@@ -32,10 +32,10 @@
 //! 2 open). Outcomes that arrive after the state changed (a call let through while closed that
 //! ends after the breaker opened) are ignored.
 
-use crate::audit::{self, Actor, Entry};
+use crate::audit::{self, Actor, Entry, entity};
 use crate::config::ResilienceSettings;
 use crate::db::entities::circuit_breakers;
-use crate::domain::after;
+use crate::domain::saturating_add;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryOrder, QueryResult,
@@ -47,9 +47,6 @@ use std::time::{Duration, Instant};
 
 /// The gauge of each breaker's state (label `breaker`): 0 closed, 1 half-open, 2 open.
 pub const STATE_METRIC: &str = "circuit_breaker_state";
-
-/// `entity_type` of the breakers' audit rows.
-pub const AUDIT_ENTITY: &str = "circuit_breaker";
 
 /// A breaker's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,7 +161,7 @@ pub enum Admission {
 
 /// What a call's outcome says about the provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Health {
     /// It answered (success, or a definite rejection).
     Healthy,
     /// 429, 5xx, timeout or connection failure.
@@ -183,13 +180,13 @@ struct Inner {
     settings: BreakerSettings,
     db: DatabaseConnection,
     actor: Actor,
-    local: Mutex<Local>,
+    local: Mutex<LocalView>,
 }
 
 /// What this process knows of the breaker without asking the database.
 #[derive(Debug, Default)]
-struct Local {
-    known: Known,
+struct LocalView {
+    known: SeenState,
     /// Healthy outcomes of calls let through while closed, not counted in the row yet.
     healthy: u32,
     /// When the first of them ended.
@@ -198,7 +195,7 @@ struct Local {
 
 /// The state last seen, and until when (local clock) it holds.
 #[derive(Debug, Default, Clone, Copy)]
-enum Known {
+enum SeenState {
     /// Ask the database.
     #[default]
     Nothing,
@@ -208,7 +205,7 @@ enum Known {
     Open { until: Instant, at: DateTime<Utc> },
 }
 
-impl Local {
+impl LocalView {
     /// The healthy outcomes to count now: none if they are older than the window (they
     /// would be counted in a window they were not part of).
     fn take_healthy(&mut self, window: Duration) -> u32 {
@@ -368,7 +365,7 @@ impl CircuitBreaker {
                 settings,
                 db,
                 actor: Actor::system(process),
-                local: Mutex::new(Local::default()),
+                local: Mutex::new(LocalView::default()),
             }),
         }
     }
@@ -378,7 +375,7 @@ impl CircuitBreaker {
         &self.inner.key
     }
 
-    fn local(&self) -> std::sync::MutexGuard<'_, Local> {
+    fn local(&self) -> std::sync::MutexGuard<'_, LocalView> {
         self.inner
             .local
             .lock()
@@ -389,18 +386,18 @@ impl CircuitBreaker {
     /// database (or the budget).
     pub fn known_open(&self) -> Option<DateTime<Utc>> {
         match self.local().known {
-            Known::Open { until, at } if Instant::now() < until => Some(at),
+            SeenState::Open { until, at } if Instant::now() < until => Some(at),
             _ => None,
         }
     }
 
     fn known_closed(&self) -> bool {
-        matches!(self.local().known, Known::Closed { until } if Instant::now() < until)
+        matches!(self.local().known, SeenState::Closed { until } if Instant::now() < until)
     }
 
     fn remember_open(&self, open_until: DateTime<Utc>, now: DateTime<Utc>) {
         let left = (open_until - now).to_std().unwrap_or(Duration::ZERO);
-        self.local().known = Known::Open {
+        self.local().known = SeenState::Open {
             until: Instant::now() + left,
             at: open_until,
         };
@@ -411,8 +408,8 @@ impl CircuitBreaker {
     fn remember_closed(&self) {
         let mut local = self.local();
         let now = Instant::now();
-        if !matches!(local.known, Known::Open { until, .. } if now < until) {
-            local.known = Known::Closed {
+        if !matches!(local.known, SeenState::Open { until, .. } if now < until) {
+            local.known = SeenState::Closed {
                 until: now + self.inner.settings.closed_recheck,
             };
         }
@@ -421,8 +418,8 @@ impl CircuitBreaker {
     /// Something says the breaker may not be closed any more: ask before the next call.
     fn doubt_closed(&self) {
         let mut local = self.local();
-        if matches!(local.known, Known::Closed { .. }) {
-            local.known = Known::Nothing;
+        if matches!(local.known, SeenState::Closed { .. }) {
+            local.known = SeenState::Nothing;
         }
     }
 
@@ -470,7 +467,7 @@ impl CircuitBreaker {
         let healthy = self.local().take_healthy(self.inner.settings.window);
         if healthy > 0
             && matches!(
-                self.count(healthy, 0).await?,
+                self.add_to_window(healthy, 0).await?,
                 Verdict::Below | Verdict::Settling
             )
         {
@@ -525,14 +522,14 @@ impl CircuitBreaker {
             .open
             .min(self.inner.settings.probe_lease);
         Ok(Admission::Refused {
-            retry_at: after(snapshot.now, busy),
+            retry_at: saturating_add(snapshot.now, busy),
         })
     }
 
     /// Records the outcome of a call let through with `permit`: a healthy call while closed
     /// in memory (counted in the window later), anything else at once.
-    pub async fn record(&self, permit: Permit, outcome: Outcome) -> Result<(), DbErr> {
-        let failed = outcome == Outcome::Failed;
+    pub async fn record(&self, permit: Permit, health: Health) -> Result<(), DbErr> {
+        let failed = health == Health::Failed;
         match permit {
             Permit::Call if !failed => {
                 let first = {
@@ -549,7 +546,7 @@ impl CircuitBreaker {
             }
             Permit::Call => {
                 let healthy = self.local().take_healthy(self.inner.settings.window);
-                self.count(healthy + 1, 1).await.map(|_| ())
+                self.add_to_window(healthy + 1, 1).await.map(|_| ())
             }
             Permit::Probe if failed => self.reopen().await,
             Permit::Probe => self.close().await,
@@ -564,7 +561,7 @@ impl CircuitBreaker {
             tokio::time::sleep(breaker.inner.settings.closed_recheck).await;
             let healthy = breaker.local().take_healthy(breaker.inner.settings.window);
             if healthy > 0
-                && let Err(e) = breaker.count(healthy, 0).await
+                && let Err(e) = breaker.add_to_window(healthy, 0).await
             {
                 tracing::warn!(
                     breaker = %breaker.inner.key, error = %e,
@@ -577,7 +574,7 @@ impl CircuitBreaker {
     /// Adds `calls` outcomes, `failures` of them failed, to the window, and acts on the
     /// verdict: opens the breaker once the rate has been at the threshold for the settling
     /// time; asks the database before the next call if the breaker is no longer closed.
-    async fn count(&self, calls: u32, failures: u32) -> Result<Verdict, DbErr> {
+    async fn add_to_window(&self, calls: u32, failures: u32) -> Result<Verdict, DbErr> {
         let settings = &self.inner.settings;
         let row = self
             .inner
@@ -639,7 +636,7 @@ impl CircuitBreaker {
         let entry = Entry::new(
             self.inner.actor.clone(),
             action,
-            AUDIT_ENTITY,
+            entity::CIRCUIT_BREAKER,
             &self.inner.key,
         )
         .with_payload(payload(&row)?);

@@ -33,8 +33,8 @@ mod budget;
 
 pub use backoff::{Backoff, Delay, RetryPolicy};
 pub use breaker::{
-    AUDIT_ENTITY, Admission, BreakerSettings, BreakerState, BreakerStatus, CircuitBreaker, Outcome,
-    Permit, STATE_METRIC, statuses,
+    Admission, BreakerSettings, BreakerState, BreakerStatus, CircuitBreaker, Health, Permit,
+    STATE_METRIC, statuses,
 };
 pub use budget::{
     BudgetClass, BudgetError, GRANTED_METRIC, RETURNED_METRIC, RateBudget, SEND_MARGIN,
@@ -278,8 +278,8 @@ impl Guard {
             tracing::warn!(budget = inner.budget.key(), error = %e, "cannot record the provider's rate limit");
         }
         let health = match &outcome {
-            Err(e) if e.is_provider_failure() => Outcome::Failed,
-            _ => Outcome::Healthy,
+            Err(e) if e.is_provider_failure() => Health::Failed,
+            _ => Health::Healthy,
         };
         // The provider call happened: its outcome stands even if it cannot be counted.
         if let Err(e) = inner.breaker.record(permit, health).await {

@@ -25,6 +25,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+/// Tasks run, by kind and outcome (`succeeded`, `deferred`, `retry`, `failed`, `dead`,
+/// `lease_lost`, `handed_back`).
+pub const TASKS_METRIC: &str = "worker_tasks_total";
+/// Duration of a task's run, by kind.
+pub const TASK_DURATION_METRIC: &str = "worker_task_duration_seconds";
+
 /// Longest wait, after the grace period, for handed-back jobs to release their leases.
 const HANDBACK_WAIT: Duration = Duration::from_secs(2);
 
@@ -48,7 +54,7 @@ pub(crate) struct Inner {
 }
 
 /// What to tell the broker about a delivery.
-enum Settle {
+enum DeliveryAnswer {
     /// Done with (finished, or nothing to do).
     Ack,
     /// Give it to a worker again (handed back, or the database was unreachable).
@@ -78,18 +84,18 @@ impl Inner {
         delivery: &Delivery,
         handback: &CancellationToken,
         shutdown: &CancellationToken,
-    ) -> Settle {
+    ) -> DeliveryAnswer {
         let message = match TaskMessage::from_bytes(&delivery.data) {
             Ok(message) => message,
             Err(e) => {
                 tracing::warn!(routing_key = %delivery.routing_key, error = %e, "unreadable message; dead-lettering it");
-                return Settle::Reject;
+                return DeliveryAnswer::Reject;
             }
         };
         let TaskMessage::V1 { task_id, kind, .. } = message;
         let Some(job) = self.jobs.get(kind).cloned() else {
             tracing::warn!(%task_id, %kind, "no job for this kind here; dead-lettering the message");
-            return Settle::Reject;
+            return DeliveryAnswer::Reject;
         };
         let mut waits = process::dependency_backoff(DATABASE_WAIT_MAX).waits();
         let task = loop {
@@ -97,7 +103,7 @@ impl Inner {
                 Ok(Some(task)) => break task,
                 Ok(None) => {
                     tracing::debug!(%task_id, "task finished, running elsewhere or not due; dropping the message");
-                    return Settle::Ack;
+                    return DeliveryAnswer::Ack;
                 }
                 Err(e) if crate::db::is_unavailable(&e) => {
                     // Holding the delivery keeps this consumer's prefetch full, so it takes no
@@ -105,7 +111,7 @@ impl Inner {
                     let wait = waits.next().unwrap_or(DATABASE_WAIT_MAX);
                     tracing::warn!(%task_id, error = %e, retry_in = ?wait, "database unavailable; holding the delivery until it is back");
                     tokio::select! {
-                        _ = handback.cancelled() => return Settle::Requeue,
+                        _ = handback.cancelled() => return DeliveryAnswer::Requeue,
                         _ = tokio::time::sleep(wait) => {}
                     }
                 }
@@ -115,7 +121,7 @@ impl Inner {
                         _ = handback.cancelled() => {}
                         _ = tokio::time::sleep(CLAIM_RETRY_PAUSE) => {}
                     }
-                    return Settle::Requeue;
+                    return DeliveryAnswer::Requeue;
                 }
             }
         };
@@ -144,7 +150,7 @@ impl Inner {
         task: tasks::Model,
         handback: &CancellationToken,
         shutdown: &CancellationToken,
-    ) -> Settle {
+    ) -> DeliveryAnswer {
         let ctx = Arc::new(JobContext::new(
             task.clone(),
             self.db.clone(),
@@ -180,8 +186,8 @@ impl Inner {
                         Ok(_) => tracing::info!("shutting down: task handed back"),
                         Err(e) => tracing::warn!(error = %e, "shutting down: cannot release the lease; the sweeper will"),
                     }
-                    metrics::counter!("worker_tasks_total", "kind" => task.kind.clone(), "outcome" => "handed_back").increment(1);
-                    return Settle::Requeue;
+                    metrics::counter!(TASKS_METRIC, "kind" => task.kind.clone(), "outcome" => "handed_back").increment(1);
+                    return DeliveryAnswer::Requeue;
                 }
             }
         };
@@ -197,7 +203,7 @@ impl Inner {
             )))
         });
         self.record(&task, result, elapsed).await;
-        Settle::Ack
+        DeliveryAnswer::Ack
     }
 
     /// Writes the end state for `result`, retrying briefly if the database is unreachable.
@@ -218,9 +224,9 @@ impl Inner {
             Err(JobError::Transient { .. }) => "retry",
             Err(JobError::LeaseLost) => "lease_lost",
         };
-        metrics::counter!("worker_tasks_total", "kind" => task.kind.clone(), "outcome" => outcome)
+        metrics::counter!(TASKS_METRIC, "kind" => task.kind.clone(), "outcome" => outcome)
             .increment(1);
-        metrics::histogram!("worker_task_duration_seconds", "kind" => task.kind.clone())
+        metrics::histogram!(TASK_DURATION_METRIC, "kind" => task.kind.clone())
             .record(elapsed.as_secs_f64());
         if matches!(result, Err(JobError::LeaseLost)) {
             tracing::warn!("lease lost to another worker; nothing recorded");
@@ -332,8 +338,8 @@ async fn handle(
 ) {
     let settle = inner.process(&delivery, &handback, &shutdown).await;
     let settled = match settle {
-        Settle::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
-        Settle::Requeue => {
+        DeliveryAnswer::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
+        DeliveryAnswer::Requeue => {
             delivery
                 .acker
                 .nack(BasicNackOptions {
@@ -342,7 +348,7 @@ async fn handle(
                 })
                 .await
         }
-        Settle::Reject => {
+        DeliveryAnswer::Reject => {
             delivery
                 .acker
                 .reject(BasicRejectOptions { requeue: false })

@@ -2,7 +2,7 @@
 //! (`status = 'running' AND lease_owner = <me>`): it returns whether it still applied, and a
 //! worker that lost its lease changes nothing.
 
-use crate::audit::{self, Actor, Entry};
+use crate::audit::{self, Actor, Entry, entity};
 use crate::db::entities::tasks;
 use crate::domain::{TaskId, TaskStatus};
 use chrono::{DateTime, Utc};
@@ -176,7 +176,7 @@ pub(crate) async fn give_up(
     };
     audit::append(
         &txn,
-        Entry::new(Actor::system(actor), action, "task", task.id).with_payload(json!({
+        Entry::new(Actor::system(actor), action, entity::TASK, task.id).with_payload(json!({
             "kind": task.kind,
             "platform": task.platform,
             "attempts": task.attempts,
