@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 use shared::process::CommonArgs;
 use std::io::BufRead;
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(version, about = "The Social Messages HTTP API")]
@@ -33,13 +34,16 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let settings = shared::config::load_or_exit();
+    let settings = match shared::config::load_or_report() {
+        Ok(settings) => settings,
+        Err(code) => return Ok(code),
+    };
     shared::telemetry::init(settings.log_format);
     let cancel = shared::process::shutdown_token();
     if cli.common.migrate && !shared::process::migrate(&settings, &cancel).await? {
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
     match cli.command {
         Some(Command::CreateAdmin {
@@ -53,10 +57,10 @@ async fn main() -> anyhow::Result<()> {
             };
             let user = api::admin::create_admin(&settings, &email, &name, password).await?;
             println!("created admin {} ({})", user.email, user.id);
-            Ok(())
         }
-        None => api::run(settings, cancel).await,
+        None => api::run(settings, cancel).await?,
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read_password() -> anyhow::Result<String> {

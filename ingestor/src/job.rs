@@ -23,7 +23,6 @@
 //! Every provider call is made outside a transaction; each step then commits its rows and
 //! its task's success together ([`JobContext::succeed_in`]).
 
-use crate::settings::IngestSettings;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, TransactionTrait};
@@ -31,7 +30,7 @@ use serde_json::json;
 use shared::adapters::{CommentAdapter, MessageAdapter, NewMention, PostRef};
 use shared::audit::Actor;
 use shared::bus::JobKind;
-use shared::config::Settings;
+use shared::config::{IngestSettings, Settings};
 use shared::domain::{Platform, PostId, saturating_add};
 use shared::ingest::platform_status::{self, Messaging};
 use shared::ingest::{IngestStep, messages_dedup_key, plan, store};
@@ -63,18 +62,14 @@ pub struct IngestJob {
 
 impl IngestJob {
     /// The job for `settings`, acting as `process_name` in audit rows and breaker records.
-    pub fn new(
-        settings: &Settings,
-        ingest: IngestSettings,
-        process_name: &str,
-    ) -> anyhow::Result<IngestJob> {
+    pub fn new(settings: &Settings, process_name: &str) -> anyhow::Result<IngestJob> {
         let client = Client::new(&settings.provider, settings.resilience.request_timeout)
             .context("cannot build the provider client")?;
         Ok(IngestJob {
             history_last_days: settings.history_last_days,
             poll_interval: settings.poll_interval,
             rate_horizon: settings.poll_rate_horizon,
-            ingest,
+            ingest: settings.ingest.clone(),
             actor: process_name.to_owned(),
             apis: PlatformApis::new(
                 client,

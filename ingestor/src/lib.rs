@@ -8,9 +8,7 @@
 //! their work apart. Memory stays flat: a job holds one page of one post at a time.
 
 pub mod job;
-pub mod settings;
 
-use settings::IngestSettings;
 use shared::config::Settings;
 use shared::process::CommonArgs;
 use shared::worker::{self, Jobs};
@@ -20,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 pub const PROCESS_NAME: &str = "ingestor";
 
 /// The jobs this process runs.
-pub fn jobs(settings: &Settings, ingest: IngestSettings) -> anyhow::Result<Jobs> {
-    Ok(Jobs::new().with(job::IngestJob::new(settings, ingest, PROCESS_NAME)?))
+pub fn jobs(settings: &Settings) -> anyhow::Result<Jobs> {
+    Ok(Jobs::new().with(job::IngestJob::new(settings, PROCESS_NAME)?))
 }
 
 /// Runs until `cancel` fires, then finishes or hands back its jobs within the grace period.
@@ -30,14 +28,6 @@ pub async fn run(
     args: CommonArgs,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    // Invalid settings stop the process like every other configuration error: one line, exit 2.
-    let ingest = match IngestSettings::from_lookup(|k| std::env::var(k).ok()) {
-        Ok(ingest) => ingest,
-        Err(e) => {
-            eprintln!("invalid configuration: {e}");
-            std::process::exit(shared::config::EXIT_CONFIG);
-        }
-    };
-    let jobs = jobs(&settings, ingest)?;
+    let jobs = jobs(&settings)?;
     worker::run_process(&settings, PROCESS_NAME, &args, jobs, &cancel).await
 }

@@ -1,7 +1,7 @@
 //! `replier`: Consumes reply jobs: sends each reply to the provider exactly once.
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     shared::process::worker_main(
         "replier",
         "Consumes reply jobs: sends each reply to the provider exactly once.",

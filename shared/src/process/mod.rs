@@ -16,6 +16,7 @@ pub use shutdown::shutdown_token;
 
 use crate::config::Settings;
 use sea_orm::DatabaseConnection;
+use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 /// Flags every long-running binary accepts.
@@ -66,7 +67,7 @@ pub async fn worker_main<F, Fut>(
     name: &'static str,
     about: &'static str,
     run: F,
-) -> anyhow::Result<()>
+) -> anyhow::Result<ExitCode>
 where
     F: FnOnce(Settings, CommonArgs, CancellationToken) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
@@ -77,7 +78,11 @@ where
         .about(about)
         .version(env!("CARGO_PKG_VERSION"));
     let args = CommonArgs::from_arg_matches(&command.get_matches())?;
-    let settings = crate::config::load_or_exit();
+    let settings = match crate::config::load_or_report() {
+        Ok(settings) => settings,
+        Err(code) => return Ok(code),
+    };
     crate::telemetry::init(settings.log_format);
-    run(settings, args, shutdown_token()).await
+    run(settings, args, shutdown_token()).await?;
+    Ok(ExitCode::SUCCESS)
 }
