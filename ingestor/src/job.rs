@@ -26,14 +26,13 @@
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, TransactionTrait};
-use serde_json::json;
 use shared::adapters::{CommentAdapter, MessageAdapter, NewMention, PostRef};
 use shared::audit::Actor;
-use shared::bus::JobKind;
 use shared::config::{IngestSettings, Settings};
+use shared::domain::JobKind;
 use shared::domain::{Platform, PostId, saturating_add};
 use shared::ingest::platform_status::{self, Messaging};
-use shared::ingest::{IngestStep, messages_dedup_key, plan, store};
+use shared::ingest::{IngestStep, plan, store};
 use shared::outbox::{self, NewTask, new_trace_id};
 use shared::provider::{Ayrshare, Client, HistoryQuery, MessagesQuery, PlatformApis};
 use shared::resilience::BudgetClass;
@@ -103,10 +102,7 @@ impl IngestJob {
         let fetches =
             store::enqueue_first_reads(&txn, platform, self.history_last_days, &trace_id).await?;
         if read_messages {
-            let task = NewTask::new(JobKind::Ingest, platform)
-                .with_dedup_key(messages_dedup_key(platform))
-                .with_payload(json!({"step": "messages"}))
-                .with_trace_id(trace_id.clone());
+            let task = NewTask::of(platform, &IngestStep::Messages).with_trace_id(trace_id.clone());
             outbox::enqueue(&txn, task)
                 .await
                 .map_err(JobError::transient)?;

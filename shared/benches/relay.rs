@@ -14,7 +14,8 @@
 use anyhow::{Context, bail};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use secrecy::SecretString;
-use shared::bus::{self, JobKind, TaskMessage};
+use shared::bus::{self, TaskMessage};
+use shared::domain::JobKind;
 use shared::domain::{Platform, TaskId};
 use shared::outbox::{self, NewTask, Relay, RelayConfig};
 use shared::testing::{TestBroker, TestDb};

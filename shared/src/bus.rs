@@ -12,7 +12,7 @@
 //! the broker cannot route comes back as a failure ([`PublishError::Unroutable`]) instead of
 //! being dropped silently.
 
-use crate::domain::{Platform, TaskId, UnknownValue};
+use crate::domain::{JobKind, Platform, TaskId};
 use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
@@ -24,8 +24,6 @@ use lapin::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 /// The exchange every job is published to.
@@ -40,49 +38,6 @@ pub const DELIVERY_LIMIT: i64 = 20;
 
 /// Message header carrying the trace id of the work that created the task.
 pub const TRACE_ID_HEADER: &str = "trace_id";
-
-/// The kinds of job, one queue per kind and platform; also the `kind` column of `tasks`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobKind {
-    /// Reading from the provider: history, comments, messages.
-    Ingest,
-    /// Sending a reply.
-    Reply,
-}
-
-impl JobKind {
-    /// Every kind.
-    pub const ALL: [JobKind; 2] = [JobKind::Ingest, JobKind::Reply];
-
-    /// The spelling used in routing keys and queue names.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::Ingest => "ingest",
-            JobKind::Reply => "reply",
-        }
-    }
-}
-
-impl fmt::Display for JobKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for JobKind {
-    type Err = UnknownValue;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        JobKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| UnknownValue {
-                value: s.to_owned(),
-                allowed: JobKind::ALL.map(JobKind::as_str).join(", "),
-            })
-    }
-}
 
 /// The body of a job message: which `tasks` row to work on. Tagged with a version, so that a
 /// consumer can read the layouts of older and newer publishers during a rolling deploy.
@@ -401,7 +356,7 @@ pub async fn declare_topology(conn: &Connection) -> lapin::Result<()> {
             FieldTable::default(),
         )
         .await?;
-    for kind in JobKind::ALL {
+    for &kind in JobKind::ALL {
         for platform in Platform::ALL {
             let name = routing_key(kind, *platform);
             channel
@@ -434,7 +389,7 @@ mod tests {
             .expect("definitions.json is JSON");
         let queues = file["queues"].as_array().expect("queues");
         let bindings = file["bindings"].as_array().expect("bindings");
-        for kind in JobKind::ALL {
+        for &kind in JobKind::ALL {
             for platform in Platform::ALL {
                 let name = routing_key(kind, *platform);
                 let queue = queues

@@ -16,9 +16,8 @@ use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::audit::{self, Entry};
-use shared::bus::JobKind;
 use shared::domain::{Platform, TaskId};
-use shared::outbox::scheduler::ingest_dedup_key;
+use shared::ingest::IngestStep;
 use shared::outbox::{self, NewTask};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -89,8 +88,7 @@ async fn create_sync(
     let txn = state.db.begin().await?;
     let mut result = Vec::with_capacity(platforms.len());
     for platform in platforms {
-        let task =
-            NewTask::new(JobKind::Ingest, platform).with_dedup_key(ingest_dedup_key(platform));
+        let task = NewTask::of(platform, &IngestStep::Platform);
         let enqueued = outbox::enqueue(&txn, task)
             .await
             .map_err(|e| ApiError::internal(&e))?;

@@ -4,8 +4,8 @@
 
 use crate::app::TestApp;
 use reqwest::Method;
-use shared::bus::JobKind;
 use shared::config::Settings;
+use shared::domain::JobKind;
 use shared::domain::{Platform, Role};
 use shared::outbox::{self, NewTask, Relay, RelayConfig};
 use shared::testing::TestBroker;

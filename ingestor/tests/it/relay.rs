@@ -2,8 +2,8 @@
 //! `RELAY_ENABLED=true` publishes the pending tasks.
 
 use sea_orm::EntityTrait;
-use shared::bus::JobKind;
 use shared::db::entities::tasks;
+use shared::domain::JobKind;
 use shared::domain::{Platform, TaskStatus};
 use shared::outbox::{self, NewTask};
 use shared::testing::{Process, TestBroker, TestDb};

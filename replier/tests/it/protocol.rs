@@ -7,7 +7,9 @@ use sea_orm::ConnectionTrait;
 use serde_json::json;
 use shared::db::entities::{audit_log, mentions, replies};
 use shared::domain::{MentionState, Platform, ReplyId, ReplyStatus};
+use shared::outbox::TaskPayload;
 use shared::outbox::sweeper::{self, SweeperConfig};
+use shared::reply::ReplyTask;
 use std::time::Duration;
 
 const DRAIN: Duration = Duration::from_secs(30);
@@ -230,9 +232,12 @@ async fn a_reply_whose_outcome_cannot_be_decided_in_time_fails_and_is_never_sent
             .iter()
             .any(|a| a.action == "reply.failed" && a.payload["reason"] == "undecided")
     );
-    let task = shared::outbox::find_active(h.db.conn(), &shared::reply::dedup_key(id))
-        .await
-        .expect("query");
+    let task = shared::outbox::find_active(
+        h.db.conn(),
+        &ReplyTask { reply_id: id }.dedup_key(m.platform),
+    )
+    .await
+    .expect("query");
     assert!(task.is_none(), "no task left for the reply");
 }
 
@@ -255,9 +260,12 @@ async fn a_reply_whose_task_runs_out_of_attempts_ends_failed_and_the_mention_pro
             .is_some_and(|e| e.contains("unreachable") || e.contains("connect")),
         "the last error is kept: {failed:?}"
     );
-    let task = shared::outbox::find_active(h.db.conn(), &shared::reply::dedup_key(id))
-        .await
-        .expect("query");
+    let task = shared::outbox::find_active(
+        h.db.conn(),
+        &ReplyTask { reply_id: id }.dedup_key(m.platform),
+    )
+    .await
+    .expect("query");
     assert!(task.is_none(), "the task is over");
 }
 

@@ -14,5 +14,6 @@ pub use ids::{MentionId, PostId, ReplyId, TaskId, TokenId, UserId};
 pub use time::saturating_add;
 pub use transitions::{IllegalTransition, MentionEvent, next_state, state_name};
 pub use values::{
-    Disposition, MentionState, MentionType, Platform, ReplyStatus, Role, TaskStatus, UnknownValue,
+    Disposition, JobKind, MentionState, MentionType, Platform, ReplyStatus, Role, TaskStatus,
+    UnknownValue,
 };

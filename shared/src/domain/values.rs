@@ -58,6 +58,16 @@ macro_rules! string_enum {
 }
 
 string_enum!(
+    /// The kinds of job, one queue per kind and platform; also the `kind` column of `tasks`.
+    JobKind {
+        /// Reading from the provider: history, comments, messages.
+        Ingest = "ingest",
+        /// Sending a reply.
+        Reply = "reply",
+    }
+);
+
+string_enum!(
     /// A social network the service reads comments from (the platforms with comments in
     /// Ayrshare's API).
     Platform {

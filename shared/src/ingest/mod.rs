@@ -18,6 +18,9 @@ pub mod plan;
 pub mod platform_status;
 pub mod store;
 
+use crate::domain::{JobKind, Platform};
+use crate::outbox::TaskPayload;
+
 /// The payload of an `ingest` task, telling which step of ingestion it is. The scheduler's
 /// tasks carry `{}`, which is [`IngestStep::Platform`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
@@ -37,6 +40,27 @@ pub enum IngestStep {
     Messages,
 }
 
+impl TaskPayload for IngestStep {
+    const KIND: JobKind = JobKind::Ingest;
+
+    /// One active ingest per platform, comments fetch per post (the poll planner's SQL spells
+    /// it too: `'comments:' || id`) and direct messages read per platform.
+    fn dedup_key(&self, platform: Platform) -> String {
+        match self {
+            IngestStep::Platform => format!("{}:{platform}", JobKind::Ingest),
+            IngestStep::Comments { post_id } => format!("comments:{post_id}"),
+            IngestStep::Messages => format!("messages:{platform}"),
+        }
+    }
+
+    fn subject(&self) -> Option<uuid::Uuid> {
+        match self {
+            IngestStep::Comments { post_id } => Some((*post_id).into()),
+            _ => None,
+        }
+    }
+}
+
 impl IngestStep {
     /// Reads a task payload: `{}` (or no `step`) is [`IngestStep::Platform`].
     pub fn from_payload(payload: &serde_json::Value) -> Result<IngestStep, serde_json::Error> {
@@ -45,14 +69,4 @@ impl IngestStep {
             Some(_) => serde_json::from_value(payload.clone()),
         }
     }
-}
-
-/// The dedup key of a post's comments fetch: one active fetch per post.
-pub fn comments_dedup_key(post_id: crate::domain::PostId) -> String {
-    format!("comments:{post_id}")
-}
-
-/// The dedup key of a platform's direct messages read.
-pub fn messages_dedup_key(platform: crate::domain::Platform) -> String {
-    format!("messages:{platform}")
 }

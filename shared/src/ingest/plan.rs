@@ -32,8 +32,8 @@
 //! A transaction-scoped advisory lock makes replicas plan one at a time, and the tasks' dedup
 //! key keeps a post from being fetched twice at once.
 
-use crate::bus::JobKind;
 use crate::config::{PollPolicy, Settings};
+use crate::domain::JobKind;
 use crate::domain::{Platform, PostId};
 use crate::outbox::new_trace_id;
 use crate::resilience::polling_pace;

@@ -2,8 +2,8 @@
 
 use crate::adapters::{CLOCK_SKEW, ExpectedReply, NewMention};
 use crate::audit::Actor;
-use crate::bus::JobKind;
 use crate::db::entities::posts;
+use crate::domain::JobKind;
 use crate::domain::{MentionId, Platform, PostId, ReplyId};
 use crate::provider::HistoryPost;
 use chrono::{DateTime, Utc};

@@ -3,7 +3,8 @@
 //! transaction commits.
 //!
 //! - [`enqueue`] inserts the row through the caller's connection or transaction; an active task
-//!   with the same dedup key is returned instead of a second one.
+//!   with the same dedup key is returned instead of a second one. A task is built from its
+//!   typed input ([`TaskPayload`], [`NewTask::of`]), which knows its kind and dedup key.
 //! - [`Relay`] publishes due pending rows with publisher confirms and marks them `published`
 //!   in the transaction that claimed them; any number may run at once.
 //! - [`sweeper`] hands back tasks whose worker died and re-publishes tasks whose message was
@@ -25,9 +26,8 @@ pub mod sweeper;
 pub use background::{Background, Loops};
 pub use relay::{Relay, RelayConfig, RelayError};
 
-use crate::bus::JobKind;
 use crate::db::entities::tasks;
-use crate::domain::{Platform, TaskId, TaskStatus};
+use crate::domain::{JobKind, Platform, TaskId, TaskStatus};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Statement, Value,
@@ -42,7 +42,23 @@ pub const PENDING_CHANNEL: &str = "tasks_pending";
 /// insert and the lookup.
 const DEDUP_RETRIES: usize = 3;
 
-/// A task to enqueue; built with [`NewTask::new`] and the `with_…` methods.
+/// A task's input, typed, in the spirit of crates.io's `BackgroundJob`: the kind of job it is
+/// for (with the platform, the queue: `<kind>.<platform>`), its dedup key and its subject.
+pub trait TaskPayload: serde::Serialize {
+    const KIND: JobKind;
+
+    /// While a task with this key is active (pending, published, running), enqueueing another
+    /// returns that one.
+    fn dedup_key(&self, platform: Platform) -> String;
+
+    /// The post, mention or reply the task is about.
+    fn subject(&self) -> Option<Uuid> {
+        None
+    }
+}
+
+/// A task to enqueue; built with [`NewTask::of`] (or [`NewTask::new`]) and the `with_…`
+/// methods.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTask {
     kind: JobKind,
@@ -67,6 +83,17 @@ impl NewTask {
             available_at: None,
             max_attempts: None,
             trace_id: None,
+        }
+    }
+
+    /// The task that runs `payload` for `platform`.
+    pub fn of<P: TaskPayload>(platform: Platform, payload: &P) -> NewTask {
+        NewTask {
+            subject_id: payload.subject(),
+            dedup_key: Some(payload.dedup_key(platform)),
+            // Plain structs and enums of ids: serializing them cannot fail.
+            payload: serde_json::to_value(payload).expect("a task payload serializes"),
+            ..NewTask::new(P::KIND, platform)
         }
     }
 

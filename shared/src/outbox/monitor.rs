@@ -8,7 +8,8 @@
 //! relay, `worker_tasks_total{kind, outcome}` and `worker_task_duration_seconds{kind}` by the
 //! workers, `outbox_swept_total{reason}` by the sweeper.
 
-use crate::bus::{self, JobKind};
+use crate::bus;
+use crate::domain::JobKind;
 use crate::domain::{Platform, TaskStatus};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement};
 use secrecy::SecretString;
@@ -78,7 +79,8 @@ pub async fn refresh_queue_depths(
     platforms: &[Platform],
 ) -> Result<(), lapin::Error> {
     let queues: Vec<(JobKind, Platform)> = JobKind::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .flat_map(|kind| platforms.iter().map(move |&platform| (kind, platform)))
         .collect();
     for ((kind, platform), depth) in bus::queue_depths(connection, &queues).await? {

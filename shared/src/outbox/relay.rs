@@ -14,9 +14,10 @@
 //! nothing and retries with capped backoff; rows simply stay pending, and the backlog drains
 //! when the broker returns.
 
-use crate::bus::{self, JobKind, PublishError, TaskMessage};
+use crate::bus::{self, PublishError, TaskMessage};
 use crate::config::Settings;
 use crate::db::entities::tasks;
+use crate::domain::JobKind;
 use crate::domain::{TaskId, TaskStatus};
 use crate::outbox::PENDING_CHANNEL;
 use crate::process;

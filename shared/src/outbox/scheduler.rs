@@ -11,9 +11,11 @@
 //! different moments, produce one ingest per platform and interval. (The fraction, rather than
 //! a whole interval, keeps a single replica's own previous tick from hiding the next one.)
 
-use crate::bus::JobKind;
 use crate::config::Settings;
+use crate::domain::JobKind;
 use crate::domain::{Platform, TaskId};
+use crate::ingest::IngestStep;
+use crate::outbox::TaskPayload;
 use crate::outbox::new_trace_id;
 use crate::resilience::polling_pace;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
@@ -37,11 +39,6 @@ pub fn history_interval(settings: &Settings) -> Duration {
     let affordable =
         Duration::try_from_secs_f64(reads as f64 / per_second).unwrap_or(Duration::MAX);
     settings.poll_interval.max(affordable)
-}
-
-/// The dedup key of a platform's scheduled ingest.
-pub fn ingest_dedup_key(platform: Platform) -> String {
-    format!("{}:{platform}", JobKind::Ingest)
 }
 
 /// Enqueues the ingest of each platform unless one is active or one was created recently
@@ -72,7 +69,7 @@ pub async fn schedule_ingests(
                     TaskId::new().into(),
                     JobKind::Ingest.as_str().into(),
                     platform.into(),
-                    ingest_dedup_key(platform).into(),
+                    IngestStep::Platform.dedup_key(platform).into(),
                     new_trace_id().into(),
                     (interval.as_secs_f64() * RECENT_FRACTION).into(),
                 ],

@@ -17,8 +17,9 @@
 //! api replica) can run at once.
 
 use crate::audit::{self, Actor, Entry};
-use crate::bus::{self, JobKind};
+use crate::bus;
 use crate::db::idempotency;
+use crate::domain::JobKind;
 use crate::domain::{Platform, TaskId};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement,

@@ -17,7 +17,8 @@ pub mod request;
 pub use request::{ReplyRequest, RequestError, Requested, request_reply};
 
 use crate::adapters::normalized_content;
-use crate::domain::ReplyId;
+use crate::domain::{JobKind, Platform, ReplyId};
+use crate::outbox::TaskPayload;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -29,9 +30,17 @@ pub struct ReplyTask {
     pub reply_id: ReplyId,
 }
 
-/// The dedup key of a reply's task: one active task per reply.
-pub fn dedup_key(reply_id: ReplyId) -> String {
-    format!("reply:{reply_id}")
+impl TaskPayload for ReplyTask {
+    const KIND: JobKind = JobKind::Reply;
+
+    /// One active task per reply.
+    fn dedup_key(&self, _: Platform) -> String {
+        format!("reply:{}", self.reply_id)
+    }
+
+    fn subject(&self) -> Option<uuid::Uuid> {
+        Some(self.reply_id.into())
+    }
 }
 
 /// `content_hash` of a reply: hex SHA-256 of its text.

@@ -10,14 +10,13 @@
 //! [`Requested::audit`] then appends the audit row, as the transaction's last write.
 
 use crate::audit::{self, Actor, Entry, entity};
-use crate::bus::JobKind;
 use crate::db::entities::{mentions, replies};
 use crate::db::mentions::{self as mention_queries, Triage};
 use crate::domain::{
     IllegalTransition, MentionEvent, MentionId, MentionState, ReplyId, UserId, next_state,
 };
 use crate::outbox::{self, NewTask, OutboxError};
-use crate::reply::{ReplyTask, content_hash, dedup_key, same_content};
+use crate::reply::{ReplyTask, content_hash, same_content};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, Statement};
 use serde_json::json;
 
@@ -142,10 +141,7 @@ pub async fn request_reply(
         },
     )
     .await?;
-    let mut task = NewTask::new(JobKind::Reply, mention.platform)
-        .with_subject(reply.id)
-        .with_dedup_key(dedup_key(reply.id))
-        .with_payload(json!(ReplyTask { reply_id: reply.id }));
+    let mut task = NewTask::of(mention.platform, &ReplyTask { reply_id: reply.id });
     if let Some(trace_id) = request.trace_id {
         task = task.with_trace_id(trace_id);
     }

@@ -38,8 +38,9 @@ mod state;
 pub use context::JobContext;
 pub use drain::{DrainError, run_to_completion};
 
-use crate::bus::{self, JobKind};
+use crate::bus;
 use crate::config::Settings;
+use crate::domain::JobKind;
 use crate::domain::Platform;
 use crate::outbox::{Background, Loops};
 use crate::process;

@@ -9,7 +9,7 @@ use crate::tasks_support::{
     worker_config,
 };
 use sea_orm::ConnectionTrait;
-use shared::bus::JobKind;
+use shared::domain::JobKind;
 use shared::domain::{Platform, TaskStatus};
 use shared::outbox::{self, NewTask, RelayError};
 use shared::testing::{BrokerOutage, RabbitNode, TestBroker, TestDb};

@@ -3,8 +3,8 @@
 
 use crate::tasks_support::{Recorder, relay, statuses, task, wait_until};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
-use shared::bus::JobKind;
 use shared::db::idempotency::{self, Claim};
+use shared::domain::JobKind;
 use shared::domain::{Platform, TaskStatus};
 use shared::outbox::scheduler::schedule_ingests;
 use shared::outbox::sweeper::{SweeperConfig, sweep};

@@ -6,8 +6,9 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Statement, TransactionTrait,
 };
 use secrecy::SecretString;
-use shared::bus::{self, JobKind};
+use shared::bus;
 use shared::db::entities::tasks;
+use shared::domain::JobKind;
 use shared::domain::{Platform, TaskId, TaskStatus};
 use shared::outbox::{Relay, RelayConfig};
 use shared::testing::{TestBroker, TestDb};
@@ -182,7 +183,7 @@ impl Recorder {
         use futures_util::StreamExt;
         let connection = broker.connect().await;
         let seen = Arc::new(Mutex::new(HashMap::new()));
-        for kind in JobKind::ALL {
+        for &kind in JobKind::ALL {
             for &platform in Platform::ALL {
                 let channel = connection.create_channel().await.expect("channel");
                 let mut consumer = bus::consume(

@@ -7,8 +7,9 @@ use crate::tasks_support::{
 };
 use chrono::Utc;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use shared::bus::{self, JobKind, TaskMessage};
+use shared::bus::{self, TaskMessage};
 use shared::db::entities::audit_log;
+use shared::domain::JobKind;
 use shared::domain::{Platform, TaskStatus};
 use shared::outbox::{self, NewTask};
 use shared::provider::{DeferReason, Endpoint, ProviderError};

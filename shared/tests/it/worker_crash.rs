@@ -8,7 +8,7 @@
 use crate::tasks_support::{
     EffectJob, create_effect_tables, effects, relay, starts, task, wait_until, worker_config,
 };
-use shared::bus::JobKind;
+use shared::domain::JobKind;
 use shared::domain::{Platform, TaskStatus};
 use shared::outbox::sweeper::{self, SweeperConfig};
 use shared::outbox::{self, NewTask};
