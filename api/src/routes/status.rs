@@ -93,7 +93,8 @@ async fn get_health(
         let breaker = worst.map_or_else(|| "closed".to_owned(), |b| b.state.clone());
         healthy &= breaker == "closed";
         let last =
-            shared::db::tasks::last_success(&state.db, JobKind::Ingest.as_str(), platform).await?;
+            shared::outbox::listing::last_success(&state.db, JobKind::Ingest.as_str(), platform)
+                .await?;
         let (enabled, messaging_error) = messaging.get(&platform).cloned().unwrap_or_default();
         platforms.insert(
             platform.as_str().to_owned(),

@@ -9,7 +9,6 @@ pub mod audit_log;
 pub mod entities;
 pub mod idempotency;
 pub mod mentions;
-pub mod tasks;
 pub mod tokens;
 pub mod users;
 mod values;

@@ -5,6 +5,8 @@
 //! - [`enqueue`] inserts the row through the caller's connection or transaction; an active task
 //!   with the same dedup key is returned instead of a second one. A task is built from its
 //!   typed input ([`TaskPayload`], [`NewTask::of`]), which knows its kind and dedup key.
+//! - [`lease`]: a worker's claim, its lease and the end state it records.
+//! - [`listing`]: the task list for people and the manual retry of a dead or failed task.
 //! - [`Relay`] publishes due pending rows with publisher confirms and marks them `published`
 //!   in the transaction that claimed them; any number may run at once.
 //! - [`sweeper`] hands back tasks whose worker died and re-publishes tasks whose message was
@@ -18,6 +20,8 @@
 
 mod background;
 pub mod dead_letters;
+pub(crate) mod lease;
+pub mod listing;
 pub mod monitor;
 mod relay;
 pub mod scheduler;

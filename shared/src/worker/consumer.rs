@@ -4,11 +4,10 @@
 use crate::bus::{self, TaskMessage};
 use crate::db::entities::tasks;
 use crate::domain::TaskStatus;
+use crate::outbox::lease::{self, End};
 use crate::process;
 use crate::resilience::Backoff;
-use crate::worker::{
-    Job, JobContext, JobError, Jobs, Outcome, Worker, WorkerConfig, WorkerError, state,
-};
+use crate::worker::{Job, JobContext, JobError, Jobs, Outcome, Worker, WorkerConfig, WorkerError};
 use chrono::Utc;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
@@ -99,7 +98,7 @@ impl Inner {
         };
         let mut waits = process::dependency_backoff(DATABASE_WAIT_MAX).waits();
         let task = loop {
-            match state::claim(&self.db, task_id, &self.owner, self.config.lease).await {
+            match lease::claim(&self.db, task_id, &self.owner, self.config.lease).await {
                 Ok(Some(task)) => break task,
                 Ok(None) => {
                     tracing::debug!(%task_id, "task finished, running elsewhere or not due; dropping the message");
@@ -173,7 +172,7 @@ impl Inner {
             tokio::select! {
                 joined = &mut running => break joined,
                 _ = renewals.tick() => {
-                    match state::renew(&self.db, task.id, &self.owner, self.config.lease).await {
+                    match lease::renew(&self.db, task.id, &self.owner, self.config.lease).await {
                         Ok(true) => {}
                         Ok(false) => tracing::warn!("lease lost while the job runs; its result will not be recorded"),
                         Err(e) => tracing::warn!(error = %e, "cannot renew the lease"),
@@ -182,7 +181,7 @@ impl Inner {
                 _ = handback.cancelled() => {
                     running.abort();
                     let _ = (&mut running).await;
-                    match state::release(&self.db, task.id, &self.owner).await {
+                    match lease::release(&self.db, task.id, &self.owner).await {
                         Ok(_) => tracing::info!("shutting down: task handed back"),
                         Err(e) => tracing::warn!(error = %e, "shutting down: cannot release the lease; the sweeper will"),
                     }
@@ -274,29 +273,31 @@ impl Inner {
         limit: i32,
         elapsed: Duration,
     ) -> Result<bool, DbErr> {
-        let (db, id, owner) = (&self.db, task.id, self.owner.as_str());
+        let end = match result {
+            Ok(Outcome::Succeeded) => End::Succeeded,
+            Ok(Outcome::Deferred { until, reason }) => End::Retry {
+                at: *until,
+                reason: reason.clone(),
+                counted: false,
+            },
+            Err(JobError::Permanent(e)) => End::GiveUp {
+                status: TaskStatus::Failed,
+                reason: format!("{e:#}"),
+            },
+            Err(JobError::Transient { error, .. }) if task.attempts >= limit => End::GiveUp {
+                status: TaskStatus::Dead,
+                reason: format!("{error:#}"),
+            },
+            Err(JobError::Transient { error, retry_at }) => End::Retry {
+                at: retry_at
+                    .unwrap_or_else(|| Utc::now() + retry_delay(task.attempts, &self.config)),
+                reason: format!("{error:#}"),
+                counted: true,
+            },
+            Err(JobError::LeaseLost) => return Ok(false),
+        };
         let actor = self.config.process_name.as_str();
-        match result {
-            Ok(Outcome::Succeeded) => state::mark_succeeded(db, id, owner, elapsed).await,
-            Ok(Outcome::Deferred { until, reason }) => {
-                state::reschedule(db, id, owner, *until, reason, false, elapsed).await
-            }
-            Err(JobError::Permanent(e)) => {
-                let reason = format!("{e:#}");
-                state::give_up(db, task, owner, TaskStatus::Failed, &reason, elapsed, actor).await
-            }
-            Err(JobError::Transient { error, retry_at }) => {
-                let reason = format!("{error:#}");
-                if task.attempts >= limit {
-                    state::give_up(db, task, owner, TaskStatus::Dead, &reason, elapsed, actor).await
-                } else {
-                    let at = retry_at
-                        .unwrap_or_else(|| Utc::now() + retry_delay(task.attempts, &self.config));
-                    state::reschedule(db, id, owner, at, &reason, true, elapsed).await
-                }
-            }
-            Err(JobError::LeaseLost) => Ok(false),
-        }
+        lease::record(&self.db, task, &self.owner, &end, elapsed, actor).await
     }
 
     /// Whether the job itself recorded success ([`JobContext::succeed_in`]).

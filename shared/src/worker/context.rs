@@ -2,7 +2,8 @@
 
 use crate::db::entities::tasks;
 use crate::domain::{Platform, TaskId};
-use crate::worker::{JobError, state};
+use crate::outbox::lease;
+use crate::worker::JobError;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde::de::DeserializeOwned;
 use std::time::Instant;
@@ -81,7 +82,7 @@ impl JobContext {
     /// roll back.
     pub async fn succeed_in(&self, txn: &impl ConnectionTrait) -> Result<(), JobError> {
         let elapsed = self.started.elapsed();
-        if state::mark_succeeded(txn, self.task.id, &self.owner, elapsed).await? {
+        if lease::mark_succeeded(txn, self.task.id, &self.owner, elapsed).await? {
             Ok(())
         } else {
             Err(JobError::LeaseLost)

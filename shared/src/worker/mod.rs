@@ -33,7 +33,6 @@
 mod consumer;
 mod context;
 mod drain;
-mod state;
 
 pub use context::JobContext;
 pub use drain::{DrainError, run_to_completion};

@@ -1,6 +1,7 @@
-//! The task row transitions a worker makes. Every one after the claim is fenced by the lease
-//! (`status = 'running' AND lease_owner = <me>`): it returns whether it still applied, and a
-//! worker that lost its lease changes nothing.
+//! A task's life once a worker has its message: the claim, the lease while the job runs, and
+//! the end state it records ([`record`]). Every transition after the claim is fenced by the
+//! lease (`status = 'running' AND lease_owner = <me>`): it returns whether it still applied,
+//! and a worker that lost its lease changes nothing.
 
 use crate::audit::{self, Actor, Entry, entity};
 use crate::db::entities::tasks;
@@ -97,6 +98,47 @@ pub(crate) async fn release(
     .await
 }
 
+/// How a run ends, as its task records it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum End {
+    Succeeded,
+    /// `pending` again at `at` with `reason` as the last error; `counted: false` gives the
+    /// attempt back (a deferral).
+    Retry {
+        at: DateTime<Utc>,
+        reason: String,
+        counted: bool,
+    },
+    /// `failed` or `dead` with `reason`.
+    GiveUp {
+        status: TaskStatus,
+        reason: String,
+    },
+}
+
+/// Records `end` on `task`, run by `owner` for `elapsed` (audited as `system:<actor>` when it
+/// gives up); whether the lease still held.
+pub(crate) async fn record(
+    db: &DatabaseConnection,
+    task: &tasks::Model,
+    owner: &str,
+    end: &End,
+    elapsed: Duration,
+    actor: &str,
+) -> Result<bool, DbErr> {
+    match end {
+        End::Succeeded => mark_succeeded(db, task.id, owner, elapsed).await,
+        End::Retry {
+            at,
+            reason,
+            counted,
+        } => reschedule(db, task.id, owner, *at, reason, *counted, elapsed).await,
+        End::GiveUp { status, reason } => {
+            give_up(db, task, owner, *status, reason, elapsed, actor).await
+        }
+    }
+}
+
 /// `succeeded`.
 pub(crate) async fn mark_succeeded(
     conn: &impl ConnectionTrait,
@@ -117,7 +159,7 @@ pub(crate) async fn mark_succeeded(
 
 /// `pending` again at `at` with `reason` as the last error; `counted = false` gives the
 /// attempt back (deferred, open breaker).
-pub(crate) async fn reschedule(
+async fn reschedule(
     conn: &impl ConnectionTrait,
     id: TaskId,
     owner: &str,
@@ -146,7 +188,7 @@ pub(crate) async fn reschedule(
 
 /// `failed` or `dead` with `reason`, and an audit row (`task.failed` / `task.dead`) in the same
 /// transaction.
-pub(crate) async fn give_up(
+async fn give_up(
     db: &DatabaseConnection,
     task: &tasks::Model,
     owner: &str,

@@ -1,7 +1,5 @@
 //! Queries on `tasks` for people: the filtered list of background work (newest first, keyset
 //! pagination) and the manual retry of a task that ended `dead` or `failed`.
-//!
-//! The outbox itself (enqueue, relay, sweeper) lives in `crate::outbox`.
 
 use crate::db::entities::tasks;
 use crate::domain::{Platform, TaskId, TaskStatus};
