@@ -122,7 +122,6 @@ pub struct Entry<'a> {
     pub action: &'a str,
     /// The kind of thing it happened to, e.g. `mention`.
     pub entity_type: &'a str,
-    /// Its id.
     pub entity_id: String,
     /// Details; stored as an [`excerpt`].
     pub payload: Value,

@@ -65,7 +65,6 @@ pub struct SimConfig {
     )]
     pub platforms: Vec<Platform>,
 
-    /// Posts per platform.
     #[arg(long, env = "AYRSHARE_SIM_POSTS_PER_PLATFORM", default_value_t = 10)]
     pub posts_per_platform: usize,
 

@@ -72,7 +72,6 @@ pub(crate) fn account_id(platform: Platform, n: u64) -> String {
     }
 }
 
-/// The Social Post ID of a post.
 pub(crate) fn post_social_id(platform: Platform, n: u64) -> String {
     match platform {
         Platform::Twitter => (1_850_000_000_000_000_000 + n).to_string(),

@@ -22,25 +22,18 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 #[value(rename_all = "lowercase")]
 pub enum Platform {
-    /// Bluesky.
     Bluesky,
     /// Facebook pages.
     Facebook,
     /// Google Business Profile.
     Gmb,
-    /// Instagram.
     Instagram,
     /// LinkedIn.
     Linkedin,
-    /// Pinterest.
     Pinterest,
-    /// Reddit.
     Reddit,
-    /// Snapchat.
     Snapchat,
-    /// Telegram.
     Telegram,
-    /// Threads.
     Threads,
     /// TikTok.
     Tiktok,

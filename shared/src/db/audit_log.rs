@@ -12,7 +12,6 @@ use sea_orm::{
 pub struct AuditFilter {
     /// Kind of entity, e.g. `mention`.
     pub entity_type: Option<String>,
-    /// Id of the entity.
     pub entity_id: Option<String>,
     /// Who, e.g. `user:<uuid>` or `system:ingestor`.
     pub actor: Option<String>,

@@ -27,7 +27,6 @@ pub enum Claim {
     Replay {
         /// The HTTP status.
         status: u16,
-        /// The body.
         body: Value,
     },
     /// The key was used for a different request.

@@ -21,7 +21,6 @@ use std::fmt::Write as _;
 /// the values inside one list with OR.
 #[derive(Debug, Clone, Default)]
 pub struct MentionFilter {
-    /// Platforms.
     pub platforms: Vec<Platform>,
     /// Mention types.
     pub types: Vec<MentionType>,
@@ -76,9 +75,7 @@ pub struct ReplySummary {
 /// A mention of the list with its latest reply, if any.
 #[derive(Debug, Clone)]
 pub struct ListedMention {
-    /// The mention.
     pub mention: mentions::Model,
-    /// Its latest reply.
     pub latest_reply: Option<ReplySummary>,
 }
 
@@ -236,9 +233,7 @@ pub async fn replies(
 pub struct Triage {
     /// The assigned agent.
     pub assignee_id: Option<UserId>,
-    /// The state.
     pub state: Option<MentionState>,
-    /// The disposition.
     pub disposition: Option<Disposition>,
 }
 

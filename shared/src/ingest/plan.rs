@@ -94,7 +94,6 @@ impl PlanSettings {
 pub struct PlannedRead {
     /// The `posts` row.
     pub post_id: PostId,
-    /// Its platform.
     pub platform: Platform,
     /// Never read yet.
     pub first_read: bool,

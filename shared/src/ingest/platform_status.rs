@@ -14,7 +14,6 @@ use std::time::Duration;
 /// One row of `platform_status`.
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct PlatformStatus {
-    /// The platform.
     pub platform: Platform,
     /// `Some(false)`: the provider said messaging is not enabled; `None`: not checked yet.
     pub messaging_enabled: Option<bool>,

@@ -139,7 +139,6 @@ pub(crate) async fn record(
     }
 }
 
-/// `succeeded`.
 pub(crate) async fn mark_succeeded(
     conn: &impl ConnectionTrait,
     id: TaskId,

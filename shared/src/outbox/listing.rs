@@ -13,11 +13,9 @@ use sea_orm::{
 /// Which tasks to list; empty lists mean "any".
 #[derive(Debug, Clone, Default)]
 pub struct TaskFilter {
-    /// Statuses.
     pub statuses: Vec<TaskStatus>,
     /// Kinds (`ingest`, `reply`, …).
     pub kinds: Vec<String>,
-    /// Platforms.
     pub platforms: Vec<Platform>,
 }
 

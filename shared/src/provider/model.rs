@@ -77,7 +77,6 @@ pub struct NativePost {
     pub id: String,
     /// When it was created.
     pub created: Option<DateTime<Utc>>,
-    /// Its text.
     pub text: Option<String>,
     /// Its address on the network.
     pub post_url: Option<String>,
@@ -106,7 +105,6 @@ pub struct Comment {
     pub comment_id: String,
     /// The platform whose list it came from.
     pub platform: Platform,
-    /// The text.
     pub text: String,
     /// When it was written.
     pub created: Option<DateTime<Utc>>,
@@ -198,7 +196,6 @@ pub struct Message {
     pub recipient_id: Option<String>,
     /// The sender's name (`senderDetails.name`), for received messages.
     pub sender_name: Option<String>,
-    /// The text.
     pub text: Option<String>,
     /// When it was sent.
     pub created: Option<DateTime<Utc>>,
@@ -221,7 +218,6 @@ pub struct ConnectedAccount {
 /// The provider's confirmation of a direct message, from `POST /messages/:platform`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SentMessage {
-    /// The recipient.
     pub recipient_id: Option<String>,
     /// The new message's id.
     pub message_id: Option<String>,

@@ -40,7 +40,6 @@ pub struct ReplyRequest<'a> {
 pub enum Requested {
     /// A new reply, its task enqueued; the mention is `reply_attempt`.
     Created {
-        /// The reply.
         reply: replies::Model,
         /// The mention's state before.
         from_state: Option<MentionState>,

@@ -221,7 +221,6 @@ impl LocalView {
 pub struct BreakerStatus {
     /// `twitter`, or `<profile>:twitter`.
     pub key: String,
-    /// Its state.
     pub state: BreakerState,
     /// Calls in the sliding window, as last counted (closed state).
     pub calls: i32,

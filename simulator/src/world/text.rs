@@ -109,7 +109,6 @@ pub(super) fn email(rng: &mut impl Rng, first: &str, last: &str) -> String {
     )
 }
 
-/// The text of a post.
 pub(super) fn post_text(rng: &mut impl Rng) -> String {
     format!("{} {}", pick(rng, POST_OPENERS), pick(rng, POST_TOPICS))
 }

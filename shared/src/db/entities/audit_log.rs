@@ -20,7 +20,6 @@ pub struct Model {
     pub action: String,
     /// The kind of thing it happened to, e.g. `mention`.
     pub entity_type: String,
-    /// Its id.
     pub entity_id: String,
     /// Excerpt of the details: secrets removed, at most 2 KB.
     pub payload: Json,
