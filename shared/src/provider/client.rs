@@ -35,9 +35,9 @@ pub enum ClientBuildError {
     InvalidKey(&'static str),
 }
 
-/// The Ayrshare HTTP client: single attempts, no retries (those are the resilience chain's,
-/// [`crate::resilience::Chain`], which is how callers use it). Cheap to clone; clones share
-/// the connection pool.
+/// The Ayrshare HTTP client: single attempts, no retries (those are the resilience guard's,
+/// [`crate::resilience::Guard`], through which [`super::Ayrshare`] calls it). Cheap to clone;
+/// clones share the connection pool.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,

@@ -47,7 +47,7 @@ impl fmt::Display for ProfileId {
     }
 }
 
-/// The unit the resilience chain is kept per: one client, breaker and budget slot each.
+/// The unit a resilience guard is kept per: one client, breaker and budget slot each.
 ///
 /// Breakers are per (profile, platform): one network failing does not stop the others. The
 /// request budget is per profile, because the provider counts requests per profile whatever

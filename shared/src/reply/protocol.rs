@@ -126,7 +126,7 @@ pub async fn abandon_attempt(
 
 /// The attempt may or may not have reached the provider: `unknown`, to be reconciled.
 /// `last_attempt_at` becomes now, the end of the send call in the database's time: however
-/// long the call took (the chain retries 429s and refused connections inside it), whatever
+/// long the call took (the guard retries 429s and refused connections inside it), whatever
 /// reached the provider was sent before this, so the read-back's wait counts from here.
 /// `None` if the row moved since.
 pub async fn record_unknown(

@@ -9,7 +9,7 @@
 //! ```text
 //! call: span, outcome log
 //!   attempt 1: breaker known open here? → refused
-//!              budget slot (of the chain's class) → breaker admission → HTTP
+//!              budget slot (of the guard's class) → breaker admission → HTTP
 //!              → slot used or given back, provider's rate-limit word → breaker record
 //!   backoff (full jitter; Retry-After and rate-limit headers first)
 //!   attempt 2 …
