@@ -16,7 +16,6 @@ use crate::domain::Platform;
 use config::{Config, Environment, File};
 use secrecy::SecretString;
 use std::collections::HashMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 use url::Url;
@@ -33,31 +32,26 @@ pub const SIMULATOR_API_KEY: &str = "sim-key";
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub platforms: Vec<Platform>,
-    /// `SOCIAL_MEDIA_API_HISTORY_LAST_DAYS`; 0 = all.
     pub history_last_days: u32,
     pub provider: ProviderSettings,
-    /// `DATABASE_URL`: the services' role, which may only append to the audit log.
+    /// The services' role, which may only append to the audit log.
     pub database_url: SecretString,
-    /// `MIGRATION_DATABASE_URL`: the schema's owner, used only by `--migrate`.
+    /// The schema's owner, used only by `--migrate`.
     pub migration_database_url: SecretString,
     pub database_max_connections: u32,
     pub amqp_url: SecretString,
     pub api_addr: SocketAddr,
-    /// `WORKER_PLATFORMS`; all of `platforms` by default.
     pub worker_platforms: Vec<Platform>,
-    /// `POLL_INTERVAL_SECONDS`: the scheduler reads less often when the budget cannot afford it.
+    /// The scheduler reads less often when the budget cannot afford it.
     pub poll_interval: Duration,
     pub poll_policy: PollPolicy,
-    /// `POLL_RATE_HORIZON_SECONDS`, also the age prior of a post without comments.
+    /// Also the age prior of a post without comments.
     pub poll_rate_horizon: Duration,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
     pub cors_allowed_origins: Vec<String>,
-    /// `AUDIT_HEAD_LOG_SECONDS`: the logged head is an anchor kept outside the database.
     pub audit_head_log_interval: Duration,
-    /// `API_RATE_LIMIT_PER_SECOND`, per token.
     pub api_rate_limit_per_second: u32,
-    /// `API_RATE_LIMIT_BURST`, per token.
     pub api_rate_limit_burst: u32,
     pub tasks: TaskSettings,
     pub resilience: ResilienceSettings,
@@ -68,9 +62,7 @@ pub struct Settings {
 /// How ingestion paces itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestSettings {
-    /// `INGEST_HISTORY_LIMIT`; the provider's maximum is 1000.
     pub history_limit: u32,
-    /// `INGEST_MESSAGING_RECHECK_SECONDS`, while a platform's messaging is disabled (403).
     pub messaging_recheck: Duration,
 }
 
@@ -78,28 +70,23 @@ pub struct IngestSettings {
 /// (DESIGN §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplySettings {
-    /// `REPLY_CACHE_WINDOW_SECONDS`: a reply not found when reading back is sent again only
-    /// once this has passed since the attempt.
+    /// A reply not found when reading back is sent again only once this has passed since the
+    /// attempt.
     pub cache_window: Duration,
-    /// `REPLY_UNDECIDED_LIMIT_SECONDS`: past it, a reply whose read-back keeps failing ends
-    /// `failed` instead of being sent again.
+    /// Past it, a reply whose read-back keeps failing ends `failed` instead of being sent again.
     pub undecided_limit: Duration,
-    /// `IDEMPOTENCY_KEY_TTL_SECONDS`, then the sweeper purges the answer.
     pub idempotency_key_ttl: Duration,
 }
 
 /// How background work is relayed, claimed, retried and swept (DESIGN §4–§5).
 #[derive(Debug, Clone)]
 pub struct TaskSettings {
-    /// `RELAY_ENABLED`; `None` leaves it to the process: on in `api`, off in the workers.
+    /// `None` leaves it to the process: on in `api`, off in the workers.
     pub relay_enabled: Option<bool>,
     pub relay_batch_size: u32,
-    /// `TASK_LEASE_SECONDS`: renewed while the job runs, handed back by the sweeper once
-    /// expired.
     pub lease: Duration,
-    /// `WORKER_PREFETCH`: unacknowledged deliveries per queue, i.e. jobs at once per platform.
     pub prefetch: u16,
-    /// `TASK_MAX_ATTEMPTS`; a task enqueued with a lower `max_attempts` gives up sooner.
+    /// A task enqueued with a lower `max_attempts` gives up sooner.
     pub max_attempts: u32,
     pub retry_base: Duration,
     pub retry_max: Duration,
@@ -111,12 +98,11 @@ pub struct TaskSettings {
 /// stopped while the provider is unwell (DESIGN §7).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResilienceSettings {
-    /// `PROVIDER_TIMEOUT_MS`, connection included.
     pub request_timeout: Duration,
-    /// `PROVIDER_RETRY_MAX_ATTEMPTS`, the first included.
+    /// The first included.
     pub retry_max_attempts: u32,
     pub retry_base: Duration,
-    /// `PROVIDER_RETRY_CAP_MS`; a longer `Retry-After` hands the call back to be rescheduled.
+    /// A longer `Retry-After` hands the call back to be rescheduled.
     pub retry_cap: Duration,
     pub breaker_window: Duration,
     pub breaker_min_calls: u32,
@@ -124,11 +110,10 @@ pub struct ResilienceSettings {
     pub breaker_open: Duration,
     pub breaker_open_growth: u32,
     pub breaker_open_max: Duration,
-    /// `BREAKER_PROBE_PERMITS`, across all processes.
+    /// Across all processes.
     pub breaker_probe_permits: u32,
-    /// `BREAKER_RECHECK_MS`; 0: ask the database before every call.
     pub breaker_recheck: Duration,
-    /// `RATE_BUDGET_REQUESTS` per profile in any window, across all processes.
+    /// Per profile in any window, across all processes.
     pub rate_budget_requests: u32,
     pub rate_budget_window: Duration,
     pub budget_reserve_percent: u32,
@@ -146,7 +131,7 @@ pub enum PollPolicy {
 /// How to reach Ayrshare (or the simulator).
 #[derive(Debug, Clone)]
 pub struct ProviderSettings {
-    /// `SOCIAL_MEDIA_API_URL`, ending in `/api`.
+    /// Ending in `/api`.
     pub url: Url,
     pub api_key: SecretString,
     pub profile_key: Option<SecretString>,
@@ -212,19 +197,16 @@ struct Var {
     meaning: &'static str,
 }
 
+/// A row of the table; an empty default leaves the variable unset unless given.
 const fn var(name: &'static str, default: &'static str, kind: Kind, meaning: &'static str) -> Var {
+    let default = if default.is_empty() {
+        None
+    } else {
+        Some(default)
+    };
     Var {
         name,
-        default: Some(default),
-        kind,
-        meaning,
-    }
-}
-
-const fn unset(name: &'static str, kind: Kind, meaning: &'static str) -> Var {
-    Var {
-        name,
-        default: None,
+        default,
         kind,
         meaning,
     }
@@ -238,14 +220,14 @@ const VARS: &[Var] = &[
     var("SOCIAL_PLATFORMS", "bluesky,facebook,instagram,linkedin,threads,tiktok,twitter,youtube", Kind::Platforms, "platforms to ingest"),
     var("SOCIAL_MEDIA_API_HISTORY_LAST_DAYS", "7", Kind::Whole(0, 365), "posts created in the last N days are polled; 0: all"),
     var("SOCIAL_MEDIA_API_URL", "https://api.ayrshare.com/api", Kind::Url(&["http", "https"]), "the provider's base URL"),
-    unset("SOCIAL_MEDIA_API_KEY", Kind::Secret, "the provider's API key"),
-    unset("SOCIAL_MEDIA_API_PROFILE_KEY", Kind::Secret, "the provider's Profile-Key"),
+    var("SOCIAL_MEDIA_API_KEY", "", Kind::Secret, "the provider's API key"),
+    var("SOCIAL_MEDIA_API_PROFILE_KEY", "", Kind::Secret, "the provider's Profile-Key"),
     var("DATABASE_URL", "postgres://social_messages_app@127.0.0.1:5432/social_messages", Kind::Url(POSTGRES), "PostgreSQL of the services"),
     var("MIGRATION_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/social_messages", Kind::Url(POSTGRES), "PostgreSQL of the schema's owner"),
     var("DATABASE_MAX_CONNECTIONS", "10", Kind::Whole(1, 1_000), "pool size of each process"),
     var("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f", Kind::Url(&["amqp", "amqps"]), "RabbitMQ"),
     var("API_ADDR", "127.0.0.1:3000", Kind::Addr, "where the api listens"),
-    unset("WORKER_PLATFORMS", Kind::Platforms, "platforms a worker consumes; all ingested ones by default"),
+    var("WORKER_PLATFORMS", "", Kind::Platforms, "platforms a worker consumes; all ingested ones by default"),
     var("POLL_INTERVAL_SECONDS", "60", Kind::Seconds(1, 86_400), "shortest time between two history reads of a platform"),
     var("POLL_POLICY", "adaptive", Kind::Choice(&["adaptive", "fifo"]), "how the poll planner orders due posts"),
     var("POLL_RATE_HORIZON_SECONDS", "3600", Kind::Seconds(1, 30 * 86_400), "time over which a post's comment rate is averaged"),
@@ -255,7 +237,7 @@ const VARS: &[Var] = &[
     var("AUDIT_HEAD_LOG_SECONDS", "3600", Kind::Seconds(1, 86_400), "how often the api logs the audit chain head"),
     var("API_RATE_LIMIT_PER_SECOND", "20", Kind::Whole(1, 100_000), "sustained requests per second per token"),
     var("API_RATE_LIMIT_BURST", "40", Kind::Whole(1, 100_000), "requests a token may make at once"),
-    unset("RELAY_ENABLED", Kind::Bool, "run the outbox relay here; on in api, off in the workers by default"),
+    var("RELAY_ENABLED", "", Kind::Bool, "run the outbox relay here; on in api, off in the workers by default"),
     var("RELAY_BATCH_SIZE", "200", Kind::Whole(1, 10_000), "rows a relay publishes per transaction"),
     var("TASK_LEASE_SECONDS", "60", Kind::Seconds(3, 3_600), "how long a worker's claim on a task lasts"),
     var("WORKER_PREFETCH", "4", Kind::Whole(1, 1_000), "jobs a worker runs at once per queue"),
@@ -284,6 +266,16 @@ const VARS: &[Var] = &[
     var("IDEMPOTENCY_KEY_TTL_SECONDS", "86400", Kind::Seconds(60, 365 * 86_400), "how long an Idempotency-Key's answer is kept"),
     var("INGEST_HISTORY_LIMIT", "1000", Kind::Whole(1, 1_000), "posts asked per history read"),
     var("INGEST_MESSAGING_RECHECK_SECONDS", "3600", Kind::Seconds(1, 30 * 86_400), "while messaging is disabled, the time until it is checked again"),
+];
+
+/// Pairs of variables in one unit where the first may not be below the second; `true`: it
+/// must be above it.
+#[rustfmt::skip]
+const ORDER: &[(&str, &str, bool)] = &[
+    ("TASK_RETRY_MAX_SECONDS", "TASK_RETRY_BASE_SECONDS", false),
+    ("PROVIDER_RETRY_CAP_MS", "PROVIDER_RETRY_BASE_MS", false),
+    ("BREAKER_OPEN_MAX_SECONDS", "BREAKER_OPEN_SECONDS", false),
+    ("REPLY_UNDECIDED_LIMIT_SECONDS", "REPLY_CACHE_WINDOW_SECONDS", true),
 ];
 
 /// The file read when `CONFIG_FILE` does not name one.
@@ -383,33 +375,30 @@ impl Values {
         }
     }
 
-    /// A whole number, seconds or milliseconds, in the variable's range.
-    fn number(&self, name: &str) -> Result<Option<u64>, ConfigError> {
+    /// A whole number, seconds or milliseconds (every one has a default), in its range.
+    fn number(&self, name: &str) -> Result<u64, ConfigError> {
         let (min, max, unit) = match Values::var(name).kind {
             Kind::Whole(min, max) => (min, max, ""),
             Kind::Seconds(min, max) => (min, max, " of seconds"),
             Kind::Millis(min, max) => (min, max, " of milliseconds"),
             other => panic!("{name} is {other:?}, not a number"),
         };
-        let Some(text) = self.text(name) else {
-            return Ok(None);
-        };
         let allowed = format!("a whole number{unit} from {min} to {max}");
-        match text.trim().parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        match self.text(name).unwrap_or_default().trim().parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
             Ok(_) => Err(self.error(name, "out of range", allowed)),
             Err(_) => Err(self.error(name, "not a whole number", allowed)),
         }
     }
 
     fn whole<T: TryFrom<u64>>(&self, name: &str) -> Result<T, ConfigError> {
-        let n = self.number(name)?.unwrap_or_default();
         // The table's ranges fit the fields' types.
-        T::try_from(n).map_err(|_| self.error(name, "out of range", "a smaller number"))
+        T::try_from(self.number(name)?)
+            .map_err(|_| self.error(name, "out of range", "a smaller number"))
     }
 
     fn duration(&self, name: &str) -> Result<Duration, ConfigError> {
-        let n = self.number(name)?.unwrap_or_default();
+        let n = self.number(name)?;
         Ok(match Values::var(name).kind {
             Kind::Millis(..) => Duration::from_millis(n),
             _ => Duration::from_secs(n),
@@ -435,16 +424,11 @@ impl Values {
         let Kind::Url(schemes) = Values::var(name).kind else {
             panic!("{name} is not a URL");
         };
-        let text = self.text(name).unwrap_or_default();
         let allowed = format!(
-            "a URL with scheme {} and a host",
-            schemes
-                .iter()
-                .map(|s| format!("{s}://"))
-                .collect::<Vec<_>>()
-                .join(" or ")
+            "a URL with scheme {}:// and a host",
+            schemes.join(":// or ")
         );
-        match Url::parse(text) {
+        match Url::parse(self.text(name).unwrap_or_default()) {
             Ok(url) if schemes.contains(&url.scheme()) && url.has_host() => Ok(url),
             Ok(url) => Err(self.error(
                 name,
@@ -462,11 +446,8 @@ impl Values {
         let mut platforms = Vec::new();
         for item in split_list(text) {
             let platform = item.to_ascii_lowercase().parse::<Platform>().map_err(|e| {
-                self.error(
-                    name,
-                    format!("{:?} is not a supported platform", e.value),
-                    e.allowed,
-                )
+                let problem = format!("{:?} is not a supported platform", e.value);
+                self.error(name, problem, e.allowed)
             })?;
             if !platforms.contains(&platform) {
                 platforms.push(platform);
@@ -478,34 +459,29 @@ impl Values {
         Ok(Some(platforms))
     }
 
-    fn choice(&self, name: &str) -> Result<&str, ConfigError> {
+    /// Whether `name` is set to `word`, once its text is known to be one of its choices.
+    fn is(&self, name: &str, word: &str) -> Result<bool, ConfigError> {
         let Kind::Choice(words) = Values::var(name).kind else {
             panic!("{name} is not a choice");
         };
-        let text = self.text(name).unwrap_or_default();
-        words
-            .iter()
-            .find(|w| **w == text)
-            .copied()
-            .ok_or_else(|| self.error(name, "not one of the choices", words.join(", ")))
+        match self.text(name).unwrap_or_default() {
+            text if words.contains(&text) => Ok(text == word),
+            _ => Err(self.error(name, "not one of the choices", words.join(", "))),
+        }
     }
 
     fn addr(&self, name: &str) -> Result<SocketAddr, ConfigError> {
-        self.text(name).unwrap_or_default().parse().map_err(|_| {
-            self.error(
-                name,
-                "not a socket address",
-                "IP:PORT, e.g. 127.0.0.1:3000 or 0.0.0.0:3000",
-            )
-        })
+        let allowed = "IP:PORT, e.g. 127.0.0.1:3000 or 0.0.0.0:3000";
+        let text = self.text(name).unwrap_or_default();
+        text.parse()
+            .map_err(|_| self.error(name, "not a socket address", allowed))
     }
 
     fn origins(&self, name: &str) -> Result<Vec<String>, ConfigError> {
         let origins = split_list(self.text(name).unwrap_or_default());
-        match origins
-            .iter()
-            .find(|o| o.as_str() != "*" && Url::parse(o).map_or(true, |u| !u.has_host()))
-        {
+        let not_origin =
+            |o: &&String| o.as_str() != "*" && Url::parse(o).map_or(true, |u| !u.has_host());
+        match origins.iter().find(not_origin) {
             Some(bad) => Err(ConfigError {
                 value: quote(bad),
                 ..self.error(
@@ -522,31 +498,36 @@ impl Values {
         self.text(name).map(SecretString::from)
     }
 
-    /// `name`'s value is below the value `bound` of the setting `smaller`.
-    fn not_below(&self, name: &str, smaller: &str, bound: impl fmt::Display) -> ConfigError {
-        self.error(
-            name,
-            format!("smaller than {smaller}"),
-            format!("at least {bound}"),
-        )
+    fn secret_url(&self, name: &str) -> Result<SecretString, ConfigError> {
+        Ok(SecretString::from(self.url(name)?.to_string()))
+    }
+
+    /// The first pair of [`ORDER`] whose values are the wrong way round.
+    fn check_order(&self) -> Result<(), ConfigError> {
+        for &(name, smaller, strict) in ORDER {
+            let (value, bound) = (self.number(name)?, self.number(smaller)?);
+            if value < bound || (strict && value == bound) {
+                let (problem, allowed) = match strict {
+                    true => ("not longer than", "more than"),
+                    false => ("smaller than", "at least"),
+                };
+                let problem = format!("{problem} {smaller}");
+                return Err(self.error(name, problem, format!("{allowed} {bound}")));
+            }
+        }
+        Ok(())
     }
 }
 
 fn validate(v: &Values) -> Result<Settings, ConfigError> {
     let platforms = v.platforms("SOCIAL_PLATFORMS")?.unwrap_or_default();
-    let worker_platforms = match v.platforms("WORKER_PLATFORMS")? {
-        None => platforms.clone(),
-        Some(pinned) => {
-            if let Some(p) = pinned.iter().find(|p| !platforms.contains(p)) {
-                return Err(v.error(
-                    "WORKER_PLATFORMS",
-                    format!("{p} is not in SOCIAL_PLATFORMS"),
-                    join(&platforms),
-                ));
-            }
-            pinned
-        }
-    };
+    let worker_platforms = v.platforms("WORKER_PLATFORMS")?;
+    let worker_platforms = worker_platforms.unwrap_or_else(|| platforms.clone());
+    if let Some(p) = worker_platforms.iter().find(|p| !platforms.contains(p)) {
+        let ingested: Vec<&str> = platforms.iter().map(|p| p.as_str()).collect();
+        let problem = format!("{p} is not in SOCIAL_PLATFORMS");
+        return Err(v.error("WORKER_PLATFORMS", problem, ingested.join(", ")));
+    }
     let url = v.url("SOCIAL_MEDIA_API_URL")?;
     let is_ayrshare = url
         .host_str()
@@ -562,14 +543,7 @@ fn validate(v: &Values) -> Result<Settings, ConfigError> {
         }
         None => SecretString::from(SIMULATOR_API_KEY),
     };
-    let poll_policy = match v.choice("POLL_POLICY")? {
-        "fifo" => PollPolicy::Fifo,
-        _ => PollPolicy::Adaptive,
-    };
-    let log_format = match v.choice("LOG_FORMAT")? {
-        "json" => LogFormat::Json,
-        _ => LogFormat::Text,
-    };
+    v.check_order()?;
     Ok(Settings {
         platforms,
         history_last_days: v.whole("SOCIAL_MEDIA_API_HISTORY_LAST_DAYS")?,
@@ -578,106 +552,64 @@ fn validate(v: &Values) -> Result<Settings, ConfigError> {
             api_key,
             profile_key: v.secret("SOCIAL_MEDIA_API_PROFILE_KEY"),
         },
-        database_url: SecretString::from(v.url("DATABASE_URL")?.to_string()),
-        migration_database_url: SecretString::from(v.url("MIGRATION_DATABASE_URL")?.to_string()),
+        database_url: v.secret_url("DATABASE_URL")?,
+        migration_database_url: v.secret_url("MIGRATION_DATABASE_URL")?,
         database_max_connections: v.whole("DATABASE_MAX_CONNECTIONS")?,
-        amqp_url: SecretString::from(v.url("AMQP_URL")?.to_string()),
+        amqp_url: v.secret_url("AMQP_URL")?,
         api_addr: v.addr("API_ADDR")?,
         worker_platforms,
         poll_interval: v.duration("POLL_INTERVAL_SECONDS")?,
-        poll_policy,
+        poll_policy: match v.is("POLL_POLICY", "fifo")? {
+            true => PollPolicy::Fifo,
+            false => PollPolicy::Adaptive,
+        },
         poll_rate_horizon: v.duration("POLL_RATE_HORIZON_SECONDS")?,
         shutdown_grace: v.duration("SHUTDOWN_GRACE_SECONDS")?,
-        log_format,
+        log_format: match v.is("LOG_FORMAT", "json")? {
+            true => LogFormat::Json,
+            false => LogFormat::Text,
+        },
         cors_allowed_origins: v.origins("CORS_ALLOWED_ORIGINS")?,
         audit_head_log_interval: v.duration("AUDIT_HEAD_LOG_SECONDS")?,
         api_rate_limit_per_second: v.whole("API_RATE_LIMIT_PER_SECOND")?,
         api_rate_limit_burst: v.whole("API_RATE_LIMIT_BURST")?,
-        tasks: validate_tasks(v)?,
-        resilience: validate_resilience(v)?,
-        replies: validate_replies(v)?,
+        tasks: TaskSettings {
+            relay_enabled: v.bool("RELAY_ENABLED")?,
+            relay_batch_size: v.whole("RELAY_BATCH_SIZE")?,
+            lease: v.duration("TASK_LEASE_SECONDS")?,
+            prefetch: v.whole("WORKER_PREFETCH")?,
+            max_attempts: v.whole("TASK_MAX_ATTEMPTS")?,
+            retry_base: v.duration("TASK_RETRY_BASE_SECONDS")?,
+            retry_max: v.duration("TASK_RETRY_MAX_SECONDS")?,
+            sweeper_interval: v.duration("SWEEPER_INTERVAL_SECONDS")?,
+            published_timeout: v.duration("SWEEPER_PUBLISHED_TIMEOUT_SECONDS")?,
+        },
+        resilience: ResilienceSettings {
+            request_timeout: v.duration("PROVIDER_TIMEOUT_MS")?,
+            retry_max_attempts: v.whole("PROVIDER_RETRY_MAX_ATTEMPTS")?,
+            retry_base: v.duration("PROVIDER_RETRY_BASE_MS")?,
+            retry_cap: v.duration("PROVIDER_RETRY_CAP_MS")?,
+            breaker_window: v.duration("BREAKER_WINDOW_SECONDS")?,
+            breaker_min_calls: v.whole("BREAKER_MIN_CALLS")?,
+            breaker_failure_rate_percent: v.whole("BREAKER_FAILURE_RATE_PERCENT")?,
+            breaker_open: v.duration("BREAKER_OPEN_SECONDS")?,
+            breaker_open_growth: v.whole("BREAKER_OPEN_GROWTH")?,
+            breaker_open_max: v.duration("BREAKER_OPEN_MAX_SECONDS")?,
+            breaker_probe_permits: v.whole("BREAKER_PROBE_PERMITS")?,
+            breaker_recheck: v.duration("BREAKER_RECHECK_MS")?,
+            rate_budget_requests: v.whole("RATE_BUDGET_REQUESTS")?,
+            rate_budget_window: v.duration("RATE_BUDGET_WINDOW_SECONDS")?,
+            budget_reserve_percent: v.whole("BUDGET_RESERVE_PERCENT")?,
+        },
+        replies: ReplySettings {
+            cache_window: v.duration("REPLY_CACHE_WINDOW_SECONDS")?,
+            undecided_limit: v.duration("REPLY_UNDECIDED_LIMIT_SECONDS")?,
+            idempotency_key_ttl: v.duration("IDEMPOTENCY_KEY_TTL_SECONDS")?,
+        },
         ingest: IngestSettings {
             history_limit: v.whole("INGEST_HISTORY_LIMIT")?,
             messaging_recheck: v.duration("INGEST_MESSAGING_RECHECK_SECONDS")?,
         },
-    })
-}
-
-fn validate_replies(v: &Values) -> Result<ReplySettings, ConfigError> {
-    let cache_window = v.duration("REPLY_CACHE_WINDOW_SECONDS")?;
-    let undecided_limit = v.duration("REPLY_UNDECIDED_LIMIT_SECONDS")?;
-    if undecided_limit <= cache_window {
-        return Err(v.error(
-            "REPLY_UNDECIDED_LIMIT_SECONDS",
-            "not longer than REPLY_CACHE_WINDOW_SECONDS",
-            format!("more than {}", cache_window.as_secs()),
-        ));
-    }
-    Ok(ReplySettings {
-        cache_window,
-        undecided_limit,
-        idempotency_key_ttl: v.duration("IDEMPOTENCY_KEY_TTL_SECONDS")?,
-    })
-}
-
-fn validate_tasks(v: &Values) -> Result<TaskSettings, ConfigError> {
-    let retry_base = v.duration("TASK_RETRY_BASE_SECONDS")?;
-    let retry_max = v.duration("TASK_RETRY_MAX_SECONDS")?;
-    if retry_max < retry_base {
-        return Err(v.not_below(
-            "TASK_RETRY_MAX_SECONDS",
-            "TASK_RETRY_BASE_SECONDS",
-            retry_base.as_secs(),
-        ));
-    }
-    Ok(TaskSettings {
-        relay_enabled: v.bool("RELAY_ENABLED")?,
-        relay_batch_size: v.whole("RELAY_BATCH_SIZE")?,
-        lease: v.duration("TASK_LEASE_SECONDS")?,
-        prefetch: v.whole("WORKER_PREFETCH")?,
-        max_attempts: v.whole("TASK_MAX_ATTEMPTS")?,
-        retry_base,
-        retry_max,
-        sweeper_interval: v.duration("SWEEPER_INTERVAL_SECONDS")?,
-        published_timeout: v.duration("SWEEPER_PUBLISHED_TIMEOUT_SECONDS")?,
-    })
-}
-
-fn validate_resilience(v: &Values) -> Result<ResilienceSettings, ConfigError> {
-    let retry_base = v.duration("PROVIDER_RETRY_BASE_MS")?;
-    let retry_cap = v.duration("PROVIDER_RETRY_CAP_MS")?;
-    if retry_cap < retry_base {
-        return Err(v.not_below(
-            "PROVIDER_RETRY_CAP_MS",
-            "PROVIDER_RETRY_BASE_MS",
-            retry_base.as_millis(),
-        ));
-    }
-    let breaker_open = v.duration("BREAKER_OPEN_SECONDS")?;
-    let breaker_open_max = v.duration("BREAKER_OPEN_MAX_SECONDS")?;
-    if breaker_open_max < breaker_open {
-        return Err(v.not_below(
-            "BREAKER_OPEN_MAX_SECONDS",
-            "BREAKER_OPEN_SECONDS",
-            breaker_open.as_secs(),
-        ));
-    }
-    Ok(ResilienceSettings {
-        request_timeout: v.duration("PROVIDER_TIMEOUT_MS")?,
-        retry_max_attempts: v.whole("PROVIDER_RETRY_MAX_ATTEMPTS")?,
-        retry_base,
-        retry_cap,
-        breaker_window: v.duration("BREAKER_WINDOW_SECONDS")?,
-        breaker_min_calls: v.whole("BREAKER_MIN_CALLS")?,
-        breaker_failure_rate_percent: v.whole("BREAKER_FAILURE_RATE_PERCENT")?,
-        breaker_open,
-        breaker_open_growth: v.whole("BREAKER_OPEN_GROWTH")?,
-        breaker_open_max,
-        breaker_probe_permits: v.whole("BREAKER_PROBE_PERMITS")?,
-        breaker_recheck: v.duration("BREAKER_RECHECK_MS")?,
-        rate_budget_requests: v.whole("RATE_BUDGET_REQUESTS")?,
-        rate_budget_window: v.duration("RATE_BUDGET_WINDOW_SECONDS")?,
-        budget_reserve_percent: v.whole("BUDGET_RESERVE_PERCENT")?,
     })
 }
 
@@ -687,14 +619,6 @@ fn split_list(text: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
-}
-
-fn join(platforms: &[Platform]) -> String {
-    platforms
-        .iter()
-        .map(|p| p.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn quote(text: &str) -> String {
