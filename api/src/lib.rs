@@ -17,6 +17,7 @@ mod page;
 pub mod rate_limit;
 pub mod routes;
 mod state;
+mod web;
 
 pub use state::AppState;
 

@@ -1,6 +1,7 @@
 //! HTTP routes, one module per resource, and their composition into the whole surface.
 //!
-//! Public: login, `/v1/status*`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`.
+//! Public: login, `/v1/status*`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`,
+//! and the web inbox's page (`/`, `/app.js`, `/app.css`; its data needs a token like any client).
 //! Everything else goes through [`crate::auth::require_token`] (401 without a valid token,
 //! 429 over the token's rate limit). Every request is measured (`crate::http_metrics`), bodies
 //! are capped at 64 KB, and unknown routes or methods answer problem+json.
@@ -18,7 +19,7 @@ pub mod users;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::{auth, extract, http_metrics, openapi};
+use crate::{auth, extract, http_metrics, openapi, web};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::routing::get;
@@ -72,6 +73,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .merge(openapi::docs_routes().with_state(()))
+        .merge(web::router().with_state(()))
         .route("/metrics", get(http_metrics::get_metrics))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")

@@ -1,0 +1,1 @@
+// The web inbox (see api/src/web.rs).
