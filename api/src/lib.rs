@@ -10,6 +10,7 @@ pub mod admin;
 pub mod auth;
 mod cursor;
 pub mod error;
+mod events;
 mod extract;
 mod http_metrics;
 mod openapi;
@@ -56,6 +57,7 @@ pub async fn serve(
         shared::outbox::Loops::api(&settings),
         cancel.clone(),
     );
+    state.spawn_event_feed();
     tracing::info!(%addr, "api listening");
     // Peer addresses feed the login throttle.
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();

@@ -1,5 +1,6 @@
 //! What every handler can reach: the database pool and the broker connection.
 
+use crate::events::Feed;
 use crate::rate_limit::{RateLimit, RateLimiter};
 use crate::routes::budget::BudgetConfig;
 use sea_orm::DatabaseConnection;
@@ -37,6 +38,10 @@ pub struct AppState {
     pub(crate) cors_allowed_origins: Arc<[String]>,
     /// The provider budget as configured, for `GET /v1/status/budget`.
     pub(crate) budget: Arc<BudgetConfig>,
+    /// The live events this process fans out (`GET /v1/events`).
+    pub(crate) events: Feed,
+    /// Fires when the process stops: event streams end with it.
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl AppState {
@@ -47,10 +52,11 @@ impl AppState {
         tokio::spawn(keep_broker_connected(
             settings.clone(),
             broker.clone(),
-            cancel,
+            cancel.clone(),
         ));
         Ok(Self {
             broker,
+            shutdown: cancel,
             ..Self::new(db, settings)
         })
     }
@@ -75,7 +81,19 @@ impl AppState {
                 reserve_percent: settings.resilience.budget_reserve_percent,
                 plan: PlanSettings::from_settings(settings),
             }),
+            events: Feed::default(),
+            shutdown: CancellationToken::new(),
         }
+    }
+
+    /// Starts reading the events `GET /v1/events` streams, until the state's shutdown (the
+    /// process's cancellation, or never for a state made by [`AppState::new`]).
+    pub fn spawn_event_feed(&self) {
+        tokio::spawn(
+            self.events
+                .clone()
+                .run(self.db.clone(), self.shutdown.clone()),
+        );
     }
 
     /// The same state with another per-token rate limit.

@@ -21,7 +21,10 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
 pub fn router() -> Router {
     Router::new()
         .route("/", get(|| asset("text/html; charset=utf-8", INDEX)))
-        .route("/app.js", get(|| asset("text/javascript; charset=utf-8", SCRIPT)))
+        .route(
+            "/app.js",
+            get(|| asset("text/javascript; charset=utf-8", SCRIPT)),
+        )
         .route("/app.css", get(|| asset("text/css; charset=utf-8", STYLE)))
 }
 
@@ -35,8 +38,14 @@ async fn asset(content_type: &'static str, body: &'static str) -> impl IntoRespo
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static(CONTENT_SECURITY_POLICY),
             ),
-            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-            (header::REFERRER_POLICY, HeaderValue::from_static("same-origin")),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("same-origin"),
+            ),
         ],
         body,
     )

@@ -75,6 +75,7 @@ mod m20261205_000010_sliding_breaker;
 mod m20261206_000010_app_role;
 mod m20261207_000010_login_throttle_keys;
 mod m20261207_000020_manage_accounts;
+mod m20261208_000010_live_events;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -102,6 +103,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000010_app_role::Migration),
             Box::new(m20261207_000010_login_throttle_keys::Migration),
             Box::new(m20261207_000020_manage_accounts::Migration),
+            Box::new(m20261208_000010_live_events::Migration),
         ]
     }
 }

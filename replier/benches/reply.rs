@@ -234,6 +234,7 @@ async fn main() -> anyhow::Result<()> {
                             requested_by: agent.id,
                             idempotency_key: None,
                             trace_id: None,
+                            seen_version: None,
                         },
                     )
                     .await?;

@@ -243,6 +243,9 @@ pub struct MentionDetailOut {
     pub mention: MentionOut,
     /// Its replies, oldest first.
     pub replies: Vec<ReplyOut>,
+    /// What came before it in its thread, oldest first (at most 50): the parents of a reply
+    /// to a comment, or the earlier messages of a direct-message conversation.
+    pub thread: Vec<MentionOut>,
 }
 
 /// Filters and pagination of the inbox. Multi-valued filters are comma lists.
@@ -390,10 +393,15 @@ async fn get_mention(
         .await?
         .ok_or_else(|| ApiError::not_found("no mention with this id"))?;
     let replies = queries::replies(&state.db, id).await?;
+    let thread = queries::thread(&state.db, &mention).await?;
     let version = mention.version;
     let body = MentionDetailOut {
         mention: MentionOut::with_replies(mention, &replies),
         replies: replies.into_iter().map(ReplyOut::from).collect(),
+        thread: thread
+            .into_iter()
+            .map(|m| MentionOut::new(m, None))
+            .collect(),
     };
     Ok(with_etag(version, Json(body)))
 }
@@ -414,7 +422,7 @@ pub struct UpdateMentionIn {
 
 /// The version in `If-Match`, `None` for `*` or no header. The documented form: `*`, or a
 /// version of up to nine digits as the ETag gives it (`"3"`), weak (`W/"3"`) or bare (`3`).
-fn if_match(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
+pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };

@@ -19,7 +19,7 @@ pub mod users;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::{auth, extract, http_metrics, openapi, web};
+use crate::{auth, events, extract, http_metrics, openapi, web};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::routing::get;
@@ -46,6 +46,7 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .merge(tasks::router())
         .merge(sync::router())
         .merge(budget::router())
+        .merge(events::router())
 }
 
 /// The OpenAPI document of every annotated route, as served at `/openapi.json`.

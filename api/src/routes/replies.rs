@@ -11,6 +11,7 @@
 //! | same key, other body | 422 `idempotency_key_reused` |
 //! | same key while the first request is being handled | 409 `request_in_flight` |
 //! | another request holds the mention longer than a moment (a burst) | 409 `mention_busy`, `Retry-After` |
+//! | `If-Match` names a version the mention has left (a stale view) | 412 `stale_view`, saying what changed |
 //!
 //! Answers are stored under their key for successful requests only: a refused request leaves
 //! nothing, and repeating it is evaluated again.
@@ -20,12 +21,12 @@ use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, parse_id};
 use crate::openapi;
-use crate::routes::mentions::ReplyOut;
+use crate::routes::mentions::{ReplyOut, if_match};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use sea_orm::TransactionTrait;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, TransactionTrait};
 use serde::Deserialize;
 use shared::db::idempotency::{self, Claim, MAX_KEY_CHARS};
 use shared::domain::{MentionId, ReplyId};
@@ -129,10 +130,85 @@ fn request_error(err: RequestError) -> ApiError {
             "another request is changing this mention right now; nothing was done, try again",
         )
         .with_retry_after(BUSY_RETRY_AFTER),
+        // `create_reply` says what changed; this is the bare answer.
+        RequestError::Stale { current_version } => ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "stale_view",
+            format!("the mention changed since you opened it: it is at version {current_version}"),
+        ),
         RequestError::Illegal(e) => e.into(),
         RequestError::Db(e) => e.into(),
         RequestError::Outbox(e) => ApiError::internal(&e),
     }
+}
+
+/// The 412 for a reply requested from a stale view (Freshdesk's "Traffic Cop"): what changed
+/// since version `seen`, from the mention's audit rows that recorded a newer version.
+async fn stale_view(
+    db: &impl ConnectionTrait,
+    mention_id: MentionId,
+    seen: i32,
+    current_version: i32,
+) -> Result<ApiError, DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT a.action, a.occurred_at, a.payload->>'disposition' AS disposition, \
+                    coalesce(actor.name, a.actor) AS actor_name, target.name AS target_name \
+             FROM audit_log a \
+             LEFT JOIN users actor ON a.actor = 'user:' || actor.id::text \
+             LEFT JOIN users target ON target.id::text = a.payload->>'userId' \
+             WHERE a.entity_type = 'mention' AND a.entity_id = $1 \
+               AND CASE WHEN jsonb_typeof(a.payload->'version') = 'number' \
+                        THEN (a.payload->>'version')::numeric > $2 ELSE false END \
+             ORDER BY a.id LIMIT 20",
+            [mention_id.to_string().into(), seen.into()],
+        ))
+        .await?;
+    let mut changes = Vec::new();
+    let mut summaries = Vec::new();
+    for row in rows {
+        let action: String = row.try_get("", "action")?;
+        let actor: String = row.try_get("", "actor_name")?;
+        let target: Option<String> = row.try_get("", "target_name")?;
+        let disposition: Option<String> = row.try_get("", "disposition")?;
+        let at: chrono::DateTime<chrono::FixedOffset> = row.try_get("", "occurred_at")?;
+        let summary = match action.as_str() {
+            "reply.requested" => format!("{actor} replied"),
+            "mention.assigned" => match target {
+                Some(target) => format!("{actor} assigned it to {target}"),
+                None => format!("{actor} assigned it"),
+            },
+            "mention.unassigned" => format!("{actor} unassigned it"),
+            "mention.disposition_set" => format!(
+                "{actor} set the disposition to {}",
+                disposition.unwrap_or_default()
+            ),
+            "mention.disposition_cleared" => format!("{actor} cleared the disposition"),
+            other => format!("{actor}: {other}"),
+        };
+        changes.push(serde_json::json!({
+            "action": action, "actorName": actor, "at": at, "summary": summary,
+        }));
+        summaries.push(summary);
+    }
+    let what = if summaries.is_empty() {
+        format!("it is at version {current_version}, not {seen}")
+    } else {
+        summaries.join("; ")
+    };
+    Ok(ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "stale_view",
+        format!(
+            "the mention changed since you opened it: {what}. Nothing was sent; look at it \
+             again before replying"
+        ),
+    )
+    .with_details(serde_json::json!({
+        "currentVersion": current_version,
+        "changes": changes,
+    })))
 }
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
@@ -147,6 +223,8 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
         ("id" = String, Path, description = "Mention id"),
         ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~](?:[ -~]{0,253}[!-~])?$",
             description = "1 to 255 visible ASCII characters or spaces; repeating the request with it replays the first answer"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(?:\*|(?:W/)?"[0-9]{1,9}"|[0-9]{1,9})$"#,
+            description = "The mention's version the reply was written against; if the mention changed since, nothing is sent"),
     ),
     request_body = CreateReplyIn,
     responses(
@@ -154,6 +232,7 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
         (status = 200, description = "The mention's reply with this content already exists", body = ReplyOut),
         (status = 404, description = "No such mention", body = Problem),
         (status = 409, description = "Another reply is live or sent (`reply_exists`), the state does not allow a reply (`illegal_transition`), a request with this key is in flight (`request_in_flight`), or another request holds the mention (`mention_busy`, with `Retry-After`)", body = Problem),
+        (status = 412, description = "The mention changed since the version in `If-Match` (`stale_view`); the detail says what changed, `details.changes` lists it", body = Problem),
         (status = 422, description = "Invalid content, id or key, or the key was used for another request (`idempotency_key_reused`)", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(mention_id = %id))]
@@ -167,6 +246,7 @@ async fn create_reply(
     let mention_id: MentionId = parse_id("id", &id)?;
     let content = validate_content(&input.content)?;
     let key = idempotency_key(&headers)?;
+    let seen_version = if_match(&headers)?;
     let hash = request_hash(mention_id, content);
     let txn = state.db.begin().await?;
     if let Some(key) = &key {
@@ -200,10 +280,18 @@ async fn create_reply(
             requested_by: me.user_id,
             idempotency_key: key.as_deref(),
             trace_id: None,
+            seen_version,
         },
     )
-    .await
-    .map_err(request_error)?;
+    .await;
+    let requested = match requested {
+        Err(RequestError::Stale { current_version }) => {
+            drop(txn);
+            let seen = seen_version.unwrap_or_default();
+            return Err(stale_view(&state.db, mention_id, seen, current_version).await?);
+        }
+        other => other.map_err(request_error)?,
+    };
     let status = match requested {
         Requested::Created { .. } => StatusCode::ACCEPTED,
         Requested::Existing(_) => StatusCode::OK,

@@ -110,6 +110,7 @@ impl TestApp {
     async fn serve_state(db: TestDb, state: AppState) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        state.spawn_event_feed();
         let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await });
         TestApp {

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod bad_inputs;
 mod dead_tasks;
+mod events;
 mod mentions;
 mod openapi;
 mod processes;

@@ -322,6 +322,7 @@ pub async fn request(db: &TestDb, by: UserId, mention: MentionId, content: &str)
             requested_by: by,
             idempotency_key: None,
             trace_id: None,
+            seen_version: None,
         },
     )
     .await

@@ -11,6 +11,7 @@ use crate::domain::{
     Disposition, MentionId, MentionState, MentionType, Platform, ReplyId, ReplyStatus, UserId,
 };
 use chrono::{DateTime, FixedOffset, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
     QueryFilter, QueryOrder, QuerySelect, Set, Statement, Value,
@@ -226,6 +227,51 @@ pub async fn replies(
         .order_by_asc(replies::Column::Id)
         .all(conn)
         .await
+}
+
+/// Most mentions of a thread's context.
+pub const THREAD_MAX: u64 = 50;
+
+/// What came before `mention` in its thread, oldest first (at most [`THREAD_MAX`]): the
+/// chain of parents of a comment's reply, or the earlier messages of a direct-message
+/// conversation.
+pub async fn thread(
+    conn: &impl ConnectionTrait,
+    mention: &mentions::Model,
+) -> Result<Vec<mentions::Model>, DbErr> {
+    let mut earlier = Vec::new();
+    let mut parent = mention.parent_id;
+    while let Some(id) = parent
+        && (earlier.len() as u64) < THREAD_MAX
+    {
+        let Some(row) = find(conn, id).await? else {
+            break;
+        };
+        // A parent seen already would loop forever.
+        if earlier.iter().any(|m: &mentions::Model| m.id == row.id) {
+            break;
+        }
+        parent = row.parent_id;
+        earlier.push(row);
+    }
+    if mention.mention_type == MentionType::Message
+        && let Some(conversation) = &mention.provider_post_ref
+    {
+        let at = mention.posted_at.unwrap_or(mention.created_at);
+        let messages = mentions::Entity::find()
+            .filter(mentions::Column::Platform.eq(mention.platform))
+            .filter(mentions::Column::ProviderPostRef.eq(conversation.as_str()))
+            .filter(mentions::Column::MentionType.eq(MentionType::Message))
+            .filter(mentions::Column::Id.ne(mention.id))
+            .filter(Expr::cust("coalesce(posted_at, created_at)").lt(at))
+            .order_by_desc(Expr::cust("coalesce(posted_at, created_at)"))
+            .limit(THREAD_MAX - earlier.len() as u64)
+            .all(conn)
+            .await?;
+        earlier.extend(messages);
+    }
+    earlier.sort_by_key(|m| (m.posted_at.unwrap_or(m.created_at), m.created_at));
+    Ok(earlier)
 }
 
 /// The triage fields of a mention after a change.

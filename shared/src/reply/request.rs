@@ -33,6 +33,9 @@ pub struct ReplyRequest<'a> {
     pub idempotency_key: Option<&'a str>,
     /// The trace id to give the reply task.
     pub trace_id: Option<&'a str>,
+    /// The mention's version the requester was looking at: if it changed since, nothing is
+    /// done ([`RequestError::Stale`]).
+    pub seen_version: Option<i32>,
 }
 
 /// What a request did.
@@ -43,6 +46,8 @@ pub enum Requested {
         reply: replies::Model,
         /// The mention's state before.
         from_state: Option<MentionState>,
+        /// The mention's version after.
+        version: i32,
     },
     /// The mention's live reply already has this content: it is that reply.
     Existing(replies::Model),
@@ -59,7 +64,12 @@ impl Requested {
     /// Appends the `reply.requested` audit row for a new reply (nothing for an existing
     /// one). Call it as the transaction's last write (see [`crate::audit`]).
     pub async fn audit(&self, conn: &impl ConnectionTrait, actor: Actor) -> Result<(), DbErr> {
-        let Requested::Created { reply, from_state } = self else {
+        let Requested::Created {
+            reply,
+            from_state,
+            version,
+        } = self
+        else {
             return Ok(());
         };
         audit::append(
@@ -71,6 +81,7 @@ impl Requested {
                     "fromState": from_state,
                     "toState": "reply_attempt",
                     "idempotencyKey": reply.idempotency_key,
+                    "version": version,
                 }),
             ),
         )
@@ -95,6 +106,12 @@ pub enum RequestError {
     /// requests on it): nothing was done; try again shortly.
     #[error("the mention is being changed by another request")]
     Busy,
+    /// The mention changed since the version the requester was looking at.
+    #[error("the mention changed: it is at version {current_version}")]
+    Stale {
+        /// Its version now.
+        current_version: i32,
+    },
     /// The mention's state does not allow a reply.
     #[error(transparent)]
     Illegal(#[from] IllegalTransition),
@@ -112,13 +129,23 @@ pub async fn request_reply(
     txn: &impl ConnectionTrait,
     request: ReplyRequest<'_>,
 ) -> Result<Requested, RequestError> {
-    // A request that cannot win is answered without waiting for the mention's lock.
-    if let Some(existing) = live_reply(txn, request.mention_id).await? {
+    // A request that cannot win is answered without waiting for the mention's lock (unless
+    // it must first be checked against what the requester saw).
+    if request.seen_version.is_none()
+        && let Some(existing) = live_reply(txn, request.mention_id).await?
+    {
         return answer_with(existing, request.content);
     }
     let mention = lock_mention(txn, request.mention_id)
         .await?
         .ok_or(RequestError::MentionNotFound)?;
+    if let Some(seen) = request.seen_version
+        && seen != mention.version
+    {
+        return Err(RequestError::Stale {
+            current_version: mention.version,
+        });
+    }
     let Some(reply) = insert_live(txn, &request).await? else {
         // Holding the mention lock, the live reply cannot change status under us: the
         // replier's outcome transactions lock the mention first.
@@ -130,7 +157,7 @@ pub async fn request_reply(
         return answer_with(existing, request.content);
     };
     let state = next_state(mention.state, MentionEvent::RequestReply)?;
-    mention_queries::update_triage(
+    let updated = mention_queries::update_triage(
         txn,
         mention.clone(),
         Triage {
@@ -148,6 +175,7 @@ pub async fn request_reply(
     Ok(Requested::Created {
         reply,
         from_state: mention.state,
+        version: updated.version,
     })
 }
 
