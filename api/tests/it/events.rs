@@ -237,6 +237,14 @@ async fn reply(app: &TestApp, token: &str, id: &str, version: i64, content: &str
     .await
 }
 
+/// Asserts a 412 `stale_view` whose detail says `what`; returns the problem.
+async fn refused_as_stale(response: Response, what: &str) -> Value {
+    let body = assert_problem(response, 412, "stale_view").await;
+    let detail = body["detail"].as_str().expect("detail");
+    assert!(detail.contains(what), "{detail}");
+    body
+}
+
 #[tokio::test]
 async fn a_reply_from_a_stale_view_is_refused_saying_who_changed_what() {
     let app = TestApp::spawn().await;
@@ -253,14 +261,11 @@ async fn a_reply_from_a_stale_view_is_refused_saying_who_changed_what() {
 
     // Reassigned while Ann was writing.
     assign(&app, &bob.token, &id, &carol.user.id.to_string()).await;
-    let body = assert_problem(
+    let body = refused_as_stale(
         reply(&app, &ann.token, &id, seen, "From Ann").await,
-        412,
-        "stale_view",
+        "bob assigned it to carol",
     )
     .await;
-    let detail = body["detail"].as_str().expect("detail");
-    assert!(detail.contains("bob assigned it to carol"), "{detail}");
     assert_eq!(body["details"]["changes"][0]["action"], "mention.assigned");
     let now = app
         .get_json(&format!("/v1/mentions/{id}"), &ann.token)
@@ -275,14 +280,11 @@ async fn a_reply_from_a_stale_view_is_refused_saying_who_changed_what() {
             .status(),
         202
     );
-    let body = assert_problem(
+    refused_as_stale(
         reply(&app, &ann.token, &id, seen, "From Ann").await,
-        412,
-        "stale_view",
+        "bob replied",
     )
     .await;
-    let detail = body["detail"].as_str().expect("detail");
-    assert!(detail.contains("bob replied"), "{detail}");
     let replies = app
         .get_json(&format!("/v1/mentions/{id}"), &ann.token)
         .await["replies"]
