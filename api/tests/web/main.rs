@@ -1,0 +1,322 @@
+//! The web inbox in a real browser: Debian's Chromium driven by playwright-core
+//! (`api/tests/browser/inbox.mjs`, installed by `scripts/browser-deps`) against the real
+//! binaries: the simulator, api, ingestor and replier, on a database and vhost of their own.
+//! Each test runs one scenario of the script and checks what it reports against the
+//! simulator and the database. A failing scenario leaves screenshots of its pages in
+//! `target/browser-screenshots/`.
+
+use serde_json::{Value, json};
+use shared::testing::{Process, TestBroker, TestDb, admin_token, free_port, wait_http_ok};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+const INGEST_TIMEOUT: Duration = Duration::from_secs(60);
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(150);
+const PASSWORD: &str = "a long enough password";
+/// The platforms of the simulated world; the reply scenario filters by the first.
+const PLATFORMS: [&str; 2] = ["twitter", "facebook"];
+const AGENTS: [(&str, &str); 2] = [
+    ("Ada Agent", "ada@example.com"),
+    ("Bo Agent", "bo@example.com"),
+];
+
+/// The whole system, with fast polling, on a small world.
+struct Stack {
+    db: TestDb,
+    _broker: TestBroker,
+    processes: Vec<(&'static str, Process)>,
+    sim_base: String,
+    api_base: String,
+    http: reqwest::Client,
+    admin: String,
+}
+
+impl Stack {
+    async fn start() -> Stack {
+        let (db, broker) = tokio::join!(TestDb::new(), TestBroker::new());
+        let sim_addr = format!("127.0.0.1:{}", free_port());
+        let platforms = PLATFORMS.join(",");
+        let sim = Process::spawn(
+            "ayrshare-sim",
+            &[
+                "--addr",
+                &sim_addr,
+                "--rate-limit",
+                "0",
+                "--refresh-seconds",
+                "1",
+                "--platforms",
+                &platforms,
+                "--posts-per-platform",
+                "2",
+                "--comments-per-post",
+                "3",
+                "--post-days",
+                "3",
+            ],
+            &HashMap::new(),
+        );
+        let sim_base = format!("http://{sim_addr}");
+        let api_addr = format!("127.0.0.1:{}", free_port());
+        let env: HashMap<String, String> = [
+            ("DATABASE_URL", db.url()),
+            ("AMQP_URL", broker.url()),
+            ("SOCIAL_MEDIA_API_URL", &format!("{sim_base}/api")),
+            ("SOCIAL_MEDIA_API_KEY", "sim-key"),
+            ("SOCIAL_PLATFORMS", &platforms),
+            ("POLL_INTERVAL_SECONDS", "1"),
+            ("RATE_BUDGET_REQUESTS", "100000"),
+            ("PROVIDER_TIMEOUT_MS", "5000"),
+            ("PROVIDER_RETRY_BASE_MS", "20"),
+            ("PROVIDER_RETRY_CAP_MS", "200"),
+            ("TASK_RETRY_BASE_SECONDS", "1"),
+            ("TASK_RETRY_MAX_SECONDS", "2"),
+            ("SWEEPER_INTERVAL_SECONDS", "1"),
+            ("SHUTDOWN_GRACE_SECONDS", "2"),
+            ("API_ADDR", &api_addr),
+            ("RUST_LOG", "info"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let http = reqwest::Client::new();
+        let api_base = format!("http://{api_addr}");
+        let mut processes = vec![("ayrshare-sim", sim)];
+        wait_http_ok(&http, &format!("{sim_base}/_sim/stats"), START_TIMEOUT).await;
+        for name in ["api", "ingestor", "replier"] {
+            processes.push((name, Process::spawn(name, &[], &env)));
+        }
+        wait_http_ok(&http, &format!("{api_base}/healthz"), START_TIMEOUT).await;
+        let admin = admin_token(
+            &http,
+            &api_base,
+            "api",
+            &env,
+            ("admin@example.com", PASSWORD),
+        )
+        .await;
+        let stack = Stack {
+            db,
+            _broker: broker,
+            processes,
+            sim_base,
+            api_base,
+            http,
+            admin,
+        };
+        for (name, email) in AGENTS {
+            let body = json!({"name": name, "email": email, "password": PASSWORD, "role": "agent"});
+            let answer = stack.api("POST", "/v1/users", Some(body)).await;
+            assert!(answer["id"].is_string(), "user not created: {answer}");
+        }
+        stack
+    }
+
+    async fn api(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.api_base))
+            .bearer_auth(&self.admin);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("api reachable");
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    /// Waits (bounded) until every comment of the simulated world from someone else is an
+    /// inbox mention; how many that is.
+    async fn ingested(&self) -> usize {
+        let world: Value = self
+            .http
+            .get(format!("{}/_sim/comments", self.sim_base))
+            .send()
+            .await
+            .expect("simulator reachable")
+            .json()
+            .await
+            .expect("json");
+        let theirs = world["comments"]
+            .as_array()
+            .expect("comments")
+            .iter()
+            .filter(|c| c["fromUs"] != true)
+            .count();
+        let deadline = Instant::now() + INGEST_TIMEOUT;
+        loop {
+            let stored: i64 = self
+                .scalar("SELECT count(*) FROM mentions WHERE type <> 'message'")
+                .await;
+            if stored as usize >= theirs {
+                return theirs;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{stored} of {theirs} comments ingested after {INGEST_TIMEOUT:?}\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn scalar(&self, sql: &str) -> i64 {
+        use sea_orm::{ConnectionTrait, Statement};
+        let conn = self.db.conn();
+        let row = conn
+            .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+            .await
+            .expect("query")
+            .expect("a row");
+        row.try_get_by_index(0).expect("a number")
+    }
+
+    async fn ledger(&self) -> Value {
+        self.http
+            .get(format!("{}/_sim/ledger", self.sim_base))
+            .send()
+            .await
+            .expect("simulator reachable")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    fn logs(&self) -> String {
+        self.processes
+            .iter()
+            .map(|(name, p)| format!("--- {name}\n{}", p.tail(30)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Runs `scenario` of inbox.mjs; what it reports. Panics with its error, the paths of its
+    /// screenshots and the processes' last lines when it fails.
+    async fn scenario(&self, scenario: &str, min_rows: usize) -> Value {
+        let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+        assert!(
+            browser_dir.join("node_modules/playwright-core").is_dir(),
+            "playwright-core is not installed: run scripts/browser-deps"
+        );
+        let [(agent_name, agent_email), (agent2_name, agent2_email)] = AGENTS;
+        let min_rows = min_rows.to_string();
+        let screenshots = screenshot_dir();
+        let vars = [
+            ("BASE_URL", self.api_base.as_str()),
+            ("SIM_URL", &self.sim_base),
+            ("AGENT_EMAIL", agent_email),
+            ("AGENT_NAME", agent_name),
+            ("AGENT2_EMAIL", agent2_email),
+            ("AGENT2_NAME", agent2_name),
+            ("PASSWORD", PASSWORD),
+            ("PLATFORM", PLATFORMS[0]),
+            ("MIN_ROWS", &min_rows),
+            ("SCREENSHOT_DIR", screenshots.to_str().expect("utf-8 path")),
+        ];
+        let run = tokio::process::Command::new("node")
+            .arg(browser_dir.join("inbox.mjs"))
+            .arg(scenario)
+            .current_dir(&browser_dir)
+            .envs(vars)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(SCENARIO_TIMEOUT, run)
+            .await
+            .unwrap_or_else(|_| panic!("{scenario} ran over {SCENARIO_TIMEOUT:?}"))
+            .expect("node runs (Node.js 20 is needed)");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let report: Value = stdout
+            .lines()
+            .last()
+            .and_then(|line| serde_json::from_str(line).ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{scenario} printed no report; stderr:\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            });
+        assert!(
+            output.status.success() && report["ok"] == true,
+            "{scenario} failed: {report:#}\n{}",
+            self.logs()
+        );
+        eprintln!("{scenario}: {report}");
+        report
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        PathBuf::from,
+    );
+    target.join("browser-screenshots")
+}
+
+#[tokio::test]
+async fn an_agent_signs_in_filters_opens_assigns_and_replies_and_the_provider_gets_it_once() {
+    let stack = Stack::start().await;
+    let comments = stack.ingested().await;
+    let report = stack.scenario("reply", comments.min(50)).await;
+    assert!(
+        report["filtered"].as_u64() < report["seen"].as_u64(),
+        "{report}"
+    );
+    let text = report["reply"].as_str().expect("reply text");
+
+    // A comment is answered with a reply, a direct message with a message.
+    let ledger = stack.ledger().await;
+    let sent = ["replies", "messages"]
+        .iter()
+        .flat_map(|kind| ledger[kind].as_array().expect("ledger entries"))
+        .filter(|entry| entry["content"] == text || entry["message"] == text)
+        .count();
+    assert_eq!(sent, 1, "the provider got the reply once: {ledger:#}");
+    let mention = stack
+        .api(
+            "GET",
+            &format!("/v1/mentions/{}", report["mentionId"].as_str().expect("id")),
+            None,
+        )
+        .await;
+    assert_eq!(mention["state"], "replied", "{mention:#}");
+    assert_eq!(mention["disposition"], "reply", "{mention:#}");
+    let users = stack.api("GET", "/v1/users", None).await;
+    let ada = users
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["email"] == AGENTS[0].1)
+        .expect("the agent");
+    assert_eq!(mention["userId"], ada["id"], "assigned to the agent");
+}
+
+#[tokio::test]
+async fn a_comment_posted_to_the_provider_appears_in_an_open_inbox_within_five_seconds() {
+    let stack = Stack::start().await;
+    let comments = stack.ingested().await;
+    let report = stack.scenario("live", comments.min(50)).await;
+    assert!(report["elapsedMs"].as_u64() <= Some(5000), "{report}");
+}
+
+#[tokio::test]
+async fn two_agents_on_the_same_mention_see_each_other_viewing_and_replying() {
+    let stack = Stack::start().await;
+    stack.ingested().await;
+    stack.scenario("presence", 1).await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_a_visible_message_and_signs_nobody_in() {
+    let stack = Stack::start().await;
+    let report = stack.scenario("wrong-password", 0).await;
+    assert_eq!(report["message"], "Wrong email or password.");
+    let tokens = stack
+        .scalar("SELECT count(*) FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE u.email = 'ada@example.com'")
+        .await;
+    assert_eq!(tokens, 0, "no token was issued");
+}
