@@ -592,10 +592,15 @@ function inboxView(main) {
     searchTimer = setTimeout(changed, SEARCH_DEBOUNCE_MS);
   });
 
-  // Keyboard: `/` searches, j/k (or ↓/↑ on a row's link) move between rows.
+  // Keyboard: `/` searches, Escape leaves a filter, j/k (or ↓/↑ on a row's link) move
+  // between rows.
   const keys = (event) => {
     if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
     const typing = ['INPUT', 'SELECT', 'TEXTAREA'].includes(document.activeElement.tagName);
+    if (event.key === 'Escape' && typing) {
+      document.activeElement.blur();
+      return;
+    }
     if (event.key === '/' && !typing) {
       event.preventDefault();
       search.focus();
@@ -922,9 +927,8 @@ function usersView(main) {
         const role = select(roles, user.role, { 'aria-label': `Role for ${user.email}` });
         role.addEventListener('change', () => change(user, { role: role.value }));
         const toggle = h('button', { type: 'button' }, user.disabled ? 'Enable' : 'Disable');
-        toggle.setAttribute('aria-label', `${user.disabled ? 'Enable' : 'Disable'} ${user.email}`);
         toggle.addEventListener('click', () => change(user, { disabled: !user.disabled }));
-        return h('tr', {}, h('td', {}, user.name), h('td', {}, user.email), h('td', {}, role), h('td', {}, user.disabled ? 'disabled' : 'active'), h('td', {}, toggle));
+        return h('tr', { 'data-email': user.email }, h('td', {}, user.name), h('td', {}, user.email), h('td', {}, role), h('td', {}, user.disabled ? 'disabled' : 'active'), h('td', {}, toggle));
       }),
     );
   };
@@ -1003,7 +1007,6 @@ function tasksView(main) {
 
   const item = (task) => {
     const retry = h('button', { type: 'button' }, 'Retry');
-    retry.setAttribute('aria-label', `Retry ${task.kind} task ${task.id}`);
     retry.addEventListener('click', async () => {
       retry.disabled = true;
       show(message, '');
@@ -1018,7 +1021,7 @@ function tasksView(main) {
     });
     return h(
       'li',
-      {},
+      { 'data-id': task.id },
       h('p', {}, h('strong', {}, `${task.kind} · ${task.platform}`), ` · ${task.attempts}/${task.maxAttempts} attempts · ${when(task.finishedAt || task.createdAt)}`),
       task.lastError && h('p', { className: 'error' }, task.lastError),
       retry,

@@ -2,19 +2,22 @@
 // (api/tests/web/main.rs), which starts the simulator, api, ingestor and replier and creates
 // the users. One scenario per run: `node inbox.mjs <scenario>`.
 //
-//   reply           sign in, see the ingested mentions, filter by platform, open one with the
-//                   keyboard, assign it, reply, see `sent`
+//   reply           sign in, see the ingested mentions (Load more until all are shown), search,
+//                   filter by platform, open one with the keyboard, assign it, reply, see
+//                   `sent`, then find it under `Mine`
 //   live            a comment posted to the simulator shows up in the open inbox within 5 s,
 //                   without a reload
 //   presence        two agents on the same mention each see `<other> is viewing`, then
 //                   `<other> is replying` while the other types
+//   admin           create a user, change its role, disable it; retry a dead task; read the
+//                   breakers, the budget by class and the ingest freshness
 //   wrong-password  a wrong password is a visible message and signs nobody in
 //
 // Prints one JSON line: {"ok":true,…} (facts the Rust side checks further) or {"error":"…",
 // "screenshots":[…]}, and exits 1 on an error. Every page open when a scenario fails is saved
 // as a PNG in SCREENSHOT_DIR.
 // Env: BASE_URL, SIM_URL, AGENT_EMAIL, AGENT_NAME, AGENT2_EMAIL, AGENT2_NAME, PASSWORD,
-// PLATFORM (the one to filter by), MIN_ROWS, SCREENSHOT_DIR, CHROMIUM (/usr/bin/chromium).
+// ADMIN_EMAIL, PLATFORM (the one to filter by), TOTAL (mentions ingested), SCREENSHOT_DIR, CHROMIUM (/usr/bin/chromium).
 
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -30,7 +33,7 @@ const STEP_MS = 15_000;
 const LIVE_MS = 5_000;
 const SENT_MS = 60_000;
 
-const scenarios = { reply, live, presence, 'wrong-password': wrongPassword };
+const scenarios = { reply, live, presence, admin, 'wrong-password': wrongPassword };
 
 /** Pages of the running scenario, for the screenshots of a failure. */
 const pages = [];
@@ -64,12 +67,47 @@ async function waitForRows(page, min) {
   return mentionRows(page).count();
 }
 
+const rowCount = (page) =>
+  page.evaluate(() => document.querySelectorAll('table[aria-label="Mentions"] tbody tr[data-id]').length);
+
 async function reply(browser) {
   const page = await newPage(browser, 'agent');
   await signIn(page, env('AGENT_EMAIL'));
-  const seen = await waitForRows(page, Number(env('MIN_ROWS')));
-  const countText = await page.locator('.count').textContent();
-  if (!countText.includes(`${seen} mentions shown`)) throw new Error(`the row count says "${countText}" for ${seen} rows`);
+  const total = Number(env('TOTAL'));
+  const firstPage = await waitForRows(page, Math.min(total, 50));
+  await countSays(page, firstPage, total > firstPage);
+
+  // The rest through the keyset cursor, without duplicates.
+  const more = page.getByRole('button', { name: 'Load more' });
+  while (await more.isVisible()) {
+    const before = await rowCount(page);
+    await more.click();
+    await page.waitForFunction((n) => document.querySelectorAll('table[aria-label="Mentions"] tbody tr[data-id]').length > n, before);
+  }
+  const seen = await rowCount(page);
+  const ids = await mentionRows(page).evaluateAll((rows) => rows.map((row) => row.dataset.id));
+  if (new Set(ids).size !== ids.length) throw new Error('Load more repeated rows');
+  await countSays(page, seen, false);
+
+  // Search for a word some rows hold: every row shown then holds it (or a form of it:
+  // the search stems words, so its first four letters are checked).
+  const word = await mentionRows(page).evaluateAll((rows) => {
+    const texts = rows.map((row) => row.cells[3].textContent.toLowerCase());
+    const words = texts.flatMap((text) => text.split(/[^a-z]+/)).filter((w) => w.length > 5);
+    return words.find((w) => texts.filter((text) => text.includes(w)).length < texts.length);
+  });
+  if (!word) throw new Error('no word to search for');
+  await page.getByRole('searchbox', { name: 'Search' }).fill(word);
+  await page.waitForFunction(
+    (stem) => {
+      const rows = [...document.querySelectorAll('table[aria-label="Mentions"] tbody tr[data-id]')];
+      return rows.length > 0 && rows.every((row) => row.textContent.toLowerCase().includes(stem));
+    },
+    word.slice(0, 4),
+  );
+  const found = await rowCount(page);
+  if (found >= seen) throw new Error(`searching "${word}" kept all ${seen} rows`);
+  await page.getByRole('searchbox', { name: 'Search' }).fill('');
 
   const platform = env('PLATFORM');
   await page.getByLabel('Platform').selectOption(platform);
@@ -81,9 +119,12 @@ async function reply(browser) {
     platform,
   );
   const filtered = await mentionRows(page).count();
+  if (await more.isVisible()) throw new Error('a filtered page of fewer than 50 offers Load more');
 
-  // Keyboard only: `j` focuses the first row's link, Enter opens it.
-  await page.locator('body').press('j');
+  // Keyboard only: Escape leaves the filters, `j` focuses the first row's link, Enter opens it.
+  await page.getByLabel('Platform').focus();
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('j');
   const link = mentionRows(page).first().getByRole('link');
   const content = await link.textContent();
   await page.keyboard.press('Enter');
@@ -115,13 +156,35 @@ async function reply(browser) {
     await page.waitForTimeout(100);
   }
   await page.getByRole('list', { name: 'Thread' }).getByText(text).waitFor();
-  return { ok: true, seen, filtered, mentionId, content, reply: text, statuses: [...statuses] };
+
+  // Back in the inbox (the platform filter kept), `Mine` shows just this one, replied.
+  await page.getByRole('link', { name: 'Back to inbox' }).click();
+  await page.getByLabel('Mine').check();
+  await page.waitForFunction(
+    (id) => {
+      const rows = [...document.querySelectorAll('table[aria-label="Mentions"] tbody tr[data-id]')];
+      return rows.length === 1 && rows[0].dataset.id === id && rows[0].textContent.includes('replied');
+    },
+    mentionId,
+  );
+  const mineRow = (await mentionRows(page).first().textContent()).replace(/\s+/g, ' ');
+  if (!mineRow.includes(env('AGENT_NAME'))) throw new Error(`the row does not name the assignee: ${mineRow}`);
+  await page.getByLabel('Unassigned').check();
+  await page.waitForFunction((n) => document.querySelectorAll('table[aria-label="Mentions"] tbody tr[data-id]').length === n, filtered);
+  return { ok: true, seen, found, word, filtered, mentionId, content, reply: text, statuses: [...statuses] };
+}
+
+/** The row count above the table says `n` mentions are shown (and whether more can load). */
+async function countSays(page, n, more) {
+  const text = await page.locator('.count').textContent();
+  const expected = `${n} mentions shown${more ? ', more to load' : ''}`;
+  if (text !== expected) throw new Error(`the row count says "${text}", expected "${expected}"`);
 }
 
 async function live(browser) {
   const page = await newPage(browser, 'agent');
   await signIn(page, env('AGENT_EMAIL'));
-  await waitForRows(page, Number(env('MIN_ROWS')));
+  await waitForRows(page, Math.min(Number(env('TOTAL')), 50));
   await page.evaluate(() => {
     window.__sameDocument = true;
   });
@@ -165,6 +228,49 @@ async function presence(browser) {
   await second.getByLabel('Reply text').pressSequentially('Looking into', { delay: 20 });
   await others(first).getByText(`${env('AGENT2_NAME')} is replying`).waitFor();
   return { ok: true, mentionUrl: url };
+}
+
+async function admin(browser) {
+  const page = await newPage(browser, 'admin');
+  await signIn(page, env('ADMIN_EMAIL'));
+  const nav = page.getByRole('navigation', { name: 'Main' });
+
+  await nav.getByRole('link', { name: 'Users' }).click();
+  const email = `cy-${Date.now()}@example.com`;
+  const form = page.getByRole('form', { name: 'New user' });
+  await form.getByLabel('Name').fill('Cy Agent');
+  await form.getByLabel('Email').fill(email);
+  await form.getByLabel('Password').fill(env('PASSWORD'));
+  await form.getByLabel('Role').selectOption('agent');
+  await form.getByRole('button', { name: 'Create user' }).click();
+  const row = page.locator(`tr[data-email="${email}"]`);
+  await row.waitFor();
+  await page.getByLabel(`Role for ${email}`).selectOption('admin');
+  await row.getByRole('button', { name: 'Disable', exact: true }).click();
+  await row.getByRole('button', { name: 'Enable', exact: true }).waitFor();
+  if (!(await row.textContent()).includes('disabled')) throw new Error('the disabled user is not shown as disabled');
+  if ((await page.getByLabel(`Role for ${email}`).inputValue()) !== 'admin') throw new Error('the role change is not shown');
+
+  await nav.getByRole('link', { name: 'Tasks' }).click();
+  const dead = page.getByRole('list', { name: 'Dead tasks' }).locator('li[data-id]');
+  await dead.first().waitFor();
+  const retried = await dead.first().getAttribute('data-id');
+  const error = await dead.first().textContent();
+  if (!error.includes('provider kept failing')) throw new Error(`the dead task does not show its error: ${error}`);
+  await dead.first().getByRole('button', { name: 'Retry', exact: true }).click();
+  await page.getByRole('status').getByText('queued again').waitFor();
+  await page.waitForFunction((id) => !document.querySelector(`li[data-id="${id}"]`), retried);
+
+  await nav.getByRole('link', { name: 'Status' }).click();
+  const platforms = page.getByRole('table', { name: 'Platforms' });
+  await platforms.getByRole('row', { name: /twitter/ }).getByText('closed').waitFor();
+  await platforms.getByRole('row', { name: /facebook/ }).getByText('closed').waitFor();
+  const budget = page.getByRole('region', { name: 'Budget of default' });
+  await budget.getByText(/discover: \d+ used/).waitFor();
+  await budget.getByText(/reply: \d+ used/).waitFor();
+  const freshness = await platforms.getByRole('row', { name: /twitter/ }).textContent();
+  if (freshness.includes('never')) throw new Error(`no ingest time for twitter: ${freshness}`);
+  return { ok: true, created: email, retried };
 }
 
 async function wrongPassword(browser) {
@@ -211,7 +317,7 @@ async function main() {
   } catch (e) {
     const errors = pages.flatMap((p) => p.errors.map((error) => `${p.label}: ${error}`));
     return {
-      error: String(e.message || e).split('\n')[0],
+      error: String(e.message || e).split('\n').slice(0, 4).join(' | '),
       pageErrors: errors,
       screenshots: await screenshots(name),
     };

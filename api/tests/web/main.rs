@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const INGEST_TIMEOUT: Duration = Duration::from_secs(60);
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(150);
+const ADMIN_EMAIL: &str = "admin@example.com";
 const PASSWORD: &str = "a long enough password";
 /// The platforms of the simulated world; the reply scenario filters by the first.
 const PLATFORMS: [&str; 2] = ["twitter", "facebook"];
@@ -23,7 +24,7 @@ const AGENTS: [(&str, &str); 2] = [
     ("Bo Agent", "bo@example.com"),
 ];
 
-/// The whole system, with fast polling, on a small world.
+/// The whole system, with fast polling, on a world of 64 mentions (more than a page of 50).
 struct Stack {
     db: TestDb,
     _broker: TestBroker,
@@ -51,9 +52,9 @@ impl Stack {
                 "--platforms",
                 &platforms,
                 "--posts-per-platform",
-                "2",
-                "--comments-per-post",
                 "3",
+                "--comments-per-post",
+                "5",
                 "--post-days",
                 "3",
             ],
@@ -90,14 +91,7 @@ impl Stack {
             processes.push((name, Process::spawn(name, &[], &env)));
         }
         wait_http_ok(&http, &format!("{api_base}/healthz"), START_TIMEOUT).await;
-        let admin = admin_token(
-            &http,
-            &api_base,
-            "api",
-            &env,
-            ("admin@example.com", PASSWORD),
-        )
-        .await;
+        let admin = admin_token(&http, &api_base, "api", &env, (ADMIN_EMAIL, PASSWORD)).await;
         let stack = Stack {
             db,
             _broker: broker,
@@ -128,50 +122,50 @@ impl Stack {
         response.json().await.unwrap_or(Value::Null)
     }
 
-    /// Waits (bounded) until every comment of the simulated world from someone else is an
-    /// inbox mention; how many that is.
+    /// Waits (bounded) until every comment and direct message of the simulated world from
+    /// someone else is an inbox mention; how many that is.
     async fn ingested(&self) -> usize {
-        let world: Value = self
-            .http
-            .get(format!("{}/_sim/comments", self.sim_base))
-            .send()
-            .await
-            .expect("simulator reachable")
-            .json()
-            .await
-            .expect("json");
-        let theirs = world["comments"]
-            .as_array()
-            .expect("comments")
-            .iter()
-            .filter(|c| c["fromUs"] != true)
-            .count();
+        let mut theirs = 0;
+        for kind in ["comments", "messages"] {
+            let world: Value = self
+                .http
+                .get(format!("{}/_sim/{kind}", self.sim_base))
+                .send()
+                .await
+                .expect("simulator reachable")
+                .json()
+                .await
+                .expect("json");
+            theirs += world[kind]
+                .as_array()
+                .expect("items")
+                .iter()
+                .filter(|item| item["fromUs"] != true)
+                .count();
+        }
         let deadline = Instant::now() + INGEST_TIMEOUT;
         loop {
-            let stored: i64 = self
-                .scalar("SELECT count(*) FROM mentions WHERE type <> 'message'")
-                .await;
+            let stored = self.scalar("SELECT count(*) FROM mentions").await;
             if stored as usize >= theirs {
                 return theirs;
             }
             assert!(
                 Instant::now() < deadline,
-                "{stored} of {theirs} comments ingested after {INGEST_TIMEOUT:?}\n{}",
+                "{stored} of {theirs} comments and messages ingested after {INGEST_TIMEOUT:?}\n{}",
                 self.logs()
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
+    /// One number, read as the services read.
     async fn scalar(&self, sql: &str) -> i64 {
-        use sea_orm::{ConnectionTrait, Statement};
-        let conn = self.db.conn();
-        let row = conn
-            .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
-            .await
-            .expect("query")
-            .expect("a row");
-        row.try_get_by_index(0).expect("a number")
+        value(self.db.conn(), sql).await
+    }
+
+    /// One text value, read as the schema's owner (who may change any row).
+    async fn owner_scalar(&self, sql: &str) -> String {
+        value(self.db.owner_conn(), sql).await
     }
 
     async fn ledger(&self) -> Value {
@@ -195,14 +189,14 @@ impl Stack {
 
     /// Runs `scenario` of inbox.mjs; what it reports. Panics with its error, the paths of its
     /// screenshots and the processes' last lines when it fails.
-    async fn scenario(&self, scenario: &str, min_rows: usize) -> Value {
+    async fn scenario(&self, scenario: &str, total: usize) -> Value {
         let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
         assert!(
             browser_dir.join("node_modules/playwright-core").is_dir(),
             "playwright-core is not installed: run scripts/browser-deps"
         );
         let [(agent_name, agent_email), (agent2_name, agent2_email)] = AGENTS;
-        let min_rows = min_rows.to_string();
+        let total = total.to_string();
         let screenshots = screenshot_dir();
         let vars = [
             ("BASE_URL", self.api_base.as_str()),
@@ -213,7 +207,8 @@ impl Stack {
             ("AGENT2_NAME", agent2_name),
             ("PASSWORD", PASSWORD),
             ("PLATFORM", PLATFORMS[0]),
-            ("MIN_ROWS", &min_rows),
+            ("TOTAL", &total),
+            ("ADMIN_EMAIL", ADMIN_EMAIL),
             ("SCREENSHOT_DIR", screenshots.to_str().expect("utf-8 path")),
         ];
         let run = tokio::process::Command::new("node")
@@ -249,6 +244,17 @@ impl Stack {
     }
 }
 
+/// The first column of the one row `sql` returns.
+async fn value<T: sea_orm::TryGetable>(conn: &sea_orm::DatabaseConnection, sql: &str) -> T {
+    use sea_orm::{ConnectionTrait, Statement};
+    conn.query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await
+        .expect("query")
+        .expect("a row")
+        .try_get_by_index(0)
+        .expect("a value of that type")
+}
+
 fn screenshot_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
@@ -260,12 +266,17 @@ fn screenshot_dir() -> PathBuf {
 #[tokio::test]
 async fn an_agent_signs_in_filters_opens_assigns_and_replies_and_the_provider_gets_it_once() {
     let stack = Stack::start().await;
-    let comments = stack.ingested().await;
-    let report = stack.scenario("reply", comments.min(50)).await;
+    let mentions = stack.ingested().await;
     assert!(
-        report["filtered"].as_u64() < report["seen"].as_u64(),
-        "{report}"
+        mentions > 50,
+        "the world fills more than one page: {mentions}"
     );
+    let report = stack.scenario("reply", mentions).await;
+    assert_eq!(report["seen"], json!(mentions), "{report}");
+    let twitter = stack
+        .scalar("SELECT count(*) FROM mentions WHERE platform = 'twitter'")
+        .await;
+    assert_eq!(report["filtered"], json!(twitter), "{report}");
     let text = report["reply"].as_str().expect("reply text");
 
     // A comment is answered with a reply, a direct message with a message.
@@ -298,16 +309,16 @@ async fn an_agent_signs_in_filters_opens_assigns_and_replies_and_the_provider_ge
 #[tokio::test]
 async fn a_comment_posted_to_the_provider_appears_in_an_open_inbox_within_five_seconds() {
     let stack = Stack::start().await;
-    let comments = stack.ingested().await;
-    let report = stack.scenario("live", comments.min(50)).await;
+    let mentions = stack.ingested().await;
+    let report = stack.scenario("live", mentions).await;
     assert!(report["elapsedMs"].as_u64() <= Some(5000), "{report}");
 }
 
 #[tokio::test]
 async fn two_agents_on_the_same_mention_see_each_other_viewing_and_replying() {
     let stack = Stack::start().await;
-    stack.ingested().await;
-    stack.scenario("presence", 1).await;
+    let mentions = stack.ingested().await;
+    stack.scenario("presence", mentions).await;
 }
 
 #[tokio::test]
@@ -319,4 +330,36 @@ async fn a_wrong_password_is_a_visible_message_and_signs_nobody_in() {
         .scalar("SELECT count(*) FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE u.email = 'ada@example.com'")
         .await;
     assert_eq!(tokens, 0, "no token was issued");
+}
+
+#[tokio::test]
+async fn an_admin_creates_changes_and_disables_a_user_retries_a_dead_task_and_reads_the_status() {
+    let stack = Stack::start().await;
+    let mentions = stack.ingested().await;
+    // A task that ran out of attempts (as the worker leaves one).
+    let dead = stack
+        .owner_scalar(
+            "WITH one AS (SELECT id FROM tasks WHERE status = 'succeeded' ORDER BY created_at LIMIT 1) \
+             UPDATE tasks SET status = 'dead', last_error = 'provider kept failing' \
+             FROM one WHERE tasks.id = one.id RETURNING tasks.id::text",
+        )
+        .await;
+    let report = stack.scenario("admin", mentions).await;
+    assert_eq!(report["retried"], json!(dead), "{report}");
+
+    let users = stack.api("GET", "/v1/users", None).await;
+    let created = users
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["email"] == report["created"])
+        .unwrap_or_else(|| panic!("the new user is not listed: {users:#}"));
+    assert_eq!(created["role"], "admin", "{created}");
+    assert_eq!(created["disabled"], true, "{created}");
+    let status = stack
+        .owner_scalar(&format!(
+            "SELECT status::text FROM tasks WHERE id = '{dead}'"
+        ))
+        .await;
+    assert_ne!(status, "dead", "the retried task is queued again");
 }
