@@ -5,6 +5,7 @@
 //   reply           sign in, see the ingested mentions (Load more until all are shown), search,
 //                   filter by platform, open one with the keyboard, assign it, reply, see
 //                   `sent`, then find it under `Mine`
+//   reply-failed    a reply the provider refuses shows `failed` with the provider's message
 //   live            a comment posted to the simulator shows up in the open inbox within 5 s,
 //                   without a reload
 //   presence        two agents on the same mention each see `<other> is viewing`, then
@@ -33,7 +34,7 @@ const STEP_MS = 15_000;
 const LIVE_MS = 5_000;
 const SENT_MS = 60_000;
 
-const scenarios = { reply, live, presence, admin, 'wrong-password': wrongPassword };
+const scenarios = { reply, 'reply-failed': replyFailed, live, presence, admin, 'wrong-password': wrongPassword };
 
 /** Pages of the running scenario, for the screenshots of a failure. */
 const pages = [];
@@ -179,6 +180,21 @@ async function countSays(page, n, more) {
   const text = await page.locator('.count').textContent();
   const expected = `${n} mentions shown${more ? ', more to load' : ''}`;
   if (text !== expected) throw new Error(`the row count says "${text}", expected "${expected}"`);
+}
+
+async function replyFailed(browser) {
+  const page = await newPage(browser, 'agent');
+  await signIn(page, env('AGENT_EMAIL'));
+  await waitForRows(page, 1);
+  const comment = mentionRows(page).filter({ has: page.locator('td:nth-child(2)', { hasText: /^(comment|reply)$/ }) });
+  await comment.first().getByRole('link').click();
+  await page.getByRole('link', { name: 'Back to inbox' }).waitFor();
+  const mentionId = page.url().split('/').pop();
+  await page.getByLabel('Reply text').fill('This one the network refuses');
+  await page.getByRole('button', { name: 'Send reply' }).click();
+  const status = page.getByRole('status', { name: 'Reply status' });
+  await status.getByText(/^failed/).waitFor({ timeout: SENT_MS });
+  return { ok: true, mentionId, status: (await status.textContent()).trim() };
 }
 
 async function live(browser) {

@@ -307,6 +307,36 @@ async fn an_agent_signs_in_filters_opens_assigns_and_replies_and_the_provider_ge
 }
 
 #[tokio::test]
+async fn a_reply_the_provider_refuses_shows_failed_with_the_providers_message() {
+    let stack = Stack::start().await;
+    let mentions = stack.ingested().await;
+    let fault = json!({"rules": [{"endpoint": "reply", "platform": "*", "fault": "status",
+        "status": 400, "count": 1000}]});
+    let answer = stack
+        .http
+        .post(format!("{}/_sim/faults", stack.sim_base))
+        .json(&fault)
+        .send()
+        .await
+        .expect("simulator reachable");
+    assert!(answer.status().is_success(), "faults refused: {answer:?}");
+    let report = stack.scenario("reply-failed", mentions).await;
+
+    let id = report["mentionId"].as_str().expect("id");
+    let mention = stack.api("GET", &format!("/v1/mentions/{id}"), None).await;
+    let reply = &mention["replies"][0];
+    assert_eq!(reply["status"], "failed", "{mention:#}");
+    let error = reply["lastError"].as_str().expect("the provider's message");
+    assert_eq!(
+        report["status"],
+        json!(format!("failed: {error}")),
+        "{report}"
+    );
+    let ledger = stack.ledger().await;
+    assert_eq!(ledger["replies"], json!([]), "nothing was sent: {ledger:#}");
+}
+
+#[tokio::test]
 async fn a_comment_posted_to_the_provider_appears_in_an_open_inbox_within_five_seconds() {
     let stack = Stack::start().await;
     let mentions = stack.ingested().await;
