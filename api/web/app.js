@@ -55,8 +55,9 @@ function select(options, value, attrs = {}) {
   return node;
 }
 
+/** Where a view says what went wrong (hidden while nothing did). */
 function alertBox() {
-  return h('p', { role: 'alert', className: 'alert' });
+  return h('p', { role: 'alert', className: 'alert', hidden: true });
 }
 
 function show(box, message) {
@@ -423,7 +424,6 @@ function inboxView(main) {
   const count = h('p', { className: 'count', 'aria-live': 'polite' });
   const sync = h('p', { className: 'sync', 'aria-label': 'Sync state' });
   const message = alertBox();
-  show(message, '');
   const body = h('tbody');
   const table = h(
     'table',
@@ -658,7 +658,6 @@ const drafts = new Map();
 
 function mentionView(main, { id }) {
   const message = alertBox();
-  show(message, '');
   const others = h('p', { role: 'status', 'aria-label': 'Others here', className: 'others' });
   const replyStatus = h('p', { role: 'status', 'aria-label': 'Reply status', className: 'reply-status' });
   const assign = h('select', { disabled: true });
@@ -917,7 +916,6 @@ function actorName(actor) {
 
 function usersView(main) {
   const message = alertBox();
-  show(message, '');
   const body = h('tbody');
   const roles = [['agent', 'agent'], ['admin', 'admin']];
 
@@ -991,7 +989,6 @@ function usersView(main) {
 
 function tasksView(main) {
   const message = alertBox();
-  show(message, '');
   const list = h('ul', { className: 'tasks', 'aria-label': 'Dead tasks' });
   const note = h('p', { role: 'status' });
 
@@ -1036,7 +1033,6 @@ function tasksView(main) {
 
 function statusView(main) {
   const message = alertBox();
-  show(message, '');
   const health = h('tbody');
   const budget = h('div', { className: 'budget' });
   const seconds = (value) => (value === null || value === undefined ? '—' : `${value.toFixed(1)} s`);

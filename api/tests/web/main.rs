@@ -6,7 +6,9 @@
 //! `target/browser-screenshots/`.
 
 use serde_json::{Value, json};
-use shared::testing::{Process, TestBroker, TestDb, admin_token, free_port, wait_http_ok};
+use shared::testing::{
+    Process, TestBroker, TestDb, admin_token, free_port, set_faults, sim_get, wait_http_ok,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -127,15 +129,7 @@ impl Stack {
     async fn ingested(&self) -> usize {
         let mut theirs = 0;
         for kind in ["comments", "messages"] {
-            let world: Value = self
-                .http
-                .get(format!("{}/_sim/{kind}", self.sim_base))
-                .send()
-                .await
-                .expect("simulator reachable")
-                .json()
-                .await
-                .expect("json");
+            let world = sim_get(&self.http, &self.sim_base, kind).await;
             theirs += world[kind]
                 .as_array()
                 .expect("items")
@@ -166,17 +160,6 @@ impl Stack {
     /// One text value, read as the schema's owner (who may change any row).
     async fn owner_scalar(&self, sql: &str) -> String {
         value(self.db.owner_conn(), sql).await
-    }
-
-    async fn ledger(&self) -> Value {
-        self.http
-            .get(format!("{}/_sim/ledger", self.sim_base))
-            .send()
-            .await
-            .expect("simulator reachable")
-            .json()
-            .await
-            .expect("json")
     }
 
     fn logs(&self) -> String {
@@ -280,7 +263,7 @@ async fn an_agent_signs_in_filters_opens_assigns_and_replies_and_the_provider_ge
     let text = report["reply"].as_str().expect("reply text");
 
     // A comment is answered with a reply, a direct message with a message.
-    let ledger = stack.ledger().await;
+    let ledger = sim_get(&stack.http, &stack.sim_base, "ledger").await;
     let sent = ["replies", "messages"]
         .iter()
         .flat_map(|kind| ledger[kind].as_array().expect("ledger entries"))
@@ -312,14 +295,7 @@ async fn a_reply_the_provider_refuses_shows_failed_with_the_providers_message() 
     let mentions = stack.ingested().await;
     let fault = json!({"rules": [{"endpoint": "reply", "platform": "*", "fault": "status",
         "status": 400, "count": 1000}]});
-    let answer = stack
-        .http
-        .post(format!("{}/_sim/faults", stack.sim_base))
-        .json(&fault)
-        .send()
-        .await
-        .expect("simulator reachable");
-    assert!(answer.status().is_success(), "faults refused: {answer:?}");
+    set_faults(&stack.http, &stack.sim_base, fault).await;
     let report = stack.scenario("reply-failed", mentions).await;
 
     let id = report["mentionId"].as_str().expect("id");
@@ -332,7 +308,7 @@ async fn a_reply_the_provider_refuses_shows_failed_with_the_providers_message() 
         json!(format!("failed: {error}")),
         "{report}"
     );
-    let ledger = stack.ledger().await;
+    let ledger = sim_get(&stack.http, &stack.sim_base, "ledger").await;
     assert_eq!(ledger["replies"], json!([]), "nothing was sent: {ledger:#}");
 }
 

@@ -10,6 +10,7 @@ use shared::domain::{MentionId, MentionType, Platform, ReplyId, Role, UserId};
 use shared::outbox::{Relay, RelayConfig};
 use shared::reply::{self, ReplyRequest};
 use shared::testing::{TestBroker, TestDb};
+pub use shared::testing::{set_faults, sim_get};
 use shared::worker::{Worker, WorkerConfig, run_to_completion};
 use simulator::Simulator;
 use std::collections::HashMap;
@@ -178,28 +179,6 @@ impl Harness {
         let items = conversations(&self.http, &self.sim.api_url(), platform, n).await;
         insert_mentions(&self.db, MentionType::Message, &items).await
     }
-}
-
-/// `GET <base>/_sim/<path>` as JSON.
-pub async fn sim_get(http: &reqwest::Client, base: &str, path: &str) -> Value {
-    http.get(format!("{base}/_sim/{path}"))
-        .send()
-        .await
-        .expect("simulator reachable")
-        .json()
-        .await
-        .expect("json")
-}
-
-/// `POST <base>/_sim/faults`.
-pub async fn set_faults(http: &reqwest::Client, base: &str, faults: Value) {
-    let response = http
-        .post(format!("{base}/_sim/faults"))
-        .json(&faults)
-        .send()
-        .await
-        .expect("simulator reachable");
-    assert!(response.status().is_success(), "faults refused: {faults}");
 }
 
 /// A new agent.

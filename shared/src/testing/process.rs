@@ -240,3 +240,25 @@ impl Drop for Process {
         let _ = self.child.wait();
     }
 }
+
+/// `GET <base>/_sim/<path>` of the simulator at `base`, as JSON.
+pub async fn sim_get(http: &reqwest::Client, base: &str, path: &str) -> serde_json::Value {
+    http.get(format!("{base}/_sim/{path}"))
+        .send()
+        .await
+        .expect("simulator reachable")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// `POST <base>/_sim/faults`: replaces the fault set of the simulator at `base`.
+pub async fn set_faults(http: &reqwest::Client, base: &str, faults: serde_json::Value) {
+    let response = http
+        .post(format!("{base}/_sim/faults"))
+        .json(&faults)
+        .send()
+        .await
+        .expect("simulator reachable");
+    assert!(response.status().is_success(), "faults refused: {faults}");
+}
