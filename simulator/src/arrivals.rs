@@ -13,6 +13,7 @@ use rand::{Rng, SeedableRng};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use crate::delivery::{self, Event};
 use crate::sim::Sim;
 use crate::world::{NewComment, text};
 
@@ -55,7 +56,7 @@ pub(crate) async fn run(sim: Arc<Sim>, shutdown: CancellationToken) {
     }
 }
 
-fn arrive_comment(sim: &Sim, rng: &mut StdRng) {
+fn arrive_comment(sim: &Arc<Sim>, rng: &mut StdRng) {
     let Some(&platform) = sim.cfg.platforms.choose(rng) else {
         return;
     };
@@ -85,7 +86,7 @@ fn arrive_comment(sim: &Sim, rng: &mut StdRng) {
     } else {
         text::comment_text(rng)
     };
-    world.insert_comment(NewComment {
+    let idx = world.insert_comment(NewComment {
         post,
         parent,
         text,
@@ -96,9 +97,12 @@ fn arrive_comment(sim: &Sim, rng: &mut StdRng) {
         n,
     });
     tracing::debug!(%platform, post = %world.posts[post].ayr_id, "comment arrived");
+    let event = Event::comment(&world, idx, now);
+    drop(world);
+    delivery::announce(sim, event);
 }
 
-fn arrive_message(sim: &Sim, rng: &mut StdRng) {
+fn arrive_message(sim: &Arc<Sim>, rng: &mut StdRng) {
     let now = Utc::now();
     let visible_at = sim.visible_from(now);
     let n = sim.next_n();
@@ -115,4 +119,9 @@ fn arrive_message(sim: &Sim, rng: &mut StdRng) {
         n,
     );
     tracing::debug!(platform = %world.conversations[conversation].platform, "message arrived");
+    let event = Event::message(&world, conversation);
+    drop(world);
+    if let Some(event) = event {
+        delivery::announce(sim, event);
+    }
 }

@@ -21,8 +21,12 @@
 //! - `GET /stats[?windowSeconds=N]` → `{"total", "requests": [{"endpoint", "method",
 //!   "platform", "status", "count"}], "maxConcurrentCommentFetchesPerPost", "windowSeconds",
 //!   "maxRequestsInWindow"}` (window default: the rate window).
-//! - `POST /reset`: back to the seeded world, empty ledger and stats, no webhooks, start-up
-//!   faults.
+//! - `GET /webhooks` → `{"deliveries": [{"hookId", "profile", "action", "platform", "url",
+//!   "createdAt", "outcome", "attempts", "lastStatus", "lastError", "delayMs", "duplicate",
+//!   "badSignature", "deliveredAt", "payload"}]}`: every webhook delivery, oldest first
+//!   ([`crate::delivery`]).
+//! - `POST /reset`: back to the seeded world, empty ledger and stats, no webhooks or
+//!   deliveries, start-up faults.
 //!
 //! Errors answer `{"error": "…"}` with 400 or 404.
 
@@ -39,6 +43,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::delivery::{self, Event};
 use crate::faults::FaultSet;
 use crate::ids;
 use crate::platform::Platform;
@@ -56,6 +61,7 @@ pub(crate) fn router() -> Router<Arc<Sim>> {
         .route("/comments", get(list_comments).post(create_comment))
         .route("/messages", get(list_messages).post(create_message))
         .route("/ledger", get(get_ledger))
+        .route("/webhooks", get(list_deliveries))
         .route("/stats", get(get_stats))
         .route("/reset", post(reset))
 }
@@ -187,7 +193,11 @@ async fn create_comment(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
         visible_at,
         n,
     });
-    (StatusCode::CREATED, Json(comment_item(&world, idx))).into_response()
+    let item = comment_item(&world, idx);
+    let event = Event::comment(&world, idx, now);
+    drop(world);
+    delivery::announce(&sim, event);
+    (StatusCode::CREATED, Json(item)).into_response()
 }
 
 /// A customer account with a given display name (handle derived from it).
@@ -267,11 +277,17 @@ async fn create_message(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     };
     world.receive_message(conversation, input.content, now, visible_at, n);
     let idx = world.conversations[conversation].messages.len() - 1;
-    (
-        StatusCode::CREATED,
-        Json(message_item(&world, conversation, idx)),
-    )
-        .into_response()
+    let item = message_item(&world, conversation, idx);
+    let event = Event::message(&world, conversation);
+    drop(world);
+    if let Some(event) = event {
+        delivery::announce(&sim, event);
+    }
+    (StatusCode::CREATED, Json(item)).into_response()
+}
+
+async fn list_deliveries(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    Json(json!({ "deliveries": sim.deliveries.list() }))
 }
 
 async fn get_ledger(State(sim): State<Arc<Sim>>) -> Response {

@@ -24,6 +24,12 @@
 //!   then lose the answer: answer `status` if given (e.g. 502), else close the connection
 //!   without an answer.
 //!
+//! Webhook deliveries (the simulator calling a registered URL) have rules of their own, with
+//! `"endpoint": "delivery"` (a `*` rule never applies to them) and the platform of the comment
+//! or message delivered: `latency` delays the delivery by `ms`, `duplicate` delivers it twice
+//! (the same `hookId`), `drop` never delivers it, and `bad_signature` signs it with a wrong
+//! secret. These three apply to deliveries only.
+//!
 //! When several terminal faults fire, the first in rule order wins; later terminal rules are
 //! not drawn. `cacheDelaySeconds` hides comments and messages created from then on from GET
 //! requests for that long; `messagingDisabled` makes `/messages/:platform` answer 403 (code
@@ -68,6 +74,8 @@ pub enum Endpoint {
     User,
     /// `GET|POST|DELETE /hook/webhook`.
     Webhook,
+    /// A webhook delivery to a registered URL (the simulator is the client).
+    Delivery,
 }
 
 impl Endpoint {
@@ -82,6 +90,7 @@ impl Endpoint {
             Endpoint::DeleteComment => "delete_comment",
             Endpoint::User => "user",
             Endpoint::Webhook => "webhook",
+            Endpoint::Delivery => "delivery",
         }
     }
 }
@@ -149,6 +158,22 @@ pub enum FaultKind {
     Timeout,
     /// Apply the request, then answer `status` or close the connection without answering.
     LostResponse,
+    /// Deliver a webhook twice.
+    Duplicate,
+    /// Never deliver a webhook.
+    Drop,
+    /// Sign a webhook delivery with a wrong secret.
+    BadSignature,
+}
+
+impl FaultKind {
+    /// Whether it concerns webhook deliveries (and only them).
+    const fn is_delivery(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Duplicate | FaultKind::Drop | FaultKind::BadSignature
+        )
+    }
 }
 
 /// One fault rule (see the module documentation).
@@ -264,6 +289,17 @@ impl FaultRule {
         if self.ms.is_some_and(|ms| ms > MAX_MS) {
             return Err(format!("ms must be at most {MAX_MS}"));
         }
+        let delivery = self.endpoint == Scope::Only(Endpoint::Delivery);
+        if self.fault.is_delivery() && !delivery {
+            return Err(
+                "`duplicate`, `drop` and `bad_signature` need `\"endpoint\": \"delivery\"`".into(),
+            );
+        }
+        if delivery && !self.fault.is_delivery() && self.fault != FaultKind::Latency {
+            return Err(
+                "a `delivery` rule is `latency`, `duplicate`, `drop` or `bad_signature`".into(),
+            );
+        }
         match self.fault {
             FaultKind::Status if self.status.is_none() => {
                 Err("a `status` fault needs a `status`".into())
@@ -294,6 +330,15 @@ pub(crate) enum Ending {
 pub(crate) struct Draw {
     pub latency: Duration,
     pub ending: Option<Ending>,
+}
+
+/// The faults drawn for one webhook delivery.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct DeliveryDraw {
+    pub delay: Duration,
+    pub duplicate: bool,
+    pub drop: bool,
+    pub bad_signature: bool,
 }
 
 /// The fault set in force, with the firing budgets of its counted rules.
@@ -336,6 +381,37 @@ impl ActiveFaults {
         self.set.history_not_found.contains(&platform)
     }
 
+    /// Whether `rule` (with its firings `left`) fires now: its chance, then its budget.
+    fn fires(rule: &FaultRule, left: Option<&AtomicU64>, rng: &mut impl Rng) -> bool {
+        rng.random_bool(rule.probability)
+            && left.is_none_or(|left| {
+                left.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                    .is_ok()
+            })
+    }
+
+    /// Draws the `delivery` rules for a webhook delivery of a `platform` comment or message.
+    pub fn draw_delivery(&self, platform: Platform) -> DeliveryDraw {
+        let mut draw = DeliveryDraw::default();
+        let mut rng = rand::rng();
+        for (rule, left) in self.set.rules.iter().zip(&self.remaining) {
+            if rule.endpoint != Scope::Only(Endpoint::Delivery)
+                || !rule.platform.matches(platform)
+                || !Self::fires(rule, left.as_ref(), &mut rng)
+            {
+                continue;
+            }
+            match rule.fault {
+                FaultKind::Latency => draw.delay += Duration::from_millis(rule.ms.unwrap_or(0)),
+                FaultKind::Duplicate => draw.duplicate = true,
+                FaultKind::Drop => draw.drop = true,
+                FaultKind::BadSignature => draw.bad_signature = true,
+                _ => {}
+            }
+        }
+        draw
+    }
+
     /// Draws every applicable rule for a request to `endpoint` concerning `platforms`.
     pub fn draw(&self, endpoint: Endpoint, platforms: &[Platform]) -> Draw {
         let mut draw = Draw::default();
@@ -346,16 +422,10 @@ impl ActiveFaults {
         for (rule, left) in self.set.rules.iter().zip(&self.remaining) {
             let terminal = rule.fault != FaultKind::Latency;
             if (terminal && draw.ending.is_some())
+                || rule.fault.is_delivery()
                 || !rule.endpoint.matches(endpoint)
                 || !rule.platform.matches_any(platforms)
-                || !rng.random_bool(rule.probability)
-            {
-                continue;
-            }
-            if let Some(left) = left
-                && left
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-                    .is_err()
+                || !Self::fires(rule, left.as_ref(), &mut rng)
             {
                 continue;
             }
@@ -372,6 +442,7 @@ impl ActiveFaults {
                     rule.ms.unwrap_or(DEFAULT_TIMEOUT_MS),
                 ))),
                 FaultKind::LostResponse => Some(Ending::Lost(rule.status)),
+                FaultKind::Duplicate | FaultKind::Drop | FaultKind::BadSignature => draw.ending,
             };
         }
         draw

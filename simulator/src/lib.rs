@@ -35,6 +35,7 @@ mod api;
 mod arrivals;
 mod config;
 mod control;
+mod delivery;
 mod error;
 mod faults;
 mod ids;

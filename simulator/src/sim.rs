@@ -12,6 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
 use crate::config::SimConfig;
+use crate::delivery::Deliveries;
 use crate::error::ApiError;
 use crate::faults::{ActiveFaults, Ending, Endpoint, FaultSet};
 use crate::ids;
@@ -32,6 +33,7 @@ pub(crate) struct Sim {
     limiter: RateLimiter,
     pub stats: Stats,
     pub webhooks: Webhooks,
+    pub deliveries: Deliveries,
     /// Numbers for ids created at run time; never reset, so ids are never reused.
     next_n: AtomicU64,
 }
@@ -91,6 +93,7 @@ impl Sim {
             limiter,
             stats: Stats::new(),
             webhooks: Webhooks::default(),
+            deliveries: Deliveries::default(),
             next_n: AtomicU64::new(next_n),
         }
     }
@@ -135,7 +138,7 @@ impl Sim {
     }
 
     /// Back to the seeded world: regenerated world, empty ledger and stats, fresh rate budgets,
-    /// no webhooks, and the fault set given at start-up.
+    /// no webhooks or deliveries, and the fault set given at start-up.
     pub fn reset(&self) {
         let world = world::generate(&self.cfg, self.anchor);
         *self.world_mut() = world;
@@ -143,6 +146,7 @@ impl Sim {
         self.limiter.reset();
         self.stats.reset();
         self.webhooks.reset();
+        self.deliveries.reset();
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {

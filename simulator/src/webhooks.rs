@@ -1,7 +1,7 @@
 //! Webhook registrations (`/hook/webhook`), kept per profile: at most one URL per action,
-//! registering again replaces it. Nothing is delivered: the simulator only answers the
-//! registration calls, so the secret is checked for shape and not kept. `POST /_sim/reset`
-//! forgets every registration.
+//! registering again replaces it. The signing secret is the profile's (as on Ayrshare: one
+//! per profile, for every action); a registration that gives one sets it. Deliveries are
+//! [`crate::delivery`]'s. `POST /_sim/reset` forgets every registration.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -66,6 +66,7 @@ impl Action {
 pub(crate) struct ProfileHooks {
     pub urls: BTreeMap<Action, String>,
     pub updated: Option<DateTime<Utc>>,
+    pub secret: Option<String>,
 }
 
 /// Registrations of every profile (`""`: the primary profile).
@@ -77,12 +78,34 @@ impl Webhooks {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers `url` for `action`, replacing an earlier registration of that action.
-    pub fn register(&self, profile: &str, action: Action, url: String, now: DateTime<Utc>) {
+    /// Registers `url` for `action`, replacing an earlier registration of that action; a
+    /// `secret` becomes the profile's signing secret.
+    pub fn register(
+        &self,
+        profile: &str,
+        action: Action,
+        url: String,
+        secret: Option<String>,
+        now: DateTime<Utc>,
+    ) {
         let mut profiles = self.profiles();
         let hooks = profiles.entry(profile.to_owned()).or_default();
         hooks.urls.insert(action, url);
         hooks.updated = Some(now);
+        if secret.is_some() {
+            hooks.secret = secret;
+        }
+    }
+
+    /// Every profile registered for `action`: its key, the URL and its signing secret.
+    pub fn registered(&self, action: Action) -> Vec<(String, String, Option<String>)> {
+        self.profiles()
+            .iter()
+            .filter_map(|(profile, hooks)| {
+                let url = hooks.urls.get(&action)?;
+                Some((profile.clone(), url.clone(), hooks.secret.clone()))
+            })
+            .collect()
     }
 
     /// Removes the registration of `action`; false when there was none.

@@ -1,13 +1,13 @@
 //! `POST|GET|DELETE /hook/webhook`: the webhook registrations of the profile the request names
-//! (`Profile-Key`; absent: the primary profile), kept in [`crate::webhooks`]. Nothing is
-//! delivered.
+//! (`Profile-Key`; absent: the primary profile), kept in [`crate::webhooks`].
 //!
 //! - POST `{"action", "url", "secret"?}` registers `url` for `action`, replacing an earlier
 //!   registration of that action → `{"status": "success", "action", "url", "refId"}` (the
 //!   profile's `refId`, as in `GET /user`). `action` must be one of Ayrshare's
 //!   (`accountActivity`, `automations`, `batch`, `comments`, `feed`, `mentions`, `messages`,
 //!   `scheduled`, `social`) and `url` an `https://` URL, or `http://` on `localhost` or
-//!   `127.0.0.1` for local receivers; otherwise 400 (code 101). The secret is not kept.
+//!   `127.0.0.1` for local receivers; otherwise 400 (code 101). A `secret` becomes the
+//!   profile's signing secret for every delivery ([`crate::delivery`]).
 //! - GET → `{"status": "success", "<action>": "<url>", …, "updated": "<ISO time>"}`, as
 //!   Ayrshare's own test scripts read it: one key per registered action, and `updated` (the
 //!   last registration or removal) once the profile registered anything. No secret is shown.
@@ -35,11 +35,12 @@ use crate::stats::Method;
 use crate::time::iso_millis;
 use crate::webhooks::Action;
 
-/// A POST or DELETE body; `secret` (and anything else) is accepted and ignored.
+/// A POST or DELETE body; anything else is accepted and ignored.
 #[derive(Debug, Deserialize)]
 struct HookIn {
     action: Option<String>,
     url: Option<String>,
+    secret: Option<String>,
 }
 
 impl HookIn {
@@ -91,8 +92,9 @@ pub(super) async fn register_webhook(
                 "url `{url}` is not valid: it must begin with https://"
             )));
         }
+        let secret = body.secret.filter(|s| !s.is_empty());
         sim.webhooks
-            .register(profile, action, url.clone(), Utc::now());
+            .register(profile, action, url.clone(), secret, Utc::now());
         Ok(json!({
             "status": "success",
             "action": action.as_str(),

@@ -7,6 +7,7 @@ mod comments;
 mod content_type;
 mod control;
 mod delete_comment;
+mod deliveries;
 mod faults;
 mod history;
 mod messages;
