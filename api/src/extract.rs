@@ -44,17 +44,7 @@ where
             )
             .with_field("Content-Type"));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!("the body is larger than {} KB", MAX_BODY_BYTES / 1024),
-                )
-            } else {
-                ApiError::new(rejection.status(), "bad_request", rejection.body_text())
-            }
-        })?;
+        let bytes = body_bytes(req, state).await?;
         // Syntax first (400), then shape (422): deserializing directly, serde_json reports
         // some shape errors (a number where an enum is expected) as syntax errors.
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
@@ -74,6 +64,21 @@ where
             .map(Body)
             .map_err(|e| shape_error(&e))
     }
+}
+
+/// The body as sent, at most [`MAX_BODY_BYTES`] (else 413 `payload_too_large`).
+pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is larger than {} KB", MAX_BODY_BYTES / 1024),
+            )
+        } else {
+            ApiError::new(rejection.status(), "bad_request", rejection.body_text())
+        }
+    })
 }
 
 /// The path (as [`shape_error`] names fields: `a.b`, `a[0]`) of the first string or key in

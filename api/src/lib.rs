@@ -19,6 +19,7 @@ pub mod rate_limit;
 pub mod routes;
 mod state;
 mod web;
+pub mod webhooks;
 
 pub use state::AppState;
 

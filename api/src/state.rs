@@ -3,6 +3,7 @@
 use crate::events::Feed;
 use crate::rate_limit::{RateLimit, RateLimiter};
 use crate::routes::budget::BudgetConfig;
+use crate::webhooks::WebhookKeys;
 use sea_orm::DatabaseConnection;
 use shared::config::Settings;
 use shared::db::users::LoginThrottle;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub(crate) events: Feed,
     /// Fires when the process stops: event streams end with it.
     pub(crate) shutdown: CancellationToken,
+    /// How webhook deliveries are verified.
+    pub(crate) webhook_keys: Arc<WebhookKeys>,
 }
 
 impl AppState {
@@ -83,6 +86,7 @@ impl AppState {
             }),
             events: Feed::default(),
             shutdown: CancellationToken::new(),
+            webhook_keys: Arc::new(WebhookKeys::from_settings(&settings.webhooks)),
         }
     }
 

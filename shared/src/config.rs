@@ -57,6 +57,18 @@ pub struct Settings {
     pub resilience: ResilienceSettings,
     pub replies: ReplySettings,
     pub ingest: IngestSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// Push ingest: the provider's webhooks (`POST /v1/webhooks/ayrshare`).
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Where the provider reaches the api; `None`: no registration.
+    pub public_base_url: Option<Url>,
+    /// `None`: deliveries are refused.
+    pub secret: Option<SecretString>,
+    pub previous_secret: Option<SecretString>,
+    pub tolerance: Duration,
 }
 
 /// How ingestion paces itself.
@@ -266,6 +278,10 @@ const VARS: &[Var] = &[
     var("IDEMPOTENCY_KEY_TTL_SECONDS", "86400", Kind::Seconds(60, 365 * 86_400), "how long an Idempotency-Key's answer is kept"),
     var("INGEST_HISTORY_LIMIT", "1000", Kind::Whole(1, 1_000), "posts asked per history read"),
     var("INGEST_MESSAGING_RECHECK_SECONDS", "3600", Kind::Seconds(1, 30 * 86_400), "while messaging is disabled, the time until it is checked again"),
+    var("PUBLIC_BASE_URL", "", Kind::Url(&["http", "https"]), "the service's public address; set, the provider's webhooks are registered to it"),
+    var("WEBHOOK_SECRET", "", Kind::Secret, "signing secret of the provider's webhook deliveries"),
+    var("WEBHOOK_SECRET_PREVIOUS", "", Kind::Secret, "the previous signing secret, also accepted while a rotation lasts"),
+    var("WEBHOOK_TOLERANCE_SECONDS", "300", Kind::Seconds(1, 3_600), "how far a delivery's timestamp may be from now"),
 ];
 
 /// Pairs of variables in one unit where the first may not be below the second; `true`: it
@@ -544,6 +560,7 @@ fn validate(v: &Values) -> Result<Settings, ConfigError> {
         None => SecretString::from(SIMULATOR_API_KEY),
     };
     v.check_order()?;
+    let webhooks = webhook_settings(v)?;
     Ok(Settings {
         platforms,
         history_last_days: v.whole("SOCIAL_MEDIA_API_HISTORY_LAST_DAYS")?,
@@ -610,6 +627,46 @@ fn validate(v: &Values) -> Result<Settings, ConfigError> {
             history_limit: v.whole("INGEST_HISTORY_LIMIT")?,
             messaging_recheck: v.duration("INGEST_MESSAGING_RECHECK_SECONDS")?,
         },
+        webhooks,
+    })
+}
+
+/// Webhooks need a secret to be registered or received, and plain HTTP is for this machine.
+fn webhook_settings(v: &Values) -> Result<WebhookSettings, ConfigError> {
+    let secret = v.secret("WEBHOOK_SECRET");
+    let previous_secret = v.secret("WEBHOOK_SECRET_PREVIOUS");
+    let public_base_url = match v.text("PUBLIC_BASE_URL") {
+        None => None,
+        Some(_) => Some(v.url("PUBLIC_BASE_URL")?),
+    };
+    if let Some(url) = &public_base_url {
+        let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        if url.scheme() == "http" && !local {
+            let problem = "plain http reaches only this machine";
+            return Err(v.error("PUBLIC_BASE_URL", problem, "an https:// URL"));
+        }
+        if secret.is_none() {
+            let problem = "set, but WEBHOOK_SECRET is not";
+            return Err(v.error(
+                "PUBLIC_BASE_URL",
+                problem,
+                "unset, or WEBHOOK_SECRET set too",
+            ));
+        }
+    }
+    if previous_secret.is_some() && secret.is_none() {
+        let problem = "set, but WEBHOOK_SECRET is not";
+        return Err(v.error(
+            "WEBHOOK_SECRET_PREVIOUS",
+            problem,
+            "the secret being replaced, beside WEBHOOK_SECRET",
+        ));
+    }
+    Ok(WebhookSettings {
+        public_base_url,
+        secret,
+        previous_secret,
+        tolerance: v.duration("WEBHOOK_TOLERANCE_SECONDS")?,
     })
 }
 

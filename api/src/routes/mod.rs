@@ -19,7 +19,7 @@ pub mod users;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::{auth, events, extract, http_metrics, openapi, web};
+use crate::{auth, events, extract, http_metrics, openapi, web, webhooks};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::routing::get;
@@ -34,6 +34,7 @@ fn public_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(users::public_router())
         .merge(status::router())
+        .merge(webhooks::router())
 }
 
 fn protected_routes() -> OpenApiRouter<AppState> {

@@ -92,6 +92,13 @@ impl TestApp {
         (Self::serve(db, pool, GENEROUS).await, gate)
     }
 
+    /// With these settings (they are [`settings`] with changes).
+    pub async fn spawn_with_settings(settings: &shared::config::Settings) -> TestApp {
+        let db = TestDb::new().await;
+        let state = AppState::new(db.conn().clone(), settings).with_rate_limit(GENEROUS);
+        Self::serve_state(db, state).await
+    }
+
     /// With this login throttle.
     pub async fn spawn_with_login_throttle(throttle: LoginThrottle) -> TestApp {
         let db = TestDb::new().await;
@@ -173,6 +180,21 @@ impl TestApp {
             .await
             .expect("insert token");
         token
+    }
+
+    /// The number the one row of `sql` holds (a count, say).
+    pub async fn count(&self, sql: &str) -> i64 {
+        let row = self
+            .db
+            .conn()
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                sql.to_owned(),
+            ))
+            .await
+            .expect("query")
+            .expect("row");
+        row.try_get_by_index(0).expect("a number")
     }
 
     /// Runs SQL on the test database.

@@ -17,3 +17,4 @@ mod status;
 mod sync;
 mod tasks;
 mod triage;
+mod webhooks;

@@ -27,21 +27,6 @@ async fn post_reply(
     app.send(request).await
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    use sea_orm::ConnectionTrait;
-    let row = app
-        .db
-        .conn()
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            sql.to_owned(),
-        ))
-        .await
-        .expect("query")
-        .expect("row");
-    row.try_get_by_index(0).expect("count")
-}
-
 #[tokio::test]
 async fn a_reply_is_accepted_with_202_and_shown_on_the_mention_and_by_id() {
     let app = TestApp::spawn().await;
@@ -75,7 +60,8 @@ async fn a_reply_is_accepted_with_202_and_shown_on_the_mention_and_by_id() {
         .await;
     assert!(audit.to_string().contains("reply.requested"), "{audit}");
     assert_eq!(
-        count(&app, "SELECT count(*) FROM tasks WHERE kind = 'reply'").await,
+        app.count("SELECT count(*) FROM tasks WHERE kind = 'reply'")
+            .await,
         1
     );
 }
@@ -98,12 +84,13 @@ async fn fifty_concurrent_replies_with_different_content_accept_exactly_one() {
     assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1);
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 49);
     assert_eq!(
-        count(&app, "SELECT count(*) FROM replies").await,
+        app.count("SELECT count(*) FROM replies").await,
         1,
         "one reply"
     );
     assert_eq!(
-        count(&app, "SELECT count(*) FROM tasks WHERE kind = 'reply'").await,
+        app.count("SELECT count(*) FROM tasks WHERE kind = 'reply'")
+            .await,
         1,
         "one task"
     );
@@ -176,7 +163,7 @@ async fn the_same_key_and_body_replay_the_first_answer_even_after_the_reply_fini
     let replay = post_reply(&app, &agent.token, &id, "Hi!", Some("key-1")).await;
     assert_eq!(replay.status(), 202);
     assert_eq!(replay.json::<Value>().await.expect("json"), first);
-    assert_eq!(count(&app, "SELECT count(*) FROM replies").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM replies").await, 1);
 }
 
 #[tokio::test]
@@ -228,7 +215,7 @@ async fn the_same_key_while_the_first_request_is_in_flight_is_refused_with_409()
     for _ in 0..250 {
         let advisory = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
-        if count(&app, advisory).await > 0 {
+        if app.count(advisory).await > 0 {
             held = true;
             break;
         }
@@ -276,7 +263,7 @@ async fn invalid_replies_are_refused_before_any_work() {
         ))
         .await;
     assert_problem(no_reply, 404, "not_found").await;
-    assert_eq!(count(&app, "SELECT count(*) FROM replies").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM replies").await, 0);
 }
 
 #[tokio::test]
@@ -334,5 +321,5 @@ async fn a_burst_on_a_mention_held_by_another_change_answers_409_or_503_at_once_
         202,
         "once the mention is free, a request wins"
     );
-    assert_eq!(count(&app, "SELECT count(*) FROM replies").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM replies").await, 1);
 }

@@ -71,6 +71,7 @@ async fn up_down_and_up_again_on_an_empty_database_leave_the_same_schema() {
         "replies",
         "tasks",
         "users",
+        "webhook_deliveries",
     ] {
         assert!(tables.iter().any(|t| t == table), "{table} in {tables:?}");
     }

@@ -122,6 +122,14 @@ pub fn map_page(platform: Platform, post: &PostRef, page: CommentsPage) -> Fetch
     }
 }
 
+/// A comment pushed by a webhook delivery as the mention a read of `post` would give: a reply
+/// when it answers `parent_ref`.
+pub fn pushed(post: &PostRef, comment: Comment, parent_ref: Option<String>) -> NewMention {
+    let mut out = Vec::with_capacity(1);
+    push(&mut out, post, comment, parent_ref, false);
+    out.remove(0)
+}
+
 /// On X every tweet of the conversation comes at the top level: one referencing another
 /// tweet than the post (`replied_to` first) is a reply to that tweet.
 fn tweet_parent(tweet: &Comment, post: &PostRef) -> Option<String> {

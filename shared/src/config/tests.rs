@@ -248,3 +248,39 @@ fn settings_debug_output_hides_secrets() {
     assert!(!shown.contains("top-secret-key"), "{shown}");
     assert!(!shown.contains("hunter2"), "{shown}");
 }
+
+#[test]
+fn webhooks_need_a_secret_and_https_outside_this_machine() {
+    let none = load_with(&[]).expect("valid");
+    assert!(none.webhooks.public_base_url.is_none() && none.webhooks.secret.is_none());
+    assert_eq!(none.webhooks.tolerance, Duration::from_secs(300));
+
+    let secret = ("WEBHOOK_SECRET", "whsec-1");
+    let on = load_with(&[("PUBLIC_BASE_URL", "https://inbox.example.com"), secret]).expect("valid");
+    assert_eq!(
+        on.webhooks
+            .public_base_url
+            .map(|u| u.to_string())
+            .as_deref(),
+        Some("https://inbox.example.com/")
+    );
+    let local = load_with(&[("PUBLIC_BASE_URL", "http://127.0.0.1:3000"), secret]);
+    assert!(local.is_ok(), "{local:?}");
+
+    let plain = load_with(&[("PUBLIC_BASE_URL", "http://inbox.example.com"), secret])
+        .expect_err("plain http to another machine");
+    assert_eq!(plain.variable, "PUBLIC_BASE_URL");
+    let unsigned =
+        load_with(&[("PUBLIC_BASE_URL", "https://inbox.example.com")]).expect_err("no secret");
+    assert!(
+        unsigned.to_string().contains("WEBHOOK_SECRET"),
+        "{unsigned}"
+    );
+    let previous =
+        load_with(&[("WEBHOOK_SECRET_PREVIOUS", "whsec-0")]).expect_err("a previous secret alone");
+    assert_eq!(previous.variable, "WEBHOOK_SECRET_PREVIOUS");
+    assert!(
+        !previous.to_string().contains("whsec-0"),
+        "secret leaked: {previous}"
+    );
+}

@@ -35,6 +35,10 @@ pub const SWEPT_METRIC: &str = "outbox_swept_total";
 /// Expired idempotency keys deleted.
 pub const PURGED_METRIC: &str = "idempotency_keys_purged_total";
 
+/// How long a webhook delivery's id is kept to recognise it delivered again: twice the day the
+/// provider may keep retrying.
+pub const WEBHOOK_DELIVERY_TTL: Duration = Duration::from_secs(48 * 3600);
+
 /// Rows changed per statement; the sweeper repeats a statement while batches come back full.
 const BATCH: u64 = 500;
 
@@ -52,6 +56,8 @@ pub struct SweepReport {
     pub unchecked: u64,
     /// Expired idempotency keys deleted.
     pub idempotency_keys_purged: u64,
+    /// Webhook delivery ids older than [`WEBHOOK_DELIVERY_TTL`] deleted.
+    pub webhook_deliveries_purged: u64,
 }
 
 impl SweepReport {
@@ -132,6 +138,20 @@ pub async fn sweep(
     loop {
         let n = idempotency::purge_expired(db, config.idempotency_key_ttl, BATCH).await?;
         report.idempotency_keys_purged += n;
+        if n < BATCH {
+            break;
+        }
+    }
+    loop {
+        let n = db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "DELETE FROM webhook_deliveries WHERE id IN                      (SELECT id FROM webhook_deliveries                       WHERE received_at < now() - make_interval(secs => $1)                       ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                [WEBHOOK_DELIVERY_TTL.as_secs_f64().into(), BATCH.into()],
+            ))
+            .await?
+            .rows_affected();
+        report.webhook_deliveries_purged += n;
         if n < BATCH {
             break;
         }

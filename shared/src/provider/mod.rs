@@ -18,9 +18,9 @@ pub use client::{Client, ClientBuildError, REQUEST_DURATION_METRIC};
 pub use error::{DeferReason, Failure, ProviderError};
 pub use key::{InvalidProfileId, ProfileId, ProviderKey};
 pub use model::{
-    Author, Comment, CommentsPage, ConnectedAccount, HistoryPost, Message, MessageAction,
-    MessagesPage, NativePost, PlatformHistory, ReferencedTweet, ReplyReceipt, SentMessage,
-    SocialPostRef, parse_time,
+    Author, Comment, CommentsPage, ConnectedAccount, DELIVERY_ACTIONS, Delivery, HistoryPost,
+    Message, MessageAction, MessagesPage, NativePost, PlatformHistory, Pushed, ReferencedTweet,
+    ReplyReceipt, SentMessage, SocialPostRef, delivery, parse_time,
 };
 pub use request::{
     CommentsTarget, Endpoint, HistoryQuery, MessagesQuery, OutgoingMessage, ReplyTarget,

@@ -501,23 +501,7 @@ pub(crate) fn messages(body: Value) -> Result<MessagesPage, String> {
     }
     let messages = array(&body, "messages")
         .iter()
-        .filter_map(|raw| {
-            Some(Message {
-                id: text(raw, "id")?,
-                conversation_id: text(raw, "conversationId"),
-                action: match text(raw, "action").as_deref() {
-                    Some("received") => MessageAction::Received,
-                    Some("sent") => MessageAction::Sent,
-                    other => MessageAction::Other(other.unwrap_or_default().to_owned()),
-                },
-                sender_id: text(raw, "senderId"),
-                recipient_id: text(raw, "recipientId"),
-                sender_name: nested_text(raw, "senderDetails", "name"),
-                text: text(raw, "message"),
-                created: time(raw, "created"),
-                raw: raw.clone(),
-            })
-        })
+        .filter_map(message)
         .collect();
     Ok(MessagesPage {
         messages,
@@ -530,6 +514,88 @@ pub(crate) fn messages(body: Value) -> Result<MessagesPage, String> {
                 .and_then(|p| text(p, "next"))
         }),
     })
+}
+
+fn message(raw: &Value) -> Option<Message> {
+    Some(Message {
+        id: text(raw, "id")?,
+        conversation_id: text(raw, "conversationId"),
+        action: match text(raw, "action").as_deref() {
+            Some("received") => MessageAction::Received,
+            Some("sent") => MessageAction::Sent,
+            other => MessageAction::Other(other.unwrap_or_default().to_owned()),
+        },
+        sender_id: text(raw, "senderId"),
+        recipient_id: text(raw, "recipientId"),
+        sender_name: nested_text(raw, "senderDetails", "name"),
+        text: text(raw, "message"),
+        created: time(raw, "created"),
+        raw: raw.clone(),
+    })
+}
+
+/// A webhook delivery of the `comments` or `messages` action (the simulator's README
+/// documents the shape): `{action, hookId, platform, …}` with, for comments, `postId`,
+/// `socialPostId`, `parentCommentId` and `comment` (as `GET /comments` lists it), for
+/// messages `conversationId` and `message` (as `GET /messages` lists it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The delivery's id (`hookId`), the same on every attempt.
+    pub id: String,
+    pub platform: Platform,
+    pub item: Pushed,
+}
+
+/// What a delivery brings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pushed {
+    /// A comment on a post: its item when complete enough to store (`None`: read the post).
+    Comment {
+        /// Ayrshare Post ID.
+        post_id: String,
+        /// Social Comment ID of the comment it answers.
+        parent_ref: Option<String>,
+        comment: Option<Comment>,
+    },
+    /// A direct message: its item when complete enough (`None`: read the messages).
+    Message { message: Option<Message> },
+}
+
+/// The action names of the deliveries taken in.
+pub const DELIVERY_ACTIONS: [&str; 2] = ["comments", "messages"];
+
+/// A delivery, or why it cannot be one: no `hookId`, an action other than
+/// [`DELIVERY_ACTIONS`], an unknown platform, or a comment without `postId`.
+pub fn delivery(body: &Value) -> Result<Delivery, String> {
+    if !body.is_object() {
+        return Err("not a JSON object".to_owned());
+    }
+    let id = text(body, "hookId")
+        .filter(|id| (1..=200).contains(&id.chars().count()))
+        .ok_or("no hookId of 1 to 200 characters")?;
+    let platform: Platform = text(body, "platform")
+        .and_then(|p| p.parse().ok())
+        .ok_or("no known platform")?;
+    let item = match text(body, "action").as_deref() {
+        Some("comments") => Pushed::Comment {
+            post_id: text(body, "postId").ok_or("a comment without postId")?,
+            parent_ref: text(body, "parentCommentId"),
+            comment: body
+                .get("comment")
+                .and_then(|c| comment(platform, c))
+                .filter(|c| !c.text.is_empty()),
+        },
+        Some("messages") => Pushed::Message {
+            message: body.get("message").and_then(message),
+        },
+        _ => {
+            return Err(format!(
+                "an action other than {}",
+                DELIVERY_ACTIONS.join(" or ")
+            ));
+        }
+    };
+    Ok(Delivery { id, platform, item })
 }
 
 /// `{status, recipientId, messageId, message}`.

@@ -1,0 +1,374 @@
+//! Push ingest: `POST /v1/webhooks/ayrshare` takes the provider's webhook deliveries of the
+//! `comments` and `messages` actions (Facebook and Instagram).
+//!
+//! The route is public, and the signature decides: before anything else, the timestamp
+//! (`X-Authorization-Timestamp`, Unix seconds or milliseconds) must be within
+//! `WEBHOOK_TOLERANCE_SECONDS` of now, and `X-Authorization-Content-SHA256` must be the
+//! HMAC-SHA256 of the body under `WEBHOOK_SECRET` or, while a rotation lasts,
+//! `WEBHOOK_SECRET_PREVIOUS` (hex, or base64; an optional `sha256=` prefix). Anything else is
+//! 401 `invalid_signature`, and nothing is read or stored. The body is limited like every body
+//! (64 KB).
+//!
+//! A signed delivery is taken in one transaction, and never calls the provider:
+//! 1. its id (`hookId`) goes into `webhook_deliveries`; an id already there is a delivery sent
+//!    again (deliveries come at least once): 200 `duplicate`, nothing else changes;
+//! 2. a complete comment on a known post, or a complete received message, is stored as a
+//!    mention exactly as a read would store it (`stored`, or `known` when a read was first);
+//!    our own comments and messages change nothing (`ignored`); anything else becomes a
+//!    targeted read through the outbox: the post's comments, the platform's history for a
+//!    post not known yet, the platform's direct messages (`fetch`).
+//!
+//! Deliveries are counted in `webhook_deliveries_total{platform, outcome}` (signature failures
+//! as `outcome="unauthorized"`, with platform `unknown`).
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract;
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use sha2::Sha256;
+use shared::adapters::comment::{self, PostRef};
+use shared::adapters::message::{ReadMessages, map_messages};
+use shared::audit::Actor;
+use shared::domain::Platform;
+use shared::ingest::IngestStep;
+use shared::ingest::platform_status;
+use shared::ingest::store;
+use shared::outbox::{self, NewTask};
+use shared::provider::{Delivery, MessageAction, Pushed};
+use std::time::Duration;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Deliveries taken in, by `platform` and `outcome`.
+pub const DELIVERIES_METRIC: &str = "webhook_deliveries_total";
+/// The signature header.
+pub const SIGNATURE_HEADER: &str = "x-authorization-content-sha256";
+/// The timestamp header.
+pub const TIMESTAMP_HEADER: &str = "x-authorization-timestamp";
+
+/// How deliveries are verified.
+#[derive(Debug, Clone)]
+pub struct WebhookKeys {
+    /// Current first; empty: every delivery is refused.
+    secrets: Vec<SecretString>,
+    tolerance: Duration,
+}
+
+impl WebhookKeys {
+    /// From the settings.
+    pub fn from_settings(settings: &shared::config::WebhookSettings) -> WebhookKeys {
+        WebhookKeys {
+            secrets: [&settings.secret, &settings.previous_secret]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
+            tolerance: settings.tolerance,
+        }
+    }
+
+    /// Whether `headers` sign `body` with one of the secrets at a time within the tolerance
+    /// of `now` (Unix seconds).
+    fn verify(&self, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), &'static str> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let stamp: i64 = header(TIMESTAMP_HEADER)
+            .and_then(|t| t.trim().parse().ok())
+            .ok_or("no X-Authorization-Timestamp")?;
+        // Milliseconds are 13 digits for centuries yet; seconds 10.
+        let stamp = if stamp > 100_000_000_000 {
+            stamp / 1000
+        } else {
+            stamp
+        };
+        let tolerance = i64::try_from(self.tolerance.as_secs()).unwrap_or(i64::MAX);
+        if (now - stamp).abs() > tolerance {
+            return Err("X-Authorization-Timestamp is outside the tolerance");
+        }
+        let signature = header(SIGNATURE_HEADER).ok_or("no X-Authorization-Content-SHA256")?;
+        let signature = signature.trim();
+        let signature = signature.strip_prefix("sha256=").unwrap_or(signature);
+        let digest = hex::decode(signature)
+            .ok()
+            .or_else(|| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(signature)
+                    .ok()
+            })
+            .ok_or("X-Authorization-Content-SHA256 is neither hex nor base64")?;
+        let signed = self.secrets.iter().any(|secret| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+                .expect("HMAC takes keys of any length");
+            mac.update(body);
+            mac.verify_slice(&digest).is_ok()
+        });
+        match signed {
+            true => Ok(()),
+            false => Err("the signature does not match"),
+        }
+    }
+}
+
+/// The webhook route (public: the signature is the authentication).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(receive_webhook))
+}
+
+/// What became of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A new mention, from the payload.
+    Stored,
+    /// The mention was already stored.
+    Known,
+    /// A read of the post, the history or the direct messages was enqueued.
+    Fetch,
+    /// Nothing to do (our own comment or message).
+    Ignored,
+    /// The delivery was taken in before.
+    Duplicate,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Stored => "stored",
+            Outcome::Known => "known",
+            Outcome::Fetch => "fetch",
+            Outcome::Ignored => "ignored",
+            Outcome::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// The answer to a delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryOut {
+    /// What became of it.
+    pub outcome: Outcome,
+}
+
+/// Takes in a signed webhook delivery of the provider (see the module documentation).
+#[utoipa::path(post, path = "/v1/webhooks/ayrshare", tag = "webhooks",
+    params(
+        ("X-Authorization-Timestamp" = String, Header, description = "Unix time of the delivery attempt, in seconds or milliseconds"),
+        ("X-Authorization-Content-SHA256" = String, Header, description = "HMAC-SHA256 of the body under the signing secret, hex or base64"),
+    ),
+    request_body(content = Object, content_type = "application/json",
+        description = "The provider's delivery: `{action: comments|messages, hookId, platform, …}`"),
+    responses(
+        (status = 200, description = "Taken in (also when it was taken in before)", body = DeliveryOut),
+        (status = 400, description = "Signed, but not a delivery of `comments` or `messages` (`invalid_delivery`)", body = crate::error::Problem),
+        (status = 401, description = "No valid signature, or a timestamp outside the tolerance (`invalid_signature`); nothing was stored", body = crate::error::Problem),
+        (status = 413, description = "The body is over 64 KB (`payload_too_large`)", body = crate::error::Problem),
+        (status = 503, description = "The database is unavailable (`unavailable`)", body = crate::error::Problem,
+            headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
+    ))]
+async fn receive_webhook(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<DeliveryOut>, ApiError> {
+    let headers = request.headers().clone();
+    let body = extract::body_bytes(request, &()).await?;
+    if let Err(why) = state
+        .webhook_keys
+        .verify(&headers, &body, chrono::Utc::now().timestamp())
+    {
+        metrics::counter!(DELIVERIES_METRIC, "platform" => "unknown", "outcome" => "unauthorized")
+            .increment(1);
+        tracing::warn!(reason = why, "webhook delivery refused");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+            format!("not a signed delivery: {why}"),
+        ));
+    }
+    let delivery = serde_json::from_slice(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|value| shared::provider::delivery(&value))
+        .map_err(|why| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_delivery",
+                format!("not a webhook delivery: {why}"),
+            )
+        })?;
+    let outcome = take_in(&state.db, &delivery).await?;
+    metrics::counter!(DELIVERIES_METRIC, "platform" => delivery.platform.as_str(),
+        "outcome" => outcome.as_str())
+    .increment(1);
+    Ok(Json(DeliveryOut { outcome }))
+}
+
+fn statement(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// Steps 1 and 2 of the module documentation, in one transaction.
+async fn take_in(db: &DatabaseConnection, delivery: &Delivery) -> Result<Outcome, DbErr> {
+    let txn = db.begin().await?;
+    let action = match delivery.item {
+        Pushed::Comment { .. } => "comments",
+        Pushed::Message { .. } => "messages",
+    };
+    let fresh = txn
+        .execute_raw(statement(
+            "INSERT INTO webhook_deliveries (id, profile, action, platform, outcome) \
+             VALUES ($1, 'default', $2, $3, 'received') ON CONFLICT (id) DO NOTHING",
+            vec![
+                delivery.id.clone().into(),
+                action.into(),
+                delivery.platform.into(),
+            ],
+        ))
+        .await?
+        .rows_affected()
+        == 1;
+    if !fresh {
+        txn.commit().await?;
+        return Ok(Outcome::Duplicate);
+    }
+    let outcome = match &delivery.item {
+        Pushed::Comment {
+            post_id,
+            parent_ref,
+            comment,
+        } => {
+            take_comment(
+                &txn,
+                delivery.platform,
+                post_id,
+                parent_ref,
+                comment.clone(),
+            )
+            .await?
+        }
+        Pushed::Message { message } => {
+            take_message(&txn, delivery.platform, message.clone()).await?
+        }
+    };
+    txn.execute_raw(statement(
+        "UPDATE webhook_deliveries SET outcome = $2 WHERE id = $1",
+        vec![delivery.id.clone().into(), outcome.as_str().into()],
+    ))
+    .await?;
+    txn.commit().await?;
+    Ok(outcome)
+}
+
+fn actor() -> Actor {
+    Actor::system("webhook")
+}
+
+async fn take_comment(
+    conn: &impl ConnectionTrait,
+    platform: Platform,
+    post_id: &str,
+    parent_ref: &Option<String>,
+    comment: Option<shared::provider::Comment>,
+) -> Result<Outcome, DbErr> {
+    let post = conn
+        .query_one_raw(statement(
+            "SELECT id, platform_post_id FROM posts WHERE platform = $1 AND ayrshare_post_id = $2",
+            vec![platform.into(), post_id.into()],
+        ))
+        .await?;
+    let Some(post) = post else {
+        // A post the history has not shown yet: reading it finds the post, then its comments.
+        return fetch(conn, platform, &IngestStep::Platform).await;
+    };
+    let post_row: uuid::Uuid = post.try_get("", "id")?;
+    let read_post = IngestStep::Comments {
+        post_id: post_row.into(),
+    };
+    let Some(comment) = comment else {
+        return fetch(conn, platform, &read_post).await;
+    };
+    if comment.author.id.is_some()
+        && comment.author.id == platform_status::our_account(conn, platform).await?
+    {
+        return Ok(Outcome::Ignored);
+    }
+    // A reply whose parent is not stored would lose its thread: the read stores both.
+    if let Some(parent) = parent_ref
+        && !mention_exists(conn, platform, parent).await?
+    {
+        return fetch(conn, platform, &read_post).await;
+    }
+    let post = PostRef {
+        ayrshare_post_id: post_id.to_owned(),
+        social_post_id: post.try_get("", "platform_post_id").ok(),
+    };
+    let mention = comment::pushed(&post, comment, parent_ref.clone());
+    store_one(conn, mention).await
+}
+
+async fn take_message(
+    conn: &impl ConnectionTrait,
+    platform: Platform,
+    message: Option<shared::provider::Message>,
+) -> Result<Outcome, DbErr> {
+    let Some(message) = message.filter(|m| m.conversation_id.is_some()) else {
+        return fetch(conn, platform, &IngestStep::Messages).await;
+    };
+    if message.action != MessageAction::Received {
+        return Ok(Outcome::Ignored);
+    }
+    let read = ReadMessages {
+        messages: vec![message],
+        next_update: None,
+    };
+    match map_messages(platform, read).mentions.pop() {
+        Some(mention) => store_one(conn, mention).await,
+        None => Ok(Outcome::Ignored),
+    }
+}
+
+async fn store_one(
+    conn: &impl ConnectionTrait,
+    mention: shared::adapters::NewMention,
+) -> Result<Outcome, DbErr> {
+    let inserted = store::insert_mentions(conn, &[mention], &actor()).await?;
+    Ok(match inserted.count() {
+        0 => Outcome::Known,
+        _ => Outcome::Stored,
+    })
+}
+
+async fn mention_exists(
+    conn: &impl ConnectionTrait,
+    platform: Platform,
+    platform_ref: &str,
+) -> Result<bool, DbErr> {
+    let row = conn
+        .query_one_raw(statement(
+            "SELECT 1 FROM mentions WHERE platform = $1 AND type IN ('comment', 'reply') \
+             AND platform_ref = $2",
+            vec![platform.into(), platform_ref.into()],
+        ))
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Enqueues `step` (a read already pending is not repeated: the dedup key).
+async fn fetch(
+    conn: &impl ConnectionTrait,
+    platform: Platform,
+    step: &IngestStep,
+) -> Result<Outcome, DbErr> {
+    outbox::enqueue(conn, NewTask::of(platform, step))
+        .await
+        .map_err(|e| match e {
+            outbox::OutboxError::Db(e) => e,
+            other => DbErr::Custom(other.to_string()),
+        })?;
+    Ok(Outcome::Fetch)
+}
