@@ -16,6 +16,7 @@ mod http_metrics;
 mod openapi;
 mod page;
 pub mod rate_limit;
+mod registration;
 pub mod routes;
 mod state;
 mod web;
@@ -59,6 +60,11 @@ pub async fn serve(
         cancel.clone(),
     );
     state.spawn_event_feed();
+    tokio::spawn(registration::run(
+        settings.clone(),
+        state.db.clone(),
+        cancel.clone(),
+    ));
     tracing::info!(%addr, "api listening");
     // Peer addresses feed the login throttle.
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();

@@ -38,8 +38,7 @@ use shared::adapters::message::{ReadMessages, map_messages};
 use shared::audit::Actor;
 use shared::domain::Platform;
 use shared::ingest::IngestStep;
-use shared::ingest::platform_status;
-use shared::ingest::store;
+use shared::ingest::{platform_status, push, store};
 use shared::outbox::{self, NewTask};
 use shared::provider::{Delivery, MessageAction, Pushed};
 use std::time::Duration;
@@ -222,9 +221,10 @@ async fn take_in(db: &DatabaseConnection, delivery: &Delivery) -> Result<Outcome
     let fresh = txn
         .execute_raw(statement(
             "INSERT INTO webhook_deliveries (id, profile, action, platform, outcome) \
-             VALUES ($1, 'default', $2, $3, 'received') ON CONFLICT (id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, 'received') ON CONFLICT (id) DO NOTHING",
             vec![
                 delivery.id.clone().into(),
+                push::DEFAULT_PROFILE.into(),
                 action.into(),
                 delivery.platform.into(),
             ],

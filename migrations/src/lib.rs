@@ -76,7 +76,7 @@ mod m20261206_000010_app_role;
 mod m20261207_000010_login_throttle_keys;
 mod m20261207_000020_manage_accounts;
 mod m20261208_000010_live_events;
-mod m20261209_000010_webhook_deliveries;
+mod m20261209_000010_webhooks;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -105,7 +105,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000010_login_throttle_keys::Migration),
             Box::new(m20261207_000020_manage_accounts::Migration),
             Box::new(m20261208_000010_live_events::Migration),
-            Box::new(m20261209_000010_webhook_deliveries::Migration),
+            Box::new(m20261209_000010_webhooks::Migration),
         ]
     }
 }

@@ -69,6 +69,8 @@ pub struct WebhookSettings {
     pub secret: Option<SecretString>,
     pub previous_secret: Option<SecretString>,
     pub tolerance: Duration,
+    pub safety_poll: Duration,
+    pub quiet: Duration,
 }
 
 /// How ingestion paces itself.
@@ -282,6 +284,8 @@ const VARS: &[Var] = &[
     var("WEBHOOK_SECRET", "", Kind::Secret, "signing secret of the provider's webhook deliveries"),
     var("WEBHOOK_SECRET_PREVIOUS", "", Kind::Secret, "the previous signing secret, also accepted while a rotation lasts"),
     var("WEBHOOK_TOLERANCE_SECONDS", "300", Kind::Seconds(1, 3_600), "how far a delivery's timestamp may be from now"),
+    var("WEBHOOK_SAFETY_POLL_SECONDS", "3600", Kind::Seconds(1, 86_400), "polling interval of the platforms healthy webhooks cover"),
+    var("WEBHOOK_QUIET_SECONDS", "1800", Kind::Seconds(1, 86_400), "without a delivery for this long, a platform is polled normally again"),
 ];
 
 /// Pairs of variables in one unit where the first may not be below the second; `true`: it
@@ -667,6 +671,8 @@ fn webhook_settings(v: &Values) -> Result<WebhookSettings, ConfigError> {
         secret,
         previous_secret,
         tolerance: v.duration("WEBHOOK_TOLERANCE_SECONDS")?,
+        safety_poll: v.duration("WEBHOOK_SAFETY_POLL_SECONDS")?,
+        quiet: v.duration("WEBHOOK_QUIET_SECONDS")?,
     })
 }
 

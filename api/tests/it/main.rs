@@ -11,8 +11,11 @@ mod events;
 mod mentions;
 mod openapi;
 mod processes;
+mod push;
 mod rate_limit;
 mod replies;
+#[path = "../common/stack.rs"]
+mod stack;
 mod status;
 mod sync;
 mod tasks;

@@ -5,20 +5,17 @@
 //! simulator and the database. A failing scenario leaves screenshots of its pages in
 //! `target/browser-screenshots/`.
 
+#[path = "../common/stack.rs"]
+mod stack;
+
 use serde_json::{Value, json};
-use shared::testing::{
-    Process, TestBroker, TestDb, admin_token, free_port, set_faults, sim_get, wait_http_ok,
-};
-use std::collections::HashMap;
+use shared::testing::{set_faults, sim_get};
+use stack::{ADMIN_EMAIL, Options, PASSWORD, Stack};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const START_TIMEOUT: Duration = Duration::from_secs(30);
-const INGEST_TIMEOUT: Duration = Duration::from_secs(60);
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(150);
-const ADMIN_EMAIL: &str = "admin@example.com";
-const PASSWORD: &str = "a long enough password";
 /// The platforms of the simulated world; the reply scenario filters by the first.
 const PLATFORMS: [&str; 2] = ["twitter", "facebook"];
 const AGENTS: [(&str, &str); 2] = [
@@ -26,216 +23,88 @@ const AGENTS: [(&str, &str); 2] = [
     ("Bo Agent", "bo@example.com"),
 ];
 
-/// The whole system, with fast polling, on a world of 64 mentions (more than a page of 50).
-struct Stack {
-    db: TestDb,
-    _broker: TestBroker,
-    processes: Vec<(&'static str, Process)>,
-    sim_base: String,
-    api_base: String,
-    http: reqwest::Client,
-    admin: String,
+/// The whole system on a world of 64 mentions (more than a page of 50), with two agents.
+async fn start() -> Stack {
+    let platforms = PLATFORMS.join(",");
+    let sim_args = [
+        "--refresh-seconds",
+        "1",
+        "--platforms",
+        &platforms,
+        "--posts-per-platform",
+        "3",
+        "--comments-per-post",
+        "5",
+        "--post-days",
+        "3",
+    ];
+    let env = [("SOCIAL_PLATFORMS", platforms.as_str())];
+    let stack = Stack::start(Options {
+        sim_args: &sim_args,
+        env: &env,
+        webhook_secret: None,
+    })
+    .await;
+    for (name, email) in AGENTS {
+        let body = json!({"name": name, "email": email, "password": PASSWORD, "role": "agent"});
+        let answer = stack.api("POST", "/v1/users", Some(body)).await;
+        assert!(answer["id"].is_string(), "user not created: {answer}");
+    }
+    stack
 }
 
-impl Stack {
-    async fn start() -> Stack {
-        let (db, broker) = tokio::join!(TestDb::new(), TestBroker::new());
-        let sim_addr = format!("127.0.0.1:{}", free_port());
-        let platforms = PLATFORMS.join(",");
-        let sim = Process::spawn(
-            "ayrshare-sim",
-            &[
-                "--addr",
-                &sim_addr,
-                "--rate-limit",
-                "0",
-                "--refresh-seconds",
-                "1",
-                "--platforms",
-                &platforms,
-                "--posts-per-platform",
-                "3",
-                "--comments-per-post",
-                "5",
-                "--post-days",
-                "3",
-            ],
-            &HashMap::new(),
-        );
-        let sim_base = format!("http://{sim_addr}");
-        let api_addr = format!("127.0.0.1:{}", free_port());
-        let env: HashMap<String, String> = [
-            ("DATABASE_URL", db.url()),
-            ("AMQP_URL", broker.url()),
-            ("SOCIAL_MEDIA_API_URL", &format!("{sim_base}/api")),
-            ("SOCIAL_MEDIA_API_KEY", "sim-key"),
-            ("SOCIAL_PLATFORMS", &platforms),
-            ("POLL_INTERVAL_SECONDS", "1"),
-            ("RATE_BUDGET_REQUESTS", "100000"),
-            ("PROVIDER_TIMEOUT_MS", "5000"),
-            ("PROVIDER_RETRY_BASE_MS", "20"),
-            ("PROVIDER_RETRY_CAP_MS", "200"),
-            ("TASK_RETRY_BASE_SECONDS", "1"),
-            ("TASK_RETRY_MAX_SECONDS", "2"),
-            ("SWEEPER_INTERVAL_SECONDS", "1"),
-            ("SHUTDOWN_GRACE_SECONDS", "2"),
-            ("API_ADDR", &api_addr),
-            ("RUST_LOG", "info"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        let http = reqwest::Client::new();
-        let api_base = format!("http://{api_addr}");
-        let mut processes = vec![("ayrshare-sim", sim)];
-        wait_http_ok(&http, &format!("{sim_base}/_sim/stats"), START_TIMEOUT).await;
-        for name in ["api", "ingestor", "replier"] {
-            processes.push((name, Process::spawn(name, &[], &env)));
-        }
-        wait_http_ok(&http, &format!("{api_base}/healthz"), START_TIMEOUT).await;
-        let admin = admin_token(&http, &api_base, "api", &env, (ADMIN_EMAIL, PASSWORD)).await;
-        let stack = Stack {
-            db,
-            _broker: broker,
-            processes,
-            sim_base,
-            api_base,
-            http,
-            admin,
-        };
-        for (name, email) in AGENTS {
-            let body = json!({"name": name, "email": email, "password": PASSWORD, "role": "agent"});
-            let answer = stack.api("POST", "/v1/users", Some(body)).await;
-            assert!(answer["id"].is_string(), "user not created: {answer}");
-        }
-        stack
-    }
-
-    async fn api(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.api_base))
-            .bearer_auth(&self.admin);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("api reachable");
-        response.json().await.unwrap_or(Value::Null)
-    }
-
-    /// Waits (bounded) until every comment and direct message of the simulated world from
-    /// someone else is an inbox mention; how many that is.
-    async fn ingested(&self) -> usize {
-        let mut theirs = 0;
-        for kind in ["comments", "messages"] {
-            let world = sim_get(&self.http, &self.sim_base, kind).await;
-            theirs += world[kind]
-                .as_array()
-                .expect("items")
-                .iter()
-                .filter(|item| item["fromUs"] != true)
-                .count();
-        }
-        let deadline = Instant::now() + INGEST_TIMEOUT;
-        loop {
-            let stored = self.scalar("SELECT count(*) FROM mentions").await;
-            if stored as usize >= theirs {
-                return theirs;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{stored} of {theirs} comments and messages ingested after {INGEST_TIMEOUT:?}\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// One number, read as the services read.
-    async fn scalar(&self, sql: &str) -> i64 {
-        value(self.db.conn(), sql).await
-    }
-
-    /// One text value, read as the schema's owner (who may change any row).
-    async fn owner_scalar(&self, sql: &str) -> String {
-        value(self.db.owner_conn(), sql).await
-    }
-
-    fn logs(&self) -> String {
-        self.processes
-            .iter()
-            .map(|(name, p)| format!("--- {name}\n{}", p.tail(30)))
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    /// Runs `scenario` of inbox.mjs; what it reports. Panics with its error, the paths of its
-    /// screenshots and the processes' last lines when it fails.
-    async fn scenario(&self, scenario: &str, total: usize) -> Value {
-        let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-        assert!(
-            browser_dir.join("node_modules/playwright-core").is_dir(),
-            "playwright-core is not installed: run scripts/browser-deps"
-        );
-        let [(agent_name, agent_email), (agent2_name, agent2_email)] = AGENTS;
-        let total = total.to_string();
-        let screenshots = screenshot_dir();
-        let vars = [
-            ("BASE_URL", self.api_base.as_str()),
-            ("SIM_URL", &self.sim_base),
-            ("AGENT_EMAIL", agent_email),
-            ("AGENT_NAME", agent_name),
-            ("AGENT2_EMAIL", agent2_email),
-            ("AGENT2_NAME", agent2_name),
-            ("PASSWORD", PASSWORD),
-            ("PLATFORM", PLATFORMS[0]),
-            ("TOTAL", &total),
-            ("ADMIN_EMAIL", ADMIN_EMAIL),
-            ("SCREENSHOT_DIR", screenshots.to_str().expect("utf-8 path")),
-        ];
-        let run = tokio::process::Command::new("node")
-            .arg(browser_dir.join("inbox.mjs"))
-            .arg(scenario)
-            .current_dir(&browser_dir)
-            .envs(vars)
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        let output = tokio::time::timeout(SCENARIO_TIMEOUT, run)
-            .await
-            .unwrap_or_else(|_| panic!("{scenario} ran over {SCENARIO_TIMEOUT:?}"))
-            .expect("node runs (Node.js 20 is needed)");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let report: Value = stdout
-            .lines()
-            .last()
-            .and_then(|line| serde_json::from_str(line).ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "{scenario} printed no report; stderr:\n{}",
-                    String::from_utf8_lossy(&output.stderr)
-                )
-            });
-        assert!(
-            output.status.success() && report["ok"] == true,
-            "{scenario} failed: {report:#}\n{}",
-            self.logs()
-        );
-        eprintln!("{scenario}: {report}");
-        report
-    }
-}
-
-/// The first column of the one row `sql` returns.
-async fn value<T: sea_orm::TryGetable>(conn: &sea_orm::DatabaseConnection, sql: &str) -> T {
-    use sea_orm::{ConnectionTrait, Statement};
-    conn.query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+async fn scenario(stack: &Stack, scenario: &str, total: usize) -> Value {
+    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run scripts/browser-deps"
+    );
+    let [(agent_name, agent_email), (agent2_name, agent2_email)] = AGENTS;
+    let total = total.to_string();
+    let screenshots = screenshot_dir();
+    let vars = [
+        ("BASE_URL", stack.api_base.as_str()),
+        ("SIM_URL", &stack.sim_base),
+        ("AGENT_EMAIL", agent_email),
+        ("AGENT_NAME", agent_name),
+        ("AGENT2_EMAIL", agent2_email),
+        ("AGENT2_NAME", agent2_name),
+        ("PASSWORD", PASSWORD),
+        ("PLATFORM", PLATFORMS[0]),
+        ("TOTAL", &total),
+        ("ADMIN_EMAIL", ADMIN_EMAIL),
+        ("SCREENSHOT_DIR", screenshots.to_str().expect("utf-8 path")),
+    ];
+    let run = tokio::process::Command::new("node")
+        .arg(browser_dir.join("inbox.mjs"))
+        .arg(scenario)
+        .current_dir(&browser_dir)
+        .envs(vars)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(SCENARIO_TIMEOUT, run)
         .await
-        .expect("query")
-        .expect("a row")
-        .try_get_by_index(0)
-        .expect("a value of that type")
+        .unwrap_or_else(|_| panic!("{scenario} ran over {SCENARIO_TIMEOUT:?}"))
+        .expect("node runs (Node.js 20 is needed)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = stdout
+        .lines()
+        .last()
+        .and_then(|line| serde_json::from_str(line).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "{scenario} printed no report; stderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    assert!(
+        output.status.success() && report["ok"] == true,
+        "{scenario} failed: {report:#}\n{}",
+        stack.logs()
+    );
+    eprintln!("{scenario}: {report}");
+    report
 }
 
 fn screenshot_dir() -> PathBuf {
@@ -248,13 +117,13 @@ fn screenshot_dir() -> PathBuf {
 
 #[tokio::test]
 async fn an_agent_signs_in_filters_opens_assigns_and_replies_and_the_provider_gets_it_once() {
-    let stack = Stack::start().await;
+    let stack = start().await;
     let mentions = stack.ingested().await;
     assert!(
         mentions > 50,
         "the world fills more than one page: {mentions}"
     );
-    let report = stack.scenario("reply", mentions).await;
+    let report = scenario(&stack, "reply", mentions).await;
     assert_eq!(report["seen"], json!(mentions), "{report}");
     let twitter = stack
         .scalar("SELECT count(*) FROM mentions WHERE platform = 'twitter'")
@@ -291,12 +160,12 @@ async fn an_agent_signs_in_filters_opens_assigns_and_replies_and_the_provider_ge
 
 #[tokio::test]
 async fn a_reply_the_provider_refuses_shows_failed_with_the_providers_message() {
-    let stack = Stack::start().await;
+    let stack = start().await;
     let mentions = stack.ingested().await;
     let fault = json!({"rules": [{"endpoint": "reply", "platform": "*", "fault": "status",
         "status": 400, "count": 1000}]});
     set_faults(&stack.http, &stack.sim_base, fault).await;
-    let report = stack.scenario("reply-failed", mentions).await;
+    let report = scenario(&stack, "reply-failed", mentions).await;
 
     let id = report["mentionId"].as_str().expect("id");
     let mention = stack.api("GET", &format!("/v1/mentions/{id}"), None).await;
@@ -314,23 +183,23 @@ async fn a_reply_the_provider_refuses_shows_failed_with_the_providers_message() 
 
 #[tokio::test]
 async fn a_comment_posted_to_the_provider_appears_in_an_open_inbox_within_five_seconds() {
-    let stack = Stack::start().await;
+    let stack = start().await;
     let mentions = stack.ingested().await;
-    let report = stack.scenario("live", mentions).await;
+    let report = scenario(&stack, "live", mentions).await;
     assert!(report["elapsedMs"].as_u64() <= Some(5000), "{report}");
 }
 
 #[tokio::test]
 async fn two_agents_on_the_same_mention_see_each_other_viewing_and_replying() {
-    let stack = Stack::start().await;
+    let stack = start().await;
     let mentions = stack.ingested().await;
-    stack.scenario("presence", mentions).await;
+    scenario(&stack, "presence", mentions).await;
 }
 
 #[tokio::test]
 async fn a_wrong_password_is_a_visible_message_and_signs_nobody_in() {
-    let stack = Stack::start().await;
-    let report = stack.scenario("wrong-password", 0).await;
+    let stack = start().await;
+    let report = scenario(&stack, "wrong-password", 0).await;
     assert_eq!(report["message"], "Wrong email or password.");
     let tokens = stack
         .scalar("SELECT count(*) FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE u.email = 'ada@example.com'")
@@ -340,7 +209,7 @@ async fn a_wrong_password_is_a_visible_message_and_signs_nobody_in() {
 
 #[tokio::test]
 async fn an_admin_creates_changes_and_disables_a_user_retries_a_dead_task_and_reads_the_status() {
-    let stack = Stack::start().await;
+    let stack = start().await;
     let mentions = stack.ingested().await;
     // A task that ran out of attempts (as the worker leaves one).
     let dead = stack
@@ -350,7 +219,7 @@ async fn an_admin_creates_changes_and_disables_a_user_retries_a_dead_task_and_re
              FROM one WHERE tasks.id = one.id RETURNING tasks.id::text",
         )
         .await;
-    let report = stack.scenario("admin", mentions).await;
+    let report = scenario(&stack, "admin", mentions).await;
     assert_eq!(report["retried"], json!(dead), "{report}");
 
     let users = stack.api("GET", "/v1/users", None).await;

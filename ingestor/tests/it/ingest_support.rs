@@ -24,6 +24,7 @@ pub fn plan_settings(in_flight: u32) -> PlanSettings {
         last_days: 0,
         platforms: Platform::ALL.to_vec(),
         in_flight,
+        push: None,
     }
 }
 

@@ -65,7 +65,7 @@ async fn comments_added_to_the_world_appear_within_seconds_through_the_scheduler
     let scheduler = {
         let (db, cancel) = (world.db.conn().clone(), cancel.clone());
         tokio::spawn(async move {
-            scheduler::run(&db, Platform::ALL, interval, &cancel).await;
+            scheduler::run(&db, Platform::ALL, interval, None, &cancel).await;
         })
     };
     let planner = {

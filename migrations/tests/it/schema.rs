@@ -72,6 +72,7 @@ async fn up_down_and_up_again_on_an_empty_database_leave_the_same_schema() {
         "tasks",
         "users",
         "webhook_deliveries",
+        "webhook_registrations",
     ] {
         assert!(tables.iter().any(|t| t == table), "{table} in {tables:?}");
     }

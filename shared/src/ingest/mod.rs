@@ -7,6 +7,8 @@
 //!   mention; our own replies recognised in a thread.
 //! - [`plan`]: the poll planner, which picks the posts to re-read within the budget's
 //!   polling share.
+//! - [`push`]: which platforms webhooks cover (polled only as a safety net), and the api's
+//!   webhook registrations.
 //! - [`platform_status`]: whether direct messages are available per platform (a 403 from the
 //!   provider marks them disabled and they are checked again only rarely), and when the last
 //!   ingest succeeded. `GET /v1/status/health` reports it.
@@ -16,6 +18,7 @@
 
 pub mod plan;
 pub mod platform_status;
+pub mod push;
 pub mod store;
 
 use crate::domain::{JobKind, Platform};

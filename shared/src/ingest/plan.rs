@@ -35,6 +35,7 @@
 use crate::config::{PollPolicy, Settings};
 use crate::domain::JobKind;
 use crate::domain::{Platform, PostId};
+use crate::ingest::push::PushPolling;
 use crate::outbox::new_trace_id;
 use crate::resilience::polling_pace;
 use chrono::{DateTime, Utc};
@@ -70,6 +71,9 @@ pub struct PlanSettings {
     pub platforms: Vec<Platform>,
     /// Comments fetches kept in flight.
     pub in_flight: u32,
+    /// With webhooks: posts of the platforms they cover are read again only every safety
+    /// interval ([`crate::ingest::push`]); first reads stay as they are.
+    pub push: Option<PushPolling>,
 }
 
 impl PlanSettings {
@@ -85,6 +89,10 @@ impl PlanSettings {
             last_days: settings.history_last_days,
             platforms: settings.platforms.clone(),
             in_flight: in_flight as u32,
+            push: settings.webhooks.secret.as_ref().map(|_| PushPolling {
+                safety: settings.webhooks.safety_poll,
+                quiet: settings.webhooks.quiet,
+            }),
         }
     }
 }
@@ -107,7 +115,7 @@ pub struct PlannedRead {
 }
 
 // $1 now, $2 horizon in seconds, $3 platforms (comma list), $4 last days (0: all), $5 limit,
-// $6 FIFO. The mean rate is over every watched post; posts with an active fetch are left out.
+// $6 FIFO, $7 platforms covered by webhooks (comma list), $8 their safety interval in seconds. The mean rate is over every watched post; posts with an active fetch are left out.
 // A post whose history count rose since its last read ranks with the first reads; for one
 // whose count has not moved, the time since the history said so replaces the time since its
 // last read (not under FIFO, the baseline without hints).
@@ -124,7 +132,9 @@ const SCORED: &str = "\
         FROM posts p \
         WHERE p.platform = ANY(string_to_array($3, ',')) \
           AND ($4 = 0 OR p.post_created_at IS NULL \
-               OR p.post_created_at >= $1 - make_interval(days => $4))), \
+               OR p.post_created_at >= $1 - make_interval(days => $4)) \
+          AND (p.last_fetched_at IS NULL OR p.platform <> ALL(string_to_array($7, ',')) \
+               OR p.last_fetched_at < $1 - make_interval(secs => $8))), \
     mean AS (SELECT coalesce(avg(rate), 0) AS rate FROM watched) \
     SELECT w.id AS post_id, w.platform, w.last_fetched_at IS NULL AS first_read, w.hinted, \
            w.next_fetch_at AS not_before, \
@@ -143,8 +153,16 @@ const SCORED: &str = "\
     ORDER BY score DESC, w.next_fetch_at \
     LIMIT $5";
 
-fn scored(sql: &str, plan: &PlanSettings, now: DateTime<Utc>, limit: u32) -> Statement {
+fn scored(
+    sql: &str,
+    plan: &PlanSettings,
+    covered: &[Platform],
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Statement {
     let platforms: Vec<&str> = plan.platforms.iter().map(|p| p.as_str()).collect();
+    let covered: Vec<&str> = covered.iter().map(|p| p.as_str()).collect();
+    let safety = plan.push.map_or(0.0, |push| push.safety.as_secs_f64());
     Statement::from_sql_and_values(
         DbBackend::Postgres,
         sql,
@@ -155,8 +173,18 @@ fn scored(sql: &str, plan: &PlanSettings, now: DateTime<Utc>, limit: u32) -> Sta
             i32::try_from(plan.last_days).unwrap_or(i32::MAX).into(),
             i64::from(limit).into(),
             (plan.policy == PollPolicy::Fifo).into(),
+            covered.join(",").into(),
+            safety.into(),
         ],
     )
+}
+
+/// The platforms of `plan` webhooks cover now (none without webhooks).
+async fn covered(conn: &impl ConnectionTrait, plan: &PlanSettings) -> Result<Vec<Platform>, DbErr> {
+    match plan.push {
+        Some(push) => super::push::covered(conn, &plan.platforms, push.quiet).await,
+        None => Ok(Vec::new()),
+    }
 }
 
 /// The `limit` posts due at `now` that are worth reading most, best first.
@@ -166,7 +194,8 @@ pub async fn next_reads(
     now: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<PlannedRead>, DbErr> {
-    PlannedRead::find_by_statement(scored(SCORED, plan, now, limit))
+    let covered = covered(conn, plan).await?;
+    PlannedRead::find_by_statement(scored(SCORED, plan, &covered, now, limit))
         .all(conn)
         .await
 }
@@ -198,13 +227,15 @@ pub async fn enqueue_reads(db: &DatabaseConnection, plan: &PlanSettings) -> Resu
     let insert = format!(
         "WITH picked AS ({SCORED}) \
          INSERT INTO tasks (id, kind, platform, subject_id, dedup_key, payload, trace_id) \
-         SELECT gen_random_uuid(), $7, platform, post_id, 'comments:' || post_id::text, \
-                jsonb_build_object('step', 'comments', 'postId', post_id), $8 \
+         SELECT gen_random_uuid(), $9, platform, post_id, 'comments:' || post_id::text, \
+                jsonb_build_object('step', 'comments', 'postId', post_id), $10 \
          FROM picked \
          ON CONFLICT (dedup_key) WHERE status IN ('pending', 'published', 'running') \
          DO NOTHING"
     );
-    let mut statement = scored(&insert, plan, Utc::now(), room.unsigned_abs() as u32);
+    let covered = covered(&txn, plan).await?;
+    let limit = room.unsigned_abs() as u32;
+    let mut statement = scored(&insert, plan, &covered, Utc::now(), limit);
     if let Some(values) = statement.values.as_mut() {
         values.0.push(JobKind::Ingest.as_str().into());
         values.0.push(new_trace_id().into());

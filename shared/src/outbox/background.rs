@@ -99,11 +99,12 @@ impl Background {
                 interval_s = interval.as_secs_f64(),
                 "poll scheduler started: one history read per platform and interval"
             );
+            let plan = PlanSettings::from_settings(settings);
+            let push = plan.push;
             let (scheduler_db, scheduler_cancel) = (db.clone(), cancel.clone());
             set.spawn(async move {
-                scheduler::run(&scheduler_db, &platforms, interval, &scheduler_cancel).await
+                scheduler::run(&scheduler_db, &platforms, interval, push, &scheduler_cancel).await
             });
-            let plan = PlanSettings::from_settings(settings);
             let (db, cancel) = (db.clone(), cancel.clone());
             set.spawn(async move { plan::run(&db, &plan, &cancel).await });
         }

@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::domain::JobKind;
 use crate::domain::{Platform, TaskId};
 use crate::ingest::IngestStep;
+use crate::ingest::push::PushPolling;
 use crate::outbox::TaskPayload;
 use crate::outbox::new_trace_id;
 use crate::resilience::polling_pace;
@@ -83,11 +84,13 @@ pub async fn schedule_ingests(
     Ok(scheduled)
 }
 
-/// Schedules at once, then every `interval`, until `cancel` fires.
+/// Schedules at once, then every `interval`, until `cancel` fires; with `push`, the platforms
+/// webhooks cover are read only every safety interval ([`crate::ingest::push`]).
 pub async fn run(
     db: &DatabaseConnection,
     platforms: &[Platform],
     interval: Duration,
+    push: Option<PushPolling>,
     cancel: &CancellationToken,
 ) {
     let mut ticks = tokio::time::interval(interval);
@@ -97,7 +100,7 @@ pub async fn run(
             _ = cancel.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        match schedule_ingests(db, platforms, interval).await {
+        match schedule_tick(db, platforms, interval, push).await {
             Ok(scheduled) if !scheduled.is_empty() => {
                 tracing::debug!(?scheduled, "scheduled ingests");
             }
@@ -107,4 +110,25 @@ pub async fn run(
             }
         }
     }
+}
+
+/// One tick of [`run`]: the covered platforms at the safety interval, the others at `interval`.
+async fn schedule_tick(
+    db: &DatabaseConnection,
+    platforms: &[Platform],
+    interval: Duration,
+    push: Option<PushPolling>,
+) -> Result<Vec<Platform>, DbErr> {
+    let Some(push) = push else {
+        return schedule_ingests(db, platforms, interval).await;
+    };
+    let covered = crate::ingest::push::covered(db, platforms, push.quiet).await?;
+    let polled: Vec<Platform> = platforms
+        .iter()
+        .copied()
+        .filter(|p| !covered.contains(p))
+        .collect();
+    let mut scheduled = schedule_ingests(db, &polled, interval).await?;
+    scheduled.extend(schedule_ingests(db, &covered, push.safety).await?);
+    Ok(scheduled)
 }

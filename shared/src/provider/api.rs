@@ -12,7 +12,7 @@ use crate::config::ResilienceSettings;
 use crate::domain::Platform;
 use crate::resilience::{BudgetClass, Guard, RateBudget};
 use sea_orm::DatabaseConnection;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -112,6 +112,32 @@ impl Ayrshare {
     ) -> Result<SentMessage, ProviderError> {
         let request = Request::send_message(self.guard.key().platform, message);
         self.guard.call(request, parse::sent_message).await
+    }
+
+    /// The profile's webhook registrations: the URL of each registered action
+    /// (`GET /hook/webhook`; counted on this platform's budget and breaker, like the two
+    /// below).
+    pub async fn webhooks(&self) -> Result<BTreeMap<String, String>, ProviderError> {
+        let request = Request::webhooks(self.guard.key().platform);
+        self.guard.call(request, parse::webhooks).await
+    }
+
+    /// Registers `url` for `action`, deliveries signed with `secret` (`POST /hook/webhook`).
+    pub async fn register_webhook(
+        &self,
+        action: &str,
+        url: &str,
+        secret: &str,
+    ) -> Result<(), ProviderError> {
+        let request = Request::register_webhook(self.guard.key().platform, action, url, secret);
+        self.guard.call(request, parse::done).await
+    }
+
+    /// Removes the registration of `action` (`DELETE /hook/webhook`); none is a 404
+    /// ([`ProviderError::is_not_found`]).
+    pub async fn delete_webhook(&self, action: &str) -> Result<(), ProviderError> {
+        let request = Request::delete_webhook(self.guard.key().platform, action);
+        self.guard.call(request, parse::done).await
     }
 
     /// The profile's connected accounts, one per network (`GET /user`); the call is counted

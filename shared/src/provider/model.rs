@@ -598,6 +598,24 @@ pub fn delivery(body: &Value) -> Result<Delivery, String> {
     Ok(Delivery { id, platform, item })
 }
 
+/// `GET /hook/webhook` → `{status, <action>: <url>, …, updated}`: the URL of each registered
+/// action.
+pub(crate) fn webhooks(body: Value) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let Value::Object(fields) = body else {
+        return Err("not a JSON object".to_owned());
+    };
+    Ok(fields
+        .into_iter()
+        .filter(|(key, _)| !matches!(key.as_str(), "status" | "updated" | "refId"))
+        .filter_map(|(key, value)| Some((key, value.as_str()?.to_owned())))
+        .collect())
+}
+
+/// An answer whose content does not matter beyond its success.
+pub(crate) fn done(_: Value) -> Result<(), String> {
+    Ok(())
+}
+
 /// `{status, recipientId, messageId, message}`.
 pub(crate) fn sent_message(body: Value) -> Result<SentMessage, String> {
     if !body.is_object() {

@@ -23,6 +23,8 @@ pub enum Endpoint {
     SendMessage,
     /// `GET /user`: the profile and its connected accounts.
     User,
+    /// `GET|POST|DELETE /hook/webhook`: the profile's webhook registrations.
+    Webhook,
 }
 
 impl Endpoint {
@@ -36,6 +38,7 @@ impl Endpoint {
             Endpoint::Messages => "messages",
             Endpoint::SendMessage => "send_message",
             Endpoint::User => "user",
+            Endpoint::Webhook => "webhook",
         }
     }
 
@@ -150,6 +153,35 @@ impl Request {
     /// `GET /user` (the platform only labels the call and picks its budget and breaker).
     pub(crate) fn user(platform: Platform) -> Self {
         Request::get(Endpoint::User, platform, &["user"])
+    }
+
+    /// `GET /hook/webhook` (the platform labels the call, as for [`Request::user`]).
+    pub(crate) fn webhooks(platform: Platform) -> Self {
+        Request::get(Endpoint::Webhook, platform, &["hook", "webhook"])
+    }
+
+    /// `POST /hook/webhook` `{"action", "url", "secret"}`: registers `url` for `action`,
+    /// replacing the profile's earlier URL for it (the same URL again changes nothing).
+    pub(crate) fn register_webhook(
+        platform: Platform,
+        action: &str,
+        url: &str,
+        secret: &str,
+    ) -> Self {
+        Request {
+            method: Method::POST,
+            body: Some(json!({ "action": action, "url": url, "secret": secret })),
+            ..Request::webhooks(platform)
+        }
+    }
+
+    /// `DELETE /hook/webhook` `{"action"}`.
+    pub(crate) fn delete_webhook(platform: Platform, action: &str) -> Self {
+        Request {
+            method: Method::DELETE,
+            body: Some(json!({ "action": action })),
+            ..Request::webhooks(platform)
+        }
     }
 
     /// `GET /history/:platform`.

@@ -23,6 +23,7 @@ fn settings(policy: PollPolicy) -> plan::PlanSettings {
         last_days: 0,
         platforms: vec![Platform::Facebook],
         in_flight: 1,
+        push: None,
     }
 }
 

@@ -1,0 +1,220 @@
+//! Push ingest end to end, as processes: the api registers its webhook at the simulator, the
+//! simulator's signed deliveries reach the inbox at once, copies change nothing, and a
+//! dropped delivery still arrives through the safety-net poll, while Facebook is polled only at
+//! that rate.
+
+use crate::stack::{Options, Stack};
+use serde_json::{Value, json};
+use shared::testing::{set_faults, sim_get};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "whsec-end-to-end";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Facebook (webhooks) and X (polled), polled every 2 s unless covered.
+async fn start(env: &[(&str, &str)]) -> Stack {
+    let sim_args = [
+        "--refresh-seconds",
+        "1",
+        "--platforms",
+        "facebook,twitter",
+        "--posts-per-platform",
+        "2",
+        "--comments-per-post",
+        "2",
+        "--post-days",
+        "3",
+        "--conversations-per-platform",
+        "1",
+    ];
+    let mut all = vec![
+        ("SOCIAL_PLATFORMS", "facebook,twitter"),
+        ("POLL_INTERVAL_SECONDS", "2"),
+    ];
+    all.extend(env);
+    let stack = Stack::start(Options {
+        sim_args: &sim_args,
+        env: &all,
+        webhook_secret: Some(SECRET),
+    })
+    .await;
+    registered(&stack).await;
+    stack.ingested().await;
+    stack
+}
+
+/// Waits until the simulator lists our receiver for both actions.
+async fn registered(stack: &Stack) {
+    let url = format!("{}/v1/webhooks/ayrshare", stack.api_base);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let listed: Value = stack
+            .http
+            .get(format!("{}/api/hook/webhook", stack.sim_base))
+            .bearer_auth("sim-key")
+            .send()
+            .await
+            .expect("simulator reachable")
+            .json()
+            .await
+            .expect("json");
+        if listed["comments"] == url.as_str() && listed["messages"] == url.as_str() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not registered: {listed}\n{}",
+            stack.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Reads of `platform` the simulator answered (history, comments, messages).
+async fn reads(stack: &Stack, platform: &str) -> u64 {
+    let stats = sim_get(&stack.http, &stack.sim_base, "stats").await;
+    stats["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter(|r| r["platform"] == platform && r["method"] == "GET")
+        .filter(|r| {
+            matches!(
+                r["endpoint"].as_str(),
+                Some("history" | "comments" | "messages")
+            )
+        })
+        .map(|r| r["count"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// Adds a customer's comment on a Facebook post; its Social Comment ID.
+async fn comment(stack: &Stack, text: &str) -> String {
+    let world = sim_get(&stack.http, &stack.sim_base, "comments").await;
+    let post = world["comments"]
+        .as_array()
+        .expect("comments")
+        .iter()
+        .find(|c| c["platform"] == "facebook")
+        .expect("a facebook comment")["postId"]
+        .clone();
+    let added: Value = stack
+        .http
+        .post(format!("{}/_sim/comments", stack.sim_base))
+        .json(&json!({"platform": "facebook", "postId": post, "content": text}))
+        .send()
+        .await
+        .expect("simulator reachable")
+        .json()
+        .await
+        .expect("json");
+    added["commentId"].as_str().expect("comment id").to_owned()
+}
+
+/// Waits (bounded by `limit`) until the comment is a mention; how long that took.
+async fn stored_within(stack: &Stack, comment_id: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    let sql = format!(
+        "SELECT count(*) FROM mentions WHERE platform = 'facebook' AND platform_ref = '{comment_id}'"
+    );
+    loop {
+        if stack.scalar(&sql).await == 1 {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{comment_id} not in the inbox after {limit:?}\n{}",
+            stack.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn deliveries(stack: &Stack) -> Vec<Value> {
+    sim_get(&stack.http, &stack.sim_base, "webhooks").await["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .clone()
+}
+
+#[tokio::test]
+async fn a_facebook_comment_reaches_the_inbox_within_2_s_by_webhook_while_facebook_polling_rests() {
+    let stack = start(&[]).await;
+    // The first reads of what was there before are done.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (facebook, twitter) = (
+        reads(&stack, "facebook").await,
+        reads(&stack, "twitter").await,
+    );
+
+    let id = comment(&stack, "Is the tent waterproof?").await;
+    let took = stored_within(&stack, &id, Duration::from_secs(2)).await;
+    let inbox = stack
+        .api("GET", "/v1/mentions?platform=facebook&limit=1", None)
+        .await;
+    assert_eq!(
+        inbox["result"][0]["socialMediaPlatformRef"],
+        id.as_str(),
+        "{inbox}"
+    );
+    let listed = deliveries(&stack).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["outcome"], "delivered");
+    let outcome = stack
+        .owner_scalar("SELECT outcome FROM webhook_deliveries")
+        .await;
+    assert_eq!(outcome, "stored", "taken from the payload, without a read");
+
+    // Three poll intervals: X is read as usual, Facebook not at all (its safety net is an hour).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        reads(&stack, "facebook").await,
+        facebook,
+        "no Facebook read after {took:?}"
+    );
+    assert!(
+        reads(&stack, "twitter").await >= twitter + 2,
+        "X is still polled"
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_sent_twice_gives_one_mention() {
+    let stack = start(&[]).await;
+    let fault = json!({"rules": [{"endpoint": "delivery", "platform": "facebook",
+        "fault": "duplicate", "count": 1}]});
+    set_faults(&stack.http, &stack.sim_base, fault).await;
+    let id = comment(&stack, "Said twice").await;
+    stored_within(&stack, &id, WAIT).await;
+    let deadline = Instant::now() + WAIT;
+    while deliveries(&stack).await[0]["attempts"] != 2 {
+        assert!(Instant::now() < deadline, "{:?}", deliveries(&stack).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sql = format!("SELECT count(*) FROM mentions WHERE platform_ref = '{id}'");
+    assert_eq!(stack.scalar(&sql).await, 1);
+    assert_eq!(
+        stack
+            .scalar("SELECT count(*) FROM webhook_deliveries")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_delivery_still_reaches_the_inbox_through_the_safety_net_poll() {
+    let stack = start(&[("WEBHOOK_SAFETY_POLL_SECONDS", "4")]).await;
+    let fault = json!({"rules": [{"endpoint": "delivery", "platform": "facebook",
+        "fault": "drop"}]});
+    set_faults(&stack.http, &stack.sim_base, fault).await;
+    let id = comment(&stack, "Nobody told you about me").await;
+    stored_within(&stack, &id, WAIT).await;
+    assert_eq!(deliveries(&stack).await[0]["outcome"], "dropped");
+    assert_eq!(
+        stack
+            .scalar("SELECT count(*) FROM webhook_deliveries")
+            .await,
+        0,
+        "stored by the poll, not by a delivery"
+    );
+}

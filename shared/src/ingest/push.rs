@@ -1,0 +1,146 @@
+//! Push ingest's side of polling: which platforms healthy webhooks cover, and the record of
+//! the api's registrations at the provider (`webhook_registrations`).
+//!
+//! A platform is covered when the provider has webhooks for it ([`PUSHED`]: Facebook and
+//! Instagram), the `comments` registration of the profile is confirmed (the provider listed it
+//! within [`CONFIRMED_WITHIN`]) and not reported missing, and deliveries keep coming: one for
+//! the platform within the quiet time, or a registration that recent. The scheduler and the
+//! planner then read it only every safety interval; anything else is polled as usual.
+
+use crate::domain::Platform;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement};
+use std::time::Duration;
+
+/// The platforms Ayrshare's `comments` and `messages` webhooks cover (AYRSHARE.md).
+pub const PUSHED: [Platform; 2] = [Platform::Facebook, Platform::Instagram];
+
+/// The profile of the environment's Profile-Key (or none); the only one for now.
+pub const DEFAULT_PROFILE: &str = "default";
+
+/// How often the api checks its registrations at the provider.
+pub const CHECK_EVERY: Duration = Duration::from_secs(600);
+
+/// A registration the provider has not listed for this long no longer counts (three checks).
+pub const CONFIRMED_WITHIN: Duration = Duration::from_secs(3 * 600);
+
+/// How polling treats platforms covered by webhooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushPolling {
+    /// Their polling interval (a safety net).
+    pub safety: Duration,
+    /// Without a delivery for this long, they are polled as usual again.
+    pub quiet: Duration,
+}
+
+fn statement(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// Which of `platforms` healthy webhooks cover now (see the module documentation).
+pub async fn covered(
+    conn: &impl ConnectionTrait,
+    platforms: &[Platform],
+    quiet: Duration,
+) -> Result<Vec<Platform>, DbErr> {
+    let candidates: Vec<&str> = platforms
+        .iter()
+        .filter(|p| PUSHED.contains(p))
+        .map(|p| p.as_str())
+        .collect();
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = conn
+        .query_all_raw(statement(
+            "SELECT p.platform FROM unnest(string_to_array($1, ',')) AS p(platform), \
+                 webhook_registrations r \
+             WHERE r.profile = $2 AND r.action = 'comments' AND r.missing_since IS NULL \
+               AND r.confirmed_at > now() - make_interval(secs => $3) \
+               AND (r.registered_at > now() - make_interval(secs => $4) \
+                    OR EXISTS (SELECT 1 FROM webhook_deliveries d \
+                               WHERE d.profile = $2 AND d.platform = p.platform \
+                                 AND d.received_at > now() - make_interval(secs => $4))) \
+             ORDER BY p.platform",
+            vec![
+                candidates.join(",").into(),
+                DEFAULT_PROFILE.into(),
+                CONFIRMED_WITHIN.as_secs_f64().into(),
+                quiet.as_secs_f64().into(),
+            ],
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let name: String = row.try_get("", "platform")?;
+            name.parse()
+                .map_err(|_| DbErr::Custom(format!("unknown platform {name}")))
+        })
+        .collect()
+}
+
+/// One registration as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct Registration {
+    pub action: String,
+    pub url: String,
+    pub secret_hash: String,
+}
+
+/// The profile's recorded registrations.
+pub async fn registrations(conn: &impl ConnectionTrait) -> Result<Vec<Registration>, DbErr> {
+    Registration::find_by_statement(statement(
+        "SELECT action, url, secret_hash FROM webhook_registrations WHERE profile = $1 \
+         ORDER BY action",
+        vec![DEFAULT_PROFILE.into()],
+    ))
+    .all(conn)
+    .await
+}
+
+/// The provider lists `action` at `url` (registered just now when `registered`).
+pub async fn record_confirmed(
+    conn: &impl ConnectionTrait,
+    action: &str,
+    url: &str,
+    secret_hash: &str,
+    registered: bool,
+) -> Result<(), DbErr> {
+    conn.execute_raw(statement(
+        "INSERT INTO webhook_registrations (profile, action, url, secret_hash) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (profile, action) DO UPDATE SET url = $3, secret_hash = $4, \
+             confirmed_at = now(), missing_since = NULL, \
+             registered_at = CASE WHEN $5 THEN now() \
+                                  ELSE webhook_registrations.registered_at END",
+        vec![
+            DEFAULT_PROFILE.into(),
+            action.into(),
+            url.into(),
+            secret_hash.into(),
+            registered.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The provider no longer lists `action` (since now, unless it was already missing).
+pub async fn record_missing(conn: &impl ConnectionTrait, action: &str) -> Result<(), DbErr> {
+    conn.execute_raw(statement(
+        "UPDATE webhook_registrations SET missing_since = coalesce(missing_since, now()) \
+         WHERE profile = $1 AND action = $2",
+        vec![DEFAULT_PROFILE.into(), action.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Forgets the registration of `action` (removed at the provider).
+pub async fn forget(conn: &impl ConnectionTrait, action: &str) -> Result<(), DbErr> {
+    conn.execute_raw(statement(
+        "DELETE FROM webhook_registrations WHERE profile = $1 AND action = $2",
+        vec![DEFAULT_PROFILE.into(), action.into()],
+    ))
+    .await?;
+    Ok(())
+}
