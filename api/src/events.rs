@@ -38,7 +38,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -59,6 +59,8 @@ const POLL_LISTENING: Duration = Duration::from_secs(5);
 const POLL_DEAF: Duration = Duration::from_secs(1);
 /// Events kept for a slow client before it is told to reload.
 const CLIENT_BACKLOG: usize = 4096;
+/// How long a stream waits for the feed of a process that is starting.
+const STARTING: Duration = Duration::from_secs(10);
 /// Between keep-alive comments, so proxies do not close a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Connected event streams (gauge).
@@ -136,6 +138,9 @@ pub struct Feed {
     sender: broadcast::Sender<Live>,
     /// The last audit row the feed has read (0 before its first read).
     head: Arc<AtomicI64>,
+    /// Whether the feed has read its head and tried to LISTEN: before, a stream would start
+    /// at no position and miss the hints sent meanwhile.
+    started: Arc<watch::Sender<bool>>,
 }
 
 impl Default for Feed {
@@ -143,6 +148,7 @@ impl Default for Feed {
         Self {
             sender: broadcast::channel(CLIENT_BACKLOG).0,
             head: Arc::new(AtomicI64::new(0)),
+            started: Arc::new(watch::channel(false).0),
         }
     }
 }
@@ -157,7 +163,10 @@ impl Feed {
                 listener = listen(&db).await;
             }
             match self.read_new(&db, read_once).await {
-                Ok(()) => read_once = true,
+                Ok(()) => {
+                    read_once = true;
+                    self.started.send_replace(true);
+                }
                 Err(e) => tracing::warn!(error = %e, "event feed cannot read the audit trail"),
             }
             let poll = tokio::time::sleep(if listener.is_some() {
@@ -243,6 +252,9 @@ impl Feed {
         cancel: CancellationToken,
     ) {
         metrics::gauge!(CLIENTS_METRIC).increment(1.0);
+        // A stream opened while the process starts waits (a little) for the feed.
+        let mut started = self.started.subscribe();
+        let _ = tokio::time::timeout(STARTING, started.wait_for(|s| *s)).await;
         // Subscribed before reading the table, so nothing falls between the two.
         let mut live = self.sender.subscribe();
         let mut cursor = self.head.load(Ordering::Acquire);

@@ -41,6 +41,7 @@ use shared::ingest::IngestStep;
 use shared::ingest::{platform_status, push, store};
 use shared::outbox::{self, NewTask};
 use shared::provider::{Delivery, MessageAction, Pushed};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -53,12 +54,14 @@ pub const SIGNATURE_HEADER: &str = "x-authorization-content-sha256";
 /// The timestamp header.
 pub const TIMESTAMP_HEADER: &str = "x-authorization-timestamp";
 
-/// How deliveries are verified.
-#[derive(Debug, Clone)]
+/// How deliveries are verified, and how many were refused.
+#[derive(Debug)]
 pub struct WebhookKeys {
     /// Current first; empty: every delivery is refused.
     secrets: Vec<SecretString>,
     tolerance: Duration,
+    /// Deliveries this process refused for their signature or timestamp, since it started.
+    pub(crate) refused: AtomicU64,
 }
 
 impl WebhookKeys {
@@ -71,7 +74,13 @@ impl WebhookKeys {
                 .cloned()
                 .collect(),
             tolerance: settings.tolerance,
+            refused: AtomicU64::new(0),
         }
+    }
+
+    /// Whether deliveries can get in at all (a secret is set).
+    pub fn enabled(&self) -> bool {
+        !self.secrets.is_empty()
     }
 
     /// Whether `headers` sign `body` with one of the secrets at a time within the tolerance
@@ -183,6 +192,7 @@ async fn receive_webhook(
     {
         metrics::counter!(DELIVERIES_METRIC, "platform" => "unknown", "outcome" => "unauthorized")
             .increment(1);
+        state.webhook_keys.refused.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(reason = why, "webhook delivery refused");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

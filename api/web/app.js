@@ -1034,6 +1034,8 @@ function tasksView(main) {
 function statusView(main) {
   const message = alertBox();
   const health = h('tbody');
+  const hooks = h('tbody');
+  const hookNote = h('p');
   const budget = h('div', { className: 'budget' });
   const seconds = (value) => (value === null || value === undefined ? '—' : `${value.toFixed(1)} s`);
 
@@ -1049,6 +1051,25 @@ function statusView(main) {
             h('td', {}, p.breaker.replace('_', ' '), p.openUntil ? ` until ${when(p.openUntil)}` : ''),
             h('td', {}, ago(p.lastSuccessfulIngestAt)),
             h('td', {}, p.messaging, p.messagingError ? ` (${p.messagingError})` : ''),
+          ),
+        ),
+      );
+      const pushed = state.webhooks || { enabled: false, signatureFailures: 0, profiles: {} };
+      hookNote.textContent = pushed.enabled
+        ? `Deliveries refused for their signature by this api process: ${pushed.signatureFailures}.`
+        : 'Webhooks are off (no WEBHOOK_SECRET): every platform is polled.';
+      hooks.replaceChildren(
+        ...Object.entries(pushed.profiles).flatMap(([profile, platforms]) =>
+          Object.entries(platforms).map(([platform, w]) =>
+            h(
+              'tr',
+              {},
+              h('th', { scope: 'row' }, `${profile} · ${platform}`),
+              h('td', {}, w.registered ? 'registered' : w.missingSince ? `missing since ${when(w.missingSince)}` : 'not registered'),
+              h('td', {}, ago(w.lastDeliveryAt)),
+              h('td', {}, String(w.deliveriesToday)),
+              h('td', {}, w.safetyNetPolling ? 'safety net only' : 'normal'),
+            ),
           ),
         ),
       );
@@ -1074,6 +1095,9 @@ function statusView(main) {
     message,
     h('h2', {}, 'Platforms'),
     h('table', { 'aria-label': 'Platforms' }, h('thead', {}, h('tr', {}, ['Platform', 'Breaker', 'Last ingest', 'Direct messages'].map((c) => h('th', { scope: 'col' }, c)))), health),
+    h('h2', {}, 'Webhooks'),
+    hookNote,
+    h('table', { 'aria-label': 'Webhooks' }, h('thead', {}, h('tr', {}, ['Profile · platform', 'Registration', 'Last delivery', 'Deliveries today', 'Polling'].map((c) => h('th', { scope: 'col' }, c)))), hooks),
     h('h2', {}, 'Provider budget'),
     budget,
   );

@@ -13,7 +13,9 @@ use serde::Serialize;
 use shared::db::entities::circuit_breakers;
 use shared::domain::JobKind;
 use shared::domain::Platform;
+use shared::ingest::push;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -64,6 +66,38 @@ pub struct HealthOut {
     pub status: &'static str,
     /// Per platform.
     pub platforms: BTreeMap<String, PlatformHealth>,
+    /// Push ingest.
+    pub webhooks: WebhooksHealth,
+}
+
+/// The state of push ingest (the provider's webhooks).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhooksHealth {
+    /// Deliveries are taken in (`WEBHOOK_SECRET` is set).
+    pub enabled: bool,
+    /// Deliveries this api process refused for their signature or timestamp, since it
+    /// started.
+    pub signature_failures: u64,
+    /// Per profile (`default`: the environment's), per platform webhooks can cover.
+    pub profiles: BTreeMap<String, BTreeMap<String, PlatformWebhook>>,
+}
+
+/// The webhook state of one platform of one profile.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformWebhook {
+    /// The `comments` webhook is registered at the provider, and it does not report it
+    /// missing.
+    pub registered: bool,
+    /// Since when the provider reports it missing.
+    pub missing_since: Option<DateTime<FixedOffset>>,
+    /// The last delivery taken in.
+    pub last_delivery_at: Option<DateTime<FixedOffset>>,
+    /// Deliveries taken in since midnight UTC.
+    pub deliveries_today: i64,
+    /// Polled only as a safety net now (healthy webhooks cover it).
+    pub safety_net_polling: bool,
 }
 
 /// 200 when every configured platform's breaker is closed, else 503; details per platform.
@@ -120,8 +154,36 @@ async fn get_health(
     let body = HealthOut {
         status: if healthy { "healthy" } else { "degraded" },
         platforms,
+        webhooks: webhooks_health(&state).await?,
     };
     Ok((status, Json(body)))
+}
+
+async fn webhooks_health(state: &AppState) -> Result<WebhooksHealth, DbErr> {
+    let covered = match state.budget.plan.push {
+        Some(push) => push::covered(&state.db, &state.platforms, push.quiet).await?,
+        None => Vec::new(),
+    };
+    let platforms = push::state(&state.db, &state.platforms)
+        .await?
+        .into_iter()
+        .map(|p| {
+            let safety_net_polling = covered.iter().any(|c| c.as_str() == p.platform);
+            let health = PlatformWebhook {
+                registered: p.registered,
+                missing_since: p.missing_since,
+                last_delivery_at: p.last_delivery_at,
+                deliveries_today: p.deliveries_today,
+                safety_net_polling,
+            };
+            (p.platform, health)
+        })
+        .collect();
+    Ok(WebhooksHealth {
+        enabled: state.webhook_keys.enabled(),
+        signature_failures: state.webhook_keys.refused.load(Ordering::Relaxed),
+        profiles: BTreeMap::from([(push::DEFAULT_PROFILE.to_owned(), platforms)]),
+    })
 }
 
 fn severity(state: &str) -> u8 {

@@ -284,6 +284,7 @@ async function admin(browser) {
   const budget = page.getByRole('region', { name: 'Budget of default' });
   await budget.getByText(/discover: \d+ used/).waitFor();
   await budget.getByText(/reply: \d+ used/).waitFor();
+  await page.getByText('Webhooks are off (no WEBHOOK_SECRET): every platform is polled.').waitFor();
   const freshness = await platforms.getByRole('row', { name: /twitter/ }).textContent();
   if (freshness.includes('never')) throw new Error(`no ingest time for twitter: ${freshness}`);
   return { ok: true, created: email, retried };

@@ -164,6 +164,16 @@ async fn a_facebook_comment_reaches_the_inbox_within_2_s_by_webhook_while_facebo
         .owner_scalar("SELECT outcome FROM webhook_deliveries")
         .await;
     assert_eq!(outcome, "stored", "taken from the payload, without a read");
+    let health = stack.api("GET", "/v1/status/health", None).await;
+    let pushed = &health["webhooks"]["profiles"]["default"]["facebook"];
+    assert_eq!(pushed["registered"], true, "{health}");
+    assert_eq!(pushed["deliveriesToday"], 1, "{health}");
+    assert_eq!(pushed["safetyNetPolling"], true, "{health}");
+    assert!(pushed["lastDeliveryAt"].is_string(), "{health}");
+    assert!(
+        health["webhooks"]["profiles"]["default"]["twitter"].is_null(),
+        "X has no webhooks: {health}"
+    );
 
     // Three poll intervals: X is read as usual, Facebook not at all (its safety net is an hour).
     tokio::time::sleep(Duration::from_secs(6)).await;

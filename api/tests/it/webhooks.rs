@@ -162,6 +162,14 @@ async fn a_forged_missing_or_stale_signature_is_401_and_nothing_is_stored() {
         .body(tampered);
     assert_problem(app.send(swapped).await, 401, "invalid_signature").await;
     assert_eq!(stored(&app).await, (0, 0, 0), "nothing stored or enqueued");
+    let health: Value = app
+        .send(app.request(Method::GET, "/v1/status/health", None))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["webhooks"]["enabled"], true);
+    assert_eq!(health["webhooks"]["signatureFailures"], 5, "{health}");
 }
 
 #[tokio::test]

@@ -144,3 +144,43 @@ pub async fn forget(conn: &impl ConnectionTrait, action: &str) -> Result<(), DbE
     .await?;
     Ok(())
 }
+
+/// The webhook state of one platform webhooks can cover.
+#[derive(Debug, Clone, PartialEq, FromQueryResult)]
+pub struct PlatformPush {
+    pub platform: String,
+    /// The `comments` registration is recorded and not reported missing.
+    pub registered: bool,
+    pub missing_since: Option<chrono::DateTime<chrono::FixedOffset>>,
+    pub last_delivery_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// Since midnight UTC.
+    pub deliveries_today: i64,
+}
+
+/// [`PlatformPush`] of each of `platforms` webhooks can cover.
+pub async fn state(
+    conn: &impl ConnectionTrait,
+    platforms: &[Platform],
+) -> Result<Vec<PlatformPush>, DbErr> {
+    let candidates: Vec<&str> = platforms
+        .iter()
+        .filter(|p| PUSHED.contains(p))
+        .map(|p| p.as_str())
+        .collect();
+    PlatformPush::find_by_statement(statement(
+        "SELECT p.platform, \
+                coalesce(r.missing_since IS NULL, false) AS registered, r.missing_since, \
+                (SELECT max(received_at) FROM webhook_deliveries d \
+                 WHERE d.profile = $2 AND d.platform = p.platform) AS last_delivery_at, \
+                (SELECT count(*) FROM webhook_deliveries d \
+                 WHERE d.profile = $2 AND d.platform = p.platform \
+                   AND d.received_at >= date_trunc('day', now() AT TIME ZONE 'UTC') \
+                                        AT TIME ZONE 'UTC') AS deliveries_today \
+         FROM unnest(string_to_array($1, ',')) AS p(platform) \
+         LEFT JOIN webhook_registrations r ON r.profile = $2 AND r.action = 'comments' \
+         ORDER BY p.platform",
+        vec![candidates.join(",").into(), DEFAULT_PROFILE.into()],
+    ))
+    .all(conn)
+    .await
+}
