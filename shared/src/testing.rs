@@ -21,7 +21,9 @@ mod rabbit_node;
 pub use broker::{BrokerOutage, TestBroker};
 pub use gate::Gate;
 pub use pg_cluster::PgCluster;
-pub use process::{Process, admin_token, bin_path, free_port, set_faults, sim_get, wait_http_ok};
+pub use process::{
+    Process, admin_token, bin_path, free_port, set_faults, sim_get, sim_json, wait_http_ok,
+};
 pub use rabbit_node::RabbitNode;
 
 use migrations::quote_ident;

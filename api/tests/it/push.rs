@@ -5,7 +5,7 @@
 
 use crate::stack::{Options, Stack};
 use serde_json::{Value, json};
-use shared::testing::{set_faults, sim_get};
+use shared::testing::{set_faults, sim_get, sim_json};
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "whsec-end-to-end";
@@ -48,16 +48,10 @@ async fn registered(stack: &Stack) {
     let url = format!("{}/v1/webhooks/ayrshare", stack.api_base);
     let deadline = Instant::now() + WAIT;
     loop {
-        let listed: Value = stack
+        let request = stack
             .http
-            .get(format!("{}/api/hook/webhook", stack.sim_base))
-            .bearer_auth("sim-key")
-            .send()
-            .await
-            .expect("simulator reachable")
-            .json()
-            .await
-            .expect("json");
+            .get(format!("{}/api/hook/webhook", stack.sim_base));
+        let listed = sim_json(request.bearer_auth("sim-key")).await;
         if listed["comments"] == url.as_str() && listed["messages"] == url.as_str() {
             return;
         }
@@ -98,16 +92,9 @@ async fn comment(stack: &Stack, text: &str) -> String {
         .find(|c| c["platform"] == "facebook")
         .expect("a facebook comment")["postId"]
         .clone();
-    let added: Value = stack
-        .http
-        .post(format!("{}/_sim/comments", stack.sim_base))
-        .json(&json!({"platform": "facebook", "postId": post, "content": text}))
-        .send()
-        .await
-        .expect("simulator reachable")
-        .json()
-        .await
-        .expect("json");
+    let body = json!({"platform": "facebook", "postId": post, "content": text});
+    let request = stack.http.post(format!("{}/_sim/comments", stack.sim_base));
+    let added = sim_json(request.json(&body)).await;
     added["commentId"].as_str().expect("comment id").to_owned()
 }
 

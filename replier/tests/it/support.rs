@@ -10,7 +10,7 @@ use shared::domain::{MentionId, MentionType, Platform, ReplyId, Role, UserId};
 use shared::outbox::{Relay, RelayConfig};
 use shared::reply::{self, ReplyRequest};
 use shared::testing::{TestBroker, TestDb};
-pub use shared::testing::{set_faults, sim_get};
+pub use shared::testing::{set_faults, sim_get, sim_json};
 use shared::worker::{Worker, WorkerConfig, run_to_completion};
 use simulator::Simulator;
 use std::collections::HashMap;
@@ -229,15 +229,11 @@ pub async fn conversations(
     platform: Platform,
     n: usize,
 ) -> Vec<SimItem> {
-    let page: Value = http
-        .get(format!("{api}/messages/{platform}"))
-        .bearer_auth(simulator::DEFAULT_API_KEY)
-        .send()
-        .await
-        .expect("simulator reachable")
-        .json()
-        .await
-        .expect("json");
+    let page = sim_json(
+        http.get(format!("{api}/messages/{platform}"))
+            .bearer_auth(simulator::DEFAULT_API_KEY),
+    )
+    .await;
     let mut items: Vec<SimItem> = Vec::new();
     for m in page["messages"].as_array().expect("messages") {
         let conversation = m["conversationId"].as_str().expect("conversation");

@@ -241,15 +241,21 @@ impl Drop for Process {
     }
 }
 
-/// `GET <base>/_sim/<path>` of the simulator at `base`, as JSON.
-pub async fn sim_get(http: &reqwest::Client, base: &str, path: &str) -> serde_json::Value {
-    http.get(format!("{base}/_sim/{path}"))
+/// Sends `request` to the simulator; its JSON answer (panics if it cannot be reached or the
+/// answer is not JSON).
+pub async fn sim_json(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request
         .send()
         .await
         .expect("simulator reachable")
         .json()
         .await
         .expect("json")
+}
+
+/// `GET <base>/_sim/<path>` of the simulator at `base`, as JSON.
+pub async fn sim_get(http: &reqwest::Client, base: &str, path: &str) -> serde_json::Value {
+    sim_json(http.get(format!("{base}/_sim/{path}"))).await
 }
 
 /// `POST <base>/_sim/faults`: replaces the fault set of the simulator at `base`.
