@@ -1,6 +1,6 @@
 //! Keeping the provider's webhooks registered (`/hook/webhook`), from every api replica.
 //!
-//! With `PUBLIC_BASE_URL`, at start-up and every [`push::CHECK_EVERY`]: `GET /hook/webhook`
+//! With `PUBLIC_BASE_URL`, at start-up and every `WEBHOOK_CHECK_SECONDS` (10 minutes): `GET /hook/webhook`
 //! lists the profile's registrations; each action of [`DELIVERY_ACTIONS`] not registered at
 //! `<PUBLIC_BASE_URL>/v1/webhooks/ayrshare`, or registered with another secret than
 //! `WEBHOOK_SECRET` (its hash is recorded), is registered with `POST /hook/webhook`. Every
@@ -33,7 +33,7 @@ struct Wanted {
     secret: String,
 }
 
-/// Checks the registrations now and every [`push::CHECK_EVERY`] until `cancel` fires (without
+/// Checks the registrations now and every `WEBHOOK_CHECK_SECONDS` until `cancel` fires (without
 /// `PUBLIC_BASE_URL`: until the recorded ones are removed).
 pub async fn run(settings: Settings, db: DatabaseConnection, cancel: CancellationToken) {
     let api = match provider(&settings, &db) {
@@ -49,12 +49,12 @@ pub async fn run(settings: Settings, db: DatabaseConnection, cancel: Cancellatio
             // Disabled and nothing (left) to remove.
             Ok(()) if wanted.is_none() => return,
             Ok(()) => {}
-            Err(e) => tracing::warn!(error = %e, retry_in = ?push::CHECK_EVERY,
+            Err(e) => tracing::warn!(error = %e, retry_in = ?settings.webhooks.check,
                 "cannot check the webhook registrations"),
         }
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = tokio::time::sleep(push::CHECK_EVERY) => {}
+            () = tokio::time::sleep(settings.webhooks.check) => {}
         }
     }
 }

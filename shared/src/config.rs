@@ -71,6 +71,8 @@ pub struct WebhookSettings {
     pub tolerance: Duration,
     pub safety_poll: Duration,
     pub quiet: Duration,
+    /// A registration not confirmed for three checks no longer counts.
+    pub check: Duration,
 }
 
 /// How ingestion paces itself.
@@ -286,6 +288,7 @@ const VARS: &[Var] = &[
     var("WEBHOOK_TOLERANCE_SECONDS", "300", Kind::Seconds(1, 3_600), "how far a delivery's timestamp may be from now"),
     var("WEBHOOK_SAFETY_POLL_SECONDS", "3600", Kind::Seconds(1, 86_400), "polling interval of the platforms healthy webhooks cover"),
     var("WEBHOOK_QUIET_SECONDS", "1800", Kind::Seconds(1, 86_400), "without a delivery for this long, a platform is polled normally again"),
+    var("WEBHOOK_CHECK_SECONDS", "600", Kind::Seconds(1, 86_400), "how often the api checks its webhook registrations"),
 ];
 
 /// Pairs of variables in one unit where the first may not be below the second; `true`: it
@@ -673,6 +676,7 @@ fn webhook_settings(v: &Values) -> Result<WebhookSettings, ConfigError> {
         tolerance: v.duration("WEBHOOK_TOLERANCE_SECONDS")?,
         safety_poll: v.duration("WEBHOOK_SAFETY_POLL_SECONDS")?,
         quiet: v.duration("WEBHOOK_QUIET_SECONDS")?,
+        check: v.duration("WEBHOOK_CHECK_SECONDS")?,
     })
 }
 

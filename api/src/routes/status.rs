@@ -161,7 +161,7 @@ async fn get_health(
 
 async fn webhooks_health(state: &AppState) -> Result<WebhooksHealth, DbErr> {
     let covered = match state.budget.plan.push {
-        Some(push) => push::covered(&state.db, &state.platforms, push.quiet).await?,
+        Some(push) => push::covered(&state.db, &state.platforms, push).await?,
         None => Vec::new(),
     };
     let platforms = push::state(&state.db, &state.platforms)

@@ -33,6 +33,8 @@ pub struct Stack {
     pub sim_base: String,
     pub api_base: String,
     pub http: reqwest::Client,
+    /// The settings every process got.
+    pub env: HashMap<String, String>,
     admin: String,
 }
 
@@ -87,6 +89,7 @@ impl Stack {
             sim_base,
             api_base,
             http,
+            env,
             admin,
         }
     }

@@ -5,7 +5,7 @@
 
 use crate::stack::{Options, Stack};
 use serde_json::{Value, json};
-use shared::testing::{set_faults, sim_get, sim_json};
+use shared::testing::{Process, free_port, set_faults, sim_get, sim_json};
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "whsec-end-to-end";
@@ -38,28 +38,32 @@ async fn start(env: &[(&str, &str)]) -> Stack {
         webhook_secret: Some(SECRET),
     })
     .await;
-    registered(&stack).await;
+    listed(&stack, true).await;
     stack.ingested().await;
     stack
 }
 
-/// Waits until the simulator lists our receiver for both actions.
-async fn registered(stack: &Stack) {
+/// The simulator's `/hook/webhook`, `method` with `body`.
+async fn hooks(stack: &Stack, method: reqwest::Method, body: Option<Value>) -> Value {
+    let url = format!("{}/api/hook/webhook", stack.sim_base);
+    let mut request = stack.http.request(method, url).bearer_auth("sim-key");
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    sim_json(request).await
+}
+
+/// Waits until the simulator lists our receiver for both actions (`true`) or for neither.
+async fn listed(stack: &Stack, registered: bool) {
     let url = format!("{}/v1/webhooks/ayrshare", stack.api_base);
     let deadline = Instant::now() + WAIT;
     loop {
-        let request = stack
-            .http
-            .get(format!("{}/api/hook/webhook", stack.sim_base));
-        let listed = sim_json(request.bearer_auth("sim-key")).await;
-        if listed["comments"] == url.as_str() && listed["messages"] == url.as_str() {
+        let listed = hooks(stack, reqwest::Method::GET, None).await;
+        let ours = |action: &str| listed[action] == url.as_str();
+        if ours("comments") == registered && ours("messages") == registered {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "not registered: {listed}\n{}",
-            stack.logs()
-        );
+        assert!(Instant::now() < deadline, "{listed}\n{}", stack.logs());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -214,4 +218,54 @@ async fn a_dropped_delivery_still_reaches_the_inbox_through_the_safety_net_poll(
         0,
         "stored by the poll, not by a delivery"
     );
+}
+
+#[tokio::test]
+async fn a_webhook_the_provider_lost_is_registered_again_and_facebook_is_read_at_once() {
+    let stack = start(&[("WEBHOOK_CHECK_SECONDS", "1")]).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = reads(&stack, "facebook").await;
+    hooks(
+        &stack,
+        reqwest::Method::DELETE,
+        Some(json!({"action": "comments"})),
+    )
+    .await;
+    listed(&stack, true).await;
+    let deadline = Instant::now() + WAIT;
+    while reads(&stack, "facebook").await == before {
+        assert!(
+            Instant::now() < deadline,
+            "no catch-up read\n{}",
+            stack.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let missing = stack
+        .scalar("SELECT count(*) FROM webhook_registrations WHERE missing_since IS NOT NULL")
+        .await;
+    assert_eq!(missing, 0, "confirmed again");
+}
+
+#[tokio::test]
+async fn without_public_base_url_the_registrations_it_made_are_removed() {
+    let stack = start(&[]).await;
+    let mut env = stack.env.clone();
+    env.remove("PUBLIC_BASE_URL");
+    env.insert("API_ADDR".into(), format!("127.0.0.1:{}", free_port()));
+    let _disabled = Process::spawn("api", &[], &env);
+    listed(&stack, false).await;
+    let deadline = Instant::now() + WAIT;
+    while stack
+        .scalar("SELECT count(*) FROM webhook_registrations")
+        .await
+        > 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "still recorded\n{}",
+            stack.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

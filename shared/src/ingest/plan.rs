@@ -92,6 +92,7 @@ impl PlanSettings {
             push: settings.webhooks.secret.as_ref().map(|_| PushPolling {
                 safety: settings.webhooks.safety_poll,
                 quiet: settings.webhooks.quiet,
+                check: settings.webhooks.check,
             }),
         }
     }
@@ -182,7 +183,7 @@ fn scored(
 /// The platforms of `plan` webhooks cover now (none without webhooks).
 async fn covered(conn: &impl ConnectionTrait, plan: &PlanSettings) -> Result<Vec<Platform>, DbErr> {
     match plan.push {
-        Some(push) => super::push::covered(conn, &plan.platforms, push.quiet).await,
+        Some(push) => super::push::covered(conn, &plan.platforms, push).await,
         None => Ok(Vec::new()),
     }
 }

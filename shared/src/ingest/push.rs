@@ -3,7 +3,7 @@
 //!
 //! A platform is covered when the provider has webhooks for it ([`PUSHED`]: Facebook and
 //! Instagram), the `comments` registration of the profile is confirmed (the provider listed it
-//! within [`CONFIRMED_WITHIN`]) and not reported missing, and deliveries keep coming: one for
+//! within [`CHECKS_UNCONFIRMED`] checks) and not reported missing, and deliveries keep coming: one for
 //! the platform within the quiet time, or a registration that recent. The scheduler and the
 //! planner then read it only every safety interval; anything else is polled as usual.
 
@@ -17,11 +17,8 @@ pub const PUSHED: [Platform; 2] = [Platform::Facebook, Platform::Instagram];
 /// The profile of the environment's Profile-Key (or none); the only one for now.
 pub const DEFAULT_PROFILE: &str = "default";
 
-/// How often the api checks its registrations at the provider.
-pub const CHECK_EVERY: Duration = Duration::from_secs(600);
-
-/// A registration the provider has not listed for this long no longer counts (three checks).
-pub const CONFIRMED_WITHIN: Duration = Duration::from_secs(3 * 600);
+/// Checks of the registration that may pass without the provider confirming it.
+pub const CHECKS_UNCONFIRMED: u32 = 3;
 
 /// How polling treats platforms covered by webhooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +27,8 @@ pub struct PushPolling {
     pub safety: Duration,
     /// Without a delivery for this long, they are polled as usual again.
     pub quiet: Duration,
+    /// How often the api checks its registrations.
+    pub check: Duration,
 }
 
 fn statement(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
@@ -40,7 +39,7 @@ fn statement(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
 pub async fn covered(
     conn: &impl ConnectionTrait,
     platforms: &[Platform],
-    quiet: Duration,
+    push: PushPolling,
 ) -> Result<Vec<Platform>, DbErr> {
     let candidates: Vec<&str> = platforms
         .iter()
@@ -64,8 +63,8 @@ pub async fn covered(
             vec![
                 candidates.join(",").into(),
                 DEFAULT_PROFILE.into(),
-                CONFIRMED_WITHIN.as_secs_f64().into(),
-                quiet.as_secs_f64().into(),
+                (push.check * CHECKS_UNCONFIRMED).as_secs_f64().into(),
+                push.quiet.as_secs_f64().into(),
             ],
         ))
         .await?;

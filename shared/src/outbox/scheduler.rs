@@ -122,7 +122,7 @@ async fn schedule_tick(
     let Some(push) = push else {
         return schedule_ingests(db, platforms, interval).await;
     };
-    let covered = crate::ingest::push::covered(db, platforms, push.quiet).await?;
+    let covered = crate::ingest::push::covered(db, platforms, push).await?;
     let polled: Vec<Platform> = platforms
         .iter()
         .copied()
