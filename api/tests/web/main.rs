@@ -6,6 +6,10 @@
 //! `target/browser-screenshots/`.
 
 #[path = "../common/stack.rs"]
+#[allow(
+    dead_code,
+    reason = "the push tests of the `it` binary also start processes from its env"
+)]
 mod stack;
 
 use serde_json::{Value, json};
