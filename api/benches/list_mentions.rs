@@ -39,6 +39,8 @@
 //! (default 5) the measured navigations per size. Only 127.0.0.1; every phase has a fixed
 //! length or a deadline.
 
+mod support;
+
 use api::AppState;
 use api::rate_limit::RateLimit;
 use axum::extract::State;
@@ -52,14 +54,13 @@ use hyper_util::rt::TokioIo;
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder, QuerySelect};
 use shared::db::entities::mentions;
 use shared::testing::TestDb;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+use support::{Figures, figures, ms, serve};
 
 const CONNECTIONS: usize = 64;
 
@@ -102,7 +103,10 @@ async fn main() {
         .build()
         .expect("server runtime");
     let (api_addr, bare_addr) = server
-        .spawn(start_servers(settings(db.url())))
+        .spawn(start_servers(support::settings(&[(
+            "DATABASE_URL",
+            db.url(),
+        )])))
         .await
         .expect("servers");
     let user = BenchUser::insert(&conn).await;
@@ -289,25 +293,6 @@ fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn settings(database_url: &str) -> shared::config::Settings {
-    let env: HashMap<String, String> = [
-        ("SOCIAL_MEDIA_API_URL", "http://127.0.0.1:9/api"),
-        ("DATABASE_URL", database_url),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    shared::config::load_from(env).expect("settings")
-}
-
-async fn serve(router: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = router.into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
 /// The baseline: one indexed query, rows as JSON.
 async fn bare_list(State(db): State<DatabaseConnection>) -> Json<Vec<serde_json::Value>> {
     let rows = mentions::Entity::find()
@@ -416,45 +401,6 @@ async fn first_page_ids(client: &reqwest::Client, url: &str, token: &str) -> Vec
         .iter()
         .map(|m| m["id"].as_str().expect("id").to_owned())
         .collect()
-}
-
-/// Latency figures of a series of requests.
-struct Figures {
-    count: usize,
-    per_second: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-impl std::fmt::Display for Figures {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests)",
-            self.per_second,
-            ms(self.p50),
-            ms(self.p99),
-            self.count
-        )
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn figures(mut latencies: Vec<Duration>, elapsed: Duration) -> Figures {
-    latencies.sort();
-    let at = |q: f64| {
-        let i = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[i]
-    };
-    Figures {
-        count: latencies.len(),
-        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: at(0.50),
-        p99: at(0.99),
-    }
 }
 
 async fn sequential(client: &reqwest::Client, url: &str, token: &str) -> Figures {

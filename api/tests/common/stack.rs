@@ -17,7 +17,7 @@ pub const PASSWORD: &str = "a long enough password";
 /// What differs between stacks.
 #[derive(Debug, Clone, Default)]
 pub struct Options<'a> {
-    /// The simulator's arguments beyond its address and `--rate-limit 0`.
+    /// The simulator's arguments beyond its address (no rate limit unless they set one).
     pub sim_args: &'a [&'a str],
     /// Settings of every process beyond the stack's own (they win).
     pub env: &'a [(&'a str, &'a str)],
@@ -43,7 +43,10 @@ impl Stack {
     pub async fn start(options: Options<'_>) -> Stack {
         let (db, broker) = tokio::join!(TestDb::new(), TestBroker::new());
         let sim_addr = format!("127.0.0.1:{}", free_port());
-        let mut args = vec!["--addr", sim_addr.as_str(), "--rate-limit", "0"];
+        let mut args = vec!["--addr", sim_addr.as_str()];
+        if !options.sim_args.contains(&"--rate-limit") {
+            args.extend(["--rate-limit", "0"]);
+        }
         args.extend(options.sim_args);
         let sim = Process::spawn("ayrshare-sim", &args, &HashMap::new());
         let sim_base = format!("http://{sim_addr}");

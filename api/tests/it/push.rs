@@ -269,3 +269,114 @@ async fn without_public_base_url_the_registrations_it_made_are_removed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Facebook and Instagram reads of a simulator, and all its reads.
+async fn pushed_reads(stack: &Stack) -> (u64, u64) {
+    let mut pushed = 0;
+    for platform in ["facebook", "instagram"] {
+        pushed += reads(stack, platform).await;
+    }
+    let mut all = pushed;
+    for platform in ["twitter", "linkedin"] {
+        all += reads(stack, platform).await;
+    }
+    (pushed, all)
+}
+
+/// Waits until every comment and message of the stack's world from a customer is stored.
+async fn caught_up(stack: &Stack, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let comments = sim_get(&stack.http, &stack.sim_base, "comments").await;
+        let messages = sim_get(&stack.http, &stack.sim_base, "messages").await;
+        let theirs = |list: &Value, key: &str| {
+            list[key]
+                .as_array()
+                .expect("items")
+                .iter()
+                .filter(|i| i["fromUs"] != true)
+                .count() as i64
+        };
+        let world = theirs(&comments, "comments") + theirs(&messages, "messages");
+        let stored = stack.scalar("SELECT count(*) FROM mentions").await;
+        if stored >= world {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{stored} of {world} stored\n{}",
+            stack.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn over_five_minutes_of_mixed_traffic_webhooks_cut_the_facebook_and_instagram_reads_by_80_percent()
+ {
+    // The same seeded world and arrivals in both, under the provider's real budget.
+    let sim_args = [
+        "--rate-limit",
+        "300",
+        "--refresh-seconds",
+        "10",
+        "--platforms",
+        "facebook,instagram,twitter,linkedin",
+        "--posts-per-platform",
+        "3",
+        "--comments-per-post",
+        "2",
+        "--post-days",
+        "3",
+        "--conversations-per-platform",
+        "1",
+        "--comments-per-minute",
+        "12",
+        "--messages-per-minute",
+        "3",
+    ];
+    let env = [
+        ("SOCIAL_PLATFORMS", "facebook,instagram,twitter,linkedin"),
+        ("POLL_INTERVAL_SECONDS", "10"),
+        ("RATE_BUDGET_REQUESTS", "300"),
+    ];
+    let options = |webhook_secret| Options {
+        sim_args: &sim_args,
+        env: &env,
+        webhook_secret,
+    };
+    let (pushed, polled) = tokio::join!(
+        Stack::start(options(Some(SECRET))),
+        Stack::start(options(None))
+    );
+    listed(&pushed, true).await;
+    tokio::join!(pushed.ingested(), polled.ingested());
+    let (push_before, polled_before) = tokio::join!(pushed_reads(&pushed), pushed_reads(&polled));
+
+    tokio::time::sleep(Duration::from_secs(300)).await;
+
+    let (push_after, polled_after) = tokio::join!(pushed_reads(&pushed), pushed_reads(&polled));
+    let with_webhooks = push_after.0 - push_before.0;
+    let polling_alone = polled_after.0 - polled_before.0;
+    eprintln!(
+        "Facebook and Instagram reads in 5 minutes: {with_webhooks} with webhooks, \
+         {polling_alone} polling alone ({:.0}% fewer); all reads {} vs {}",
+        100.0 * (1.0 - with_webhooks as f64 / polling_alone.max(1) as f64),
+        push_after.1 - push_before.1,
+        polled_after.1 - polled_before.1,
+    );
+    assert!(
+        polling_alone >= 20,
+        "polling alone read them {polling_alone} times"
+    );
+    assert!(
+        with_webhooks * 5 <= polling_alone,
+        "{with_webhooks} reads with webhooks vs {polling_alone} polling alone"
+    );
+    // With webhooks nothing is left behind (polling alone runs out of budget at this rate).
+    caught_up(&pushed, Duration::from_secs(60)).await;
+    let delivered = pushed
+        .scalar("SELECT count(*) FROM webhook_deliveries WHERE outcome = 'stored'")
+        .await;
+    assert!(delivered > 0, "comments came by webhook");
+}
