@@ -4,7 +4,8 @@
 //!    deliveries posted to `POST /v1/webhooks/ayrshare` from 16 keep-alive connections for
 //!    `BENCH_SECONDS` (default 8; each one a new mention, stored from its payload and audited),
 //!    against, in the same run, a bare handler doing only what any exactly-once receiver must:
-//!    verify the HMAC and insert the delivery id in a transaction of its own. The servers run on
+//!    verify the HMAC and insert the delivery id in a transaction of its own; then the route
+//!    again with one delivery at a time (its latency unloaded). The servers run on
 //!    a runtime of two threads (as the api binary on this 2-core machine), the load on another.
 //! 2. Time to inbox, webhooks beside polling: the simulator (customers commenting at
 //!    `BENCH_ARRIVALS_PER_MINUTE`, default 60, and writing direct messages at a quarter of that,
@@ -103,16 +104,21 @@ async fn bare(State(db): State<DatabaseConnection>, headers: HeaderMap, body: By
     StatusCode::OK
 }
 
-/// Posts the deliveries from [`CONNECTIONS`] tasks, each as soon as the last was answered.
-async fn load(url: &str, bodies: Arc<Vec<(Bytes, String)>>, run: Duration) -> support::Figures {
+/// Posts the deliveries from `connections` tasks, each as soon as the last was answered.
+async fn load(
+    url: &str,
+    bodies: Arc<Vec<(Bytes, String)>>,
+    connections: usize,
+    run: Duration,
+) -> support::Figures {
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONNECTIONS)
+        .pool_max_idle_per_host(connections)
         .build()
         .expect("client");
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let deadline = started + run;
-    let workers: Vec<_> = (0..CONNECTIONS)
+    let workers: Vec<_> = (0..connections)
         .map(|_| {
             let (client, bodies, next, url) =
                 (client.clone(), bodies.clone(), next.clone(), url.to_owned());
@@ -193,10 +199,35 @@ async fn taken_in(seconds: u64) {
     let warm = Duration::from_secs(2);
     let api_url = format!("http://{api}/v1/webhooks/ayrshare");
     let bare_url = format!("http://{bare_addr}/bare");
-    load(&bare_url, Arc::new(deliveries(per_run, "warm-bare")), warm).await;
-    load(&api_url, Arc::new(deliveries(per_run, "warm-api")), warm).await;
-    let bare_figures = load(&bare_url, Arc::new(deliveries(per_run, "bare")), run).await;
-    let api_figures = load(&api_url, Arc::new(deliveries(per_run, "api")), run).await;
+    load(
+        &bare_url,
+        Arc::new(deliveries(per_run, "warm-bare")),
+        CONNECTIONS,
+        warm,
+    )
+    .await;
+    load(
+        &api_url,
+        Arc::new(deliveries(per_run, "warm-api")),
+        CONNECTIONS,
+        warm,
+    )
+    .await;
+    let bare_figures = load(
+        &bare_url,
+        Arc::new(deliveries(per_run, "bare")),
+        CONNECTIONS,
+        run,
+    )
+    .await;
+    let api_figures = load(
+        &api_url,
+        Arc::new(deliveries(per_run, "api")),
+        CONNECTIONS,
+        run,
+    )
+    .await;
+    let one = load(&api_url, Arc::new(deliveries(per_run, "one")), 1, run).await;
     let stored = db
         .conn()
         .query_one_raw(Statement::from_string(
@@ -219,6 +250,7 @@ async fn taken_in(seconds: u64) {
         stored,
         api_figures.count
     );
+    println!("  one delivery at a time:            {one}");
     server.shutdown_background();
 }
 

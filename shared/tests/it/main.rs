@@ -6,6 +6,7 @@ mod broker_restart;
 mod outbox;
 mod plan;
 mod provider;
+mod push;
 mod schema;
 mod support;
 mod tasks_support;
