@@ -41,8 +41,6 @@
 
 mod support;
 
-use api::AppState;
-use api::rate_limit::RateLimit;
 use axum::extract::State;
 use axum::http::{HeaderValue, Request, StatusCode, Uri, header};
 use axum::routing::get;
@@ -69,9 +67,6 @@ const FEWER_CONNECTIONS: usize = 8;
 const SMALL_ROWS: i64 = 10_000;
 const SINGLE_REQUESTS: usize = 300;
 
-/// Worker threads of the servers' runtime: one per core of a 2-core machine.
-const SERVER_THREADS: usize = 2;
-
 /// Clients holding `GET /v1/events` open in phase 4, and how often the writer changes a mention.
 const SSE_CLIENTS: usize = 200;
 const WRITE_EVERY: Duration = Duration::from_millis(100);
@@ -96,12 +91,7 @@ async fn main() {
 
     // The servers run on a runtime of their own, as the api process would (this one drives
     // the load, like a separate wrk process), with a pool as the api binary configures it.
-    let server = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(SERVER_THREADS)
-        .thread_name("server")
-        .enable_all()
-        .build()
-        .expect("server runtime");
+    let server = support::server_runtime();
     let (api_addr, bare_addr) = server
         .spawn(start_servers(support::settings(&[(
             "DATABASE_URL",
@@ -268,13 +258,7 @@ async fn main() {
 /// The API (per-token rate limit raised out of the way, event feed running) and the bare
 /// handler, each on a pool built like the api binary's; their addresses.
 async fn start_servers(settings: shared::config::Settings) -> (SocketAddr, SocketAddr) {
-    let pool = shared::process::database_pool(&settings)
-        .await
-        .expect("pool");
-    let state = AppState::new(pool.clone(), &settings).with_rate_limit(RateLimit {
-        per_second: 1_000_000,
-        burst: 1_000_000,
-    });
+    let (state, pool) = support::api_state(&settings).await;
     state.spawn_event_feed();
     let api = serve(api::router(state)).await;
     let bare = serve(

@@ -21,8 +21,6 @@
 
 mod support;
 
-use api::AppState;
-use api::rate_limit::RateLimit;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -41,7 +39,6 @@ use support::{figures, ms, serve};
 
 const SECRET: &str = "bench-webhook-secret";
 const CONNECTIONS: usize = 16;
-const SERVER_THREADS: usize = 2;
 const POST: &str = "ayr-bench-post";
 const WARM_UP: Duration = Duration::from_secs(45);
 
@@ -172,21 +169,10 @@ async fn taken_in(seconds: u64) {
         .await
         .expect("post");
     let settings = support::settings(&[("DATABASE_URL", db.url()), ("WEBHOOK_SECRET", SECRET)]);
-    let server = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(SERVER_THREADS)
-        .thread_name("server")
-        .enable_all()
-        .build()
-        .expect("server runtime");
+    let server = support::server_runtime();
     let (api, bare_addr) = server
         .spawn(async move {
-            let pool = shared::process::database_pool(&settings)
-                .await
-                .expect("pool");
-            let state = AppState::new(pool.clone(), &settings).with_rate_limit(RateLimit {
-                per_second: 1_000_000,
-                burst: 1_000_000,
-            });
+            let (state, pool) = support::api_state(&settings).await;
             let api = serve(api::router(state)).await;
             let bare_addr = serve(Router::new().route("/bare", post(bare)).with_state(pool)).await;
             (api, bare_addr)

@@ -17,6 +17,33 @@ pub fn settings(pairs: &[(&str, &str)]) -> shared::config::Settings {
     shared::config::load_from(env).expect("settings")
 }
 
+/// The api's state over a pool built as the api binary builds it, with the per-token rate
+/// limit out of the way; and the pool.
+pub async fn api_state(
+    settings: &shared::config::Settings,
+) -> (api::AppState, sea_orm::DatabaseConnection) {
+    let pool = shared::process::database_pool(settings)
+        .await
+        .expect("pool");
+    let limit = api::rate_limit::RateLimit {
+        per_second: 1_000_000,
+        burst: 1_000_000,
+    };
+    let state = api::AppState::new(pool.clone(), settings).with_rate_limit(limit);
+    (state, pool)
+}
+
+/// The runtime the servers of a benchmark run on, apart from the load's: two worker
+/// threads, as the api binary has on this 2-core machine.
+pub fn server_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("server")
+        .enable_all()
+        .build()
+        .expect("server runtime")
+}
+
 /// Serves `router` on a free port of 127.0.0.1 (on the current runtime); its address.
 pub async fn serve(router: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

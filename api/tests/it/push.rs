@@ -11,15 +11,21 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "whsec-end-to-end";
 const WAIT: Duration = Duration::from_secs(30);
 
-/// Facebook (webhooks) and X (polled), polled every 2 s unless covered.
-async fn start(env: &[(&str, &str)]) -> Stack {
-    let sim_args = [
-        "--refresh-seconds",
-        "1",
+/// A small world: `posts` posts of two comments (each with a reply) on each of `platforms`,
+/// one conversation each, the provider refreshing every `refresh` seconds; then `extra`.
+fn world<'a>(
+    platforms: &'a str,
+    posts: &'a str,
+    refresh: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
         "--platforms",
-        "facebook,twitter",
+        platforms,
         "--posts-per-platform",
-        "2",
+        posts,
+        "--refresh-seconds",
+        refresh,
         "--comments-per-post",
         "2",
         "--post-days",
@@ -27,6 +33,13 @@ async fn start(env: &[(&str, &str)]) -> Stack {
         "--conversations-per-platform",
         "1",
     ];
+    args.extend(extra);
+    args
+}
+
+/// Facebook (webhooks) and X (polled), polled every 2 s unless covered.
+async fn start(env: &[(&str, &str)]) -> Stack {
+    let sim_args = world("facebook,twitter", "2", "1", &[]);
     let mut all = vec![
         ("SOCIAL_PLATFORMS", "facebook,twitter"),
         ("POLL_INTERVAL_SECONDS", "2"),
@@ -315,26 +328,15 @@ async fn caught_up(stack: &Stack, limit: Duration) {
 async fn over_five_minutes_of_mixed_traffic_webhooks_cut_the_facebook_and_instagram_reads_by_80_percent()
  {
     // The same seeded world and arrivals in both, under the provider's real budget.
-    let sim_args = [
+    let arrivals = [
         "--rate-limit",
         "300",
-        "--refresh-seconds",
-        "10",
-        "--platforms",
-        "facebook,instagram,twitter,linkedin",
-        "--posts-per-platform",
-        "3",
-        "--comments-per-post",
-        "2",
-        "--post-days",
-        "3",
-        "--conversations-per-platform",
-        "1",
         "--comments-per-minute",
         "12",
         "--messages-per-minute",
         "3",
     ];
+    let sim_args = world("facebook,instagram,twitter,linkedin", "3", "10", &arrivals);
     let env = [
         ("SOCIAL_PLATFORMS", "facebook,instagram,twitter,linkedin"),
         ("POLL_INTERVAL_SECONDS", "10"),

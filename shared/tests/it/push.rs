@@ -15,7 +15,7 @@ const POLLING: PushPolling = PushPolling {
 };
 
 async fn covered(db: &TestDb) -> Vec<Platform> {
-    push::covered(db.conn(), &Platform::ALL, POLLING)
+    push::covered(db.conn(), Platform::ALL, POLLING)
         .await
         .expect("covered")
 }
