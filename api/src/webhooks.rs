@@ -10,13 +10,15 @@
 //! (64 KB).
 //!
 //! A signed delivery is taken in one transaction, and never calls the provider:
-//! 1. its id (`hookId`) goes into `webhook_deliveries`; an id already there is a delivery sent
-//!    again (deliveries come at least once): 200 `duplicate`, nothing else changes;
+//! 1. its id (`hookId`; without one, a hash of the body) goes into `webhook_deliveries`; an id
+//!    already there is a delivery sent again (deliveries come at least once): 200 `duplicate`,
+//!    nothing else changes;
 //! 2. a complete comment on a known post, or a complete received message, is stored as a
 //!    mention exactly as a read would store it (`stored`, or `known` when a read was first);
 //!    our own comments and messages change nothing (`ignored`); anything else becomes a
 //!    targeted read through the outbox: the post's comments, the platform's history for a
-//!    post not known yet, the platform's direct messages (`fetch`).
+//!    post not known yet (or not named), the platform's direct messages (`fetch`). So a
+//!    delivery shaped otherwise than expected costs a read and loses nothing.
 //!
 //! Deliveries are counted in `webhook_deliveries_total{platform, outcome}` (signature failures
 //! as `outcome="unauthorized"`, with platform `unknown`).
@@ -32,7 +34,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use shared::adapters::comment::{self, PostRef};
 use shared::adapters::message::{ReadMessages, map_messages};
 use shared::audit::Actor;
@@ -210,7 +212,12 @@ async fn receive_webhook(
                 format!("not a webhook delivery: {why}"),
             )
         })?;
-    let outcome = take_in(&state.db, &delivery).await?;
+    // Without an id of its own, the same bytes are the same delivery.
+    let id = delivery
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("body:{}", &hex::encode(Sha256::digest(&body))[..40]));
+    let outcome = take_in(&state.db, &id, &delivery).await?;
     metrics::counter!(DELIVERIES_METRIC, "platform" => delivery.platform.as_str(),
         "outcome" => outcome.as_str())
     .increment(1);
@@ -222,7 +229,7 @@ fn statement(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
 }
 
 /// Steps 1 and 2 of the module documentation, in one transaction.
-async fn take_in(db: &DatabaseConnection, delivery: &Delivery) -> Result<Outcome, DbErr> {
+async fn take_in(db: &DatabaseConnection, id: &str, delivery: &Delivery) -> Result<Outcome, DbErr> {
     let txn = db.begin().await?;
     let action = match delivery.item {
         Pushed::Comment { .. } => "comments",
@@ -233,7 +240,7 @@ async fn take_in(db: &DatabaseConnection, delivery: &Delivery) -> Result<Outcome
             "INSERT INTO webhook_deliveries (id, profile, action, platform, outcome) \
              VALUES ($1, $2, $3, $4, 'received') ON CONFLICT (id) DO NOTHING",
             vec![
-                delivery.id.clone().into(),
+                id.into(),
                 push::DEFAULT_PROFILE.into(),
                 action.into(),
                 delivery.platform.into(),
@@ -255,7 +262,7 @@ async fn take_in(db: &DatabaseConnection, delivery: &Delivery) -> Result<Outcome
             take_comment(
                 &txn,
                 delivery.platform,
-                post_id,
+                post_id.as_deref(),
                 parent_ref,
                 comment.clone(),
             )
@@ -267,7 +274,7 @@ async fn take_in(db: &DatabaseConnection, delivery: &Delivery) -> Result<Outcome
     };
     txn.execute_raw(statement(
         "UPDATE webhook_deliveries SET outcome = $2 WHERE id = $1",
-        vec![delivery.id.clone().into(), outcome.as_str().into()],
+        vec![id.into(), outcome.as_str().into()],
     ))
     .await?;
     txn.commit().await?;
@@ -281,10 +288,13 @@ fn actor() -> Actor {
 async fn take_comment(
     conn: &impl ConnectionTrait,
     platform: Platform,
-    post_id: &str,
+    post_id: Option<&str>,
     parent_ref: &Option<String>,
     comment: Option<shared::provider::Comment>,
 ) -> Result<Outcome, DbErr> {
+    let Some(post_id) = post_id else {
+        return fetch(conn, platform, &IngestStep::Platform).await;
+    };
     let post = conn
         .query_one_raw(statement(
             "SELECT id, platform_post_id FROM posts WHERE platform = $1 AND ayrshare_post_id = $2",

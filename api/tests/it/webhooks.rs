@@ -221,6 +221,11 @@ async fn what_cannot_be_stored_from_the_payload_becomes_one_targeted_read() {
         "conversationId": "conv-1"});
     assert_eq!(deliver(&app, &message).await.1["outcome"], "fetch");
 
+    // Neither an id nor a post: the same bytes are the same delivery, and the history is read.
+    let anonymous = json!({"action": "comments", "platform": "facebook", "comment": {}});
+    assert_eq!(deliver(&app, &anonymous).await.1["outcome"], "fetch");
+    assert_eq!(deliver(&app, &anonymous).await.1["outcome"], "duplicate");
+
     assert_eq!(app.count("SELECT count(*) FROM mentions").await, 0);
     let tasks = app
         .count(
@@ -276,7 +281,6 @@ async fn signed_bodies_that_are_not_deliveries_are_400_and_oversized_ones_413() 
     let app = app().await;
     for body in [
         json!({"action": "scheduled", "hookId": "h1", "platform": "facebook"}),
-        json!({"action": "comments", "platform": "facebook", "postId": POST}),
         json!({"action": "comments", "hookId": "h2", "platform": "myspace", "postId": POST}),
         json!([1, 2, 3]),
     ] {

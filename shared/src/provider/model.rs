@@ -540,8 +540,8 @@ fn message(raw: &Value) -> Option<Message> {
 /// messages `conversationId` and `message` (as `GET /messages` lists it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
-    /// The delivery's id (`hookId`), the same on every attempt.
-    pub id: String,
+    /// The delivery's id (`hookId`), the same on every attempt (`None`: the body has none).
+    pub id: Option<String>,
     pub platform: Platform,
     pub item: Pushed,
 }
@@ -551,8 +551,8 @@ pub struct Delivery {
 pub enum Pushed {
     /// A comment on a post: its item when complete enough to store (`None`: read the post).
     Comment {
-        /// Ayrshare Post ID.
-        post_id: String,
+        /// Ayrshare Post ID (`None`: the body says not which post).
+        post_id: Option<String>,
         /// Social Comment ID of the comment it answers.
         parent_ref: Option<String>,
         comment: Option<Comment>,
@@ -564,21 +564,21 @@ pub enum Pushed {
 /// The action names of the deliveries taken in.
 pub const DELIVERY_ACTIONS: [&str; 2] = ["comments", "messages"];
 
-/// A delivery, or why it cannot be one: no `hookId`, an action other than
-/// [`DELIVERY_ACTIONS`], an unknown platform, or a comment without `postId`.
+/// A delivery, or why it cannot be one: not an object, an action other than
+/// [`DELIVERY_ACTIONS`], or an unknown platform. What else is missing or unreadable (the id,
+/// the post, the item; AYRSHARE.md leaves the shape open) is `None`, for the receiver to
+/// read from the provider instead.
 pub fn delivery(body: &Value) -> Result<Delivery, String> {
     if !body.is_object() {
         return Err("not a JSON object".to_owned());
     }
-    let id = text(body, "hookId")
-        .filter(|id| (1..=200).contains(&id.chars().count()))
-        .ok_or("no hookId of 1 to 200 characters")?;
+    let id = text(body, "hookId").filter(|id| (1..=200).contains(&id.chars().count()));
     let platform: Platform = text(body, "platform")
         .and_then(|p| p.parse().ok())
         .ok_or("no known platform")?;
     let item = match text(body, "action").as_deref() {
         Some("comments") => Pushed::Comment {
-            post_id: text(body, "postId").ok_or("a comment without postId")?,
+            post_id: text(body, "postId"),
             parent_ref: text(body, "parentCommentId"),
             comment: body
                 .get("comment")
