@@ -55,23 +55,19 @@ fn sign(body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// `n` distinct comment deliveries on the bench post, with their signatures.
-fn deliveries(n: usize, run: &str) -> Vec<(Bytes, String)> {
-    (0..n)
-        .map(|i| {
-            let body = json!({
-                "action": "comments", "subAction": "commentAdded",
-                "hookId": format!("hook-{run}-{i}"), "platform": "facebook", "postId": POST,
-                "parentCommentId": null,
-                "comment": {"comment": format!("Comment {i} of the bench"),
-                    "commentId": format!("fb-{run}-{i}"), "created": "2026-12-03T07:00:00Z",
-                    "from": {"id": format!("customer-{i}"), "name": "Bench Customer"}},
-            });
-            let bytes = Bytes::from(serde_json::to_vec(&body).expect("json"));
-            let signature = sign(&bytes);
-            (bytes, signature)
-        })
-        .collect()
+/// Delivery `i` of `run`: a distinct comment on the bench post, and its signature.
+fn delivery(run: &str, i: usize) -> (Bytes, String) {
+    let body = json!({
+        "action": "comments", "subAction": "commentAdded",
+        "hookId": format!("hook-{run}-{i}"), "platform": "facebook", "postId": POST,
+        "parentCommentId": null,
+        "comment": {"comment": format!("Comment {i} of the bench"),
+            "commentId": format!("fb-{run}-{i}"), "created": "2026-12-03T07:00:00Z",
+            "from": {"id": format!("customer-{i}"), "name": "Bench Customer"}},
+    });
+    let bytes = Bytes::from(serde_json::to_vec(&body).expect("json"));
+    let signature = sign(&bytes);
+    (bytes, signature)
 }
 
 /// The least an exactly-once receiver does: the signature, then the id in a transaction.
@@ -102,12 +98,7 @@ async fn bare(State(db): State<DatabaseConnection>, headers: HeaderMap, body: By
 }
 
 /// Posts the deliveries from `connections` tasks, each as soon as the last was answered.
-async fn load(
-    url: &str,
-    bodies: Arc<Vec<(Bytes, String)>>,
-    connections: usize,
-    run: Duration,
-) -> support::Figures {
+async fn load(url: &str, run_name: &str, connections: usize, run: Duration) -> support::Figures {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
         .build()
@@ -117,15 +108,17 @@ async fn load(
     let deadline = started + run;
     let workers: Vec<_> = (0..connections)
         .map(|_| {
-            let (client, bodies, next, url) =
-                (client.clone(), bodies.clone(), next.clone(), url.to_owned());
+            let (client, next, url, run_name) = (
+                client.clone(),
+                next.clone(),
+                url.to_owned(),
+                run_name.to_owned(),
+            );
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 while Instant::now() < deadline {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((body, signature)) = bodies.get(i) else {
-                        break;
-                    };
+                    let (body, signature) =
+                        delivery(&run_name, next.fetch_add(1, Ordering::Relaxed));
                     let t = Instant::now();
                     let answer = client
                         .post(&url)
@@ -179,41 +172,15 @@ async fn taken_in(seconds: u64) {
         })
         .await
         .expect("servers");
-    // More bodies than any run can send, made before timing.
-    let per_run = 200_000;
     let run = Duration::from_secs(seconds);
     let warm = Duration::from_secs(2);
     let api_url = format!("http://{api}/v1/webhooks/ayrshare");
     let bare_url = format!("http://{bare_addr}/bare");
-    load(
-        &bare_url,
-        Arc::new(deliveries(per_run, "warm-bare")),
-        CONNECTIONS,
-        warm,
-    )
-    .await;
-    load(
-        &api_url,
-        Arc::new(deliveries(per_run, "warm-api")),
-        CONNECTIONS,
-        warm,
-    )
-    .await;
-    let bare_figures = load(
-        &bare_url,
-        Arc::new(deliveries(per_run, "bare")),
-        CONNECTIONS,
-        run,
-    )
-    .await;
-    let api_figures = load(
-        &api_url,
-        Arc::new(deliveries(per_run, "api")),
-        CONNECTIONS,
-        run,
-    )
-    .await;
-    let one = load(&api_url, Arc::new(deliveries(per_run, "one")), 1, run).await;
+    load(&bare_url, "warm-bare", CONNECTIONS, warm).await;
+    load(&api_url, "warm-api", CONNECTIONS, warm).await;
+    let bare_figures = load(&bare_url, "bare", CONNECTIONS, run).await;
+    let api_figures = load(&api_url, "api", CONNECTIONS, run).await;
+    let one = load(&api_url, "one", 1, run).await;
     let stored = db
         .conn()
         .query_one_raw(Statement::from_string(

@@ -31,7 +31,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -40,7 +40,7 @@ use shared::adapters::message::{ReadMessages, map_messages};
 use shared::audit::Actor;
 use shared::domain::Platform;
 use shared::ingest::IngestStep;
-use shared::ingest::{platform_status, push, store};
+use shared::ingest::{platform_status, push, statement, store};
 use shared::outbox::{self, NewTask};
 use shared::provider::{Delivery, MessageAction, Pushed};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -222,10 +222,6 @@ async fn receive_webhook(
         "outcome" => outcome.as_str())
     .increment(1);
     Ok(Json(DeliveryOut { outcome }))
-}
-
-fn statement(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
 /// Steps 1 and 2 of the module documentation, in one transaction.

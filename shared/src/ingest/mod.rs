@@ -23,6 +23,12 @@ pub mod store;
 
 use crate::domain::{JobKind, Platform};
 use crate::outbox::TaskPayload;
+use sea_orm::{DbBackend, Statement};
+
+/// A PostgreSQL statement with positional values, as every query of ingestion is written.
+pub fn statement(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
 
 /// The payload of an `ingest` task, telling which step of ingestion it is. The scheduler's
 /// tasks carry `{}`, which is [`IngestStep::Platform`].

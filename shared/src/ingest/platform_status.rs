@@ -6,9 +6,10 @@
 //! `messaging_next_check_at`; the circuit breaker never hears of it (a rejection is not a
 //! provider failure) and only the change of state is logged.
 
+use super::statement;
 use crate::domain::Platform;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use std::time::Duration;
 
 /// One row of `platform_status`.
@@ -25,10 +26,6 @@ pub struct PlatformStatus {
     pub messaging_error: Option<String>,
     /// When the last ingest of the platform succeeded.
     pub last_ingest_at: Option<DateTime<Utc>>,
-}
-
-fn statement(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
 /// Every platform's row, by platform name (platforms never ingested have none).

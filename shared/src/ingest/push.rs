@@ -7,8 +7,9 @@
 //! the platform within the quiet time, or a registration that recent. The scheduler and the
 //! planner then read it only every safety interval; anything else is polled as usual.
 
+use super::statement;
 use crate::domain::Platform;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use std::time::Duration;
 
 /// The platforms Ayrshare's `comments` and `messages` webhooks cover (AYRSHARE.md).
@@ -29,10 +30,6 @@ pub struct PushPolling {
     pub quiet: Duration,
     /// How often the api checks its registrations.
     pub check: Duration,
-}
-
-fn statement(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
 /// Which of `platforms` healthy webhooks cover now (see the module documentation).

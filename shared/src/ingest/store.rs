@@ -1,5 +1,6 @@
 //! Posts, comments fetches and mentions, stored exactly once.
 
+use super::statement;
 use crate::adapters::{CLOCK_SKEW, ExpectedReply, NewMention};
 use crate::audit::Actor;
 use crate::db::entities::posts;
@@ -7,7 +8,7 @@ use crate::domain::JobKind;
 use crate::domain::{MentionId, Platform, PostId, ReplyId};
 use crate::provider::HistoryPost;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, Statement};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, FromQueryResult};
 use serde_json::{Value, json};
 
 /// Rows per mentions statement: a page of comments (at most 1,000 at the provider) is one.
@@ -15,10 +16,6 @@ pub const MENTION_BATCH: usize = 1_000;
 
 /// The audit action of a stored mention.
 pub const MENTION_INGESTED: &str = "mention.ingested";
-
-fn statement(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
 
 /// Inserts the posts of `history` that landed on `platform` (by their Social Post ID), and
 /// updates the Ayrshare id, creation time or comment count ([`HistoryPost::comment_count`],
