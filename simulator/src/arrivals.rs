@@ -1,8 +1,10 @@
 //! Traffic that arrives on its own: customer comments (a third of them replies in an existing
 //! thread) and customer direct messages, at `--comments-per-minute` and
-//! `--messages-per-minute`. The sequence of arrivals is drawn from the seed; new items are
-//! subject to the cache delay like any other.
+//! `--messages-per-minute` in each world (every profile in use). Each world's sequence of
+//! arrivals is drawn from its seed; new items are subject to its cache delay like any other
+//! and delivered to its webhooks.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::{self, Event};
+use crate::profile::Profile;
 use crate::sim::Sim;
 use crate::world::{NewComment, text};
 
@@ -46,24 +49,34 @@ pub(crate) async fn run(sim: Arc<Sim>, shutdown: CancellationToken) {
     if comments.is_none() && messages.is_none() {
         return;
     }
-    let mut rng = StdRng::seed_from_u64(sim.cfg.seed ^ 0x5EED_A441);
+    // One sequence per profile key; a reset does not restart it.
+    let mut rngs: HashMap<String, StdRng> = HashMap::new();
     loop {
-        tokio::select! {
+        let arrive: fn(&Sim, &Arc<Profile>, &mut StdRng) = tokio::select! {
             () = shutdown.cancelled() => break,
-            () = tick(&mut comments) => arrive_comment(&sim, &mut rng),
-            () = tick(&mut messages) => arrive_message(&sim, &mut rng),
+            () = tick(&mut comments) => arrive_comment,
+            () = tick(&mut messages) => arrive_message,
+        };
+        for profile in sim.profiles() {
+            let rng = match rngs.get_mut(&profile.key) {
+                Some(rng) => rng,
+                None => rngs
+                    .entry(profile.key.clone())
+                    .or_insert_with(|| StdRng::seed_from_u64(profile.seed ^ 0x5EED_A441)),
+            };
+            arrive(&sim, &profile, rng);
         }
     }
 }
 
-fn arrive_comment(sim: &Arc<Sim>, rng: &mut StdRng) {
+fn arrive_comment(sim: &Sim, profile: &Arc<Profile>, rng: &mut StdRng) {
     let Some(&platform) = sim.cfg.platforms.choose(rng) else {
         return;
     };
     let now = Utc::now();
-    let visible_at = sim.visible_from(now);
+    let visible_at = profile.visible_from(now);
     let n = sim.next_n();
-    let mut world = sim.world_mut();
+    let mut world = profile.world_mut();
     let Some(&post) = world.by_platform.get(&platform).and_then(|p| p.choose(rng)) else {
         return;
     };
@@ -96,17 +109,18 @@ fn arrive_comment(sim: &Arc<Sim>, rng: &mut StdRng) {
         visible_at,
         n,
     });
-    tracing::debug!(%platform, post = %world.posts[post].ayr_id, "comment arrived");
+    let post = &world.posts[post].ayr_id;
+    tracing::debug!(profile = %profile.key, %platform, %post, "comment arrived");
     let event = Event::comment(&world, idx, now);
     drop(world);
-    delivery::announce(sim, event);
+    delivery::announce(sim, profile, event);
 }
 
-fn arrive_message(sim: &Arc<Sim>, rng: &mut StdRng) {
+fn arrive_message(sim: &Sim, profile: &Arc<Profile>, rng: &mut StdRng) {
     let now = Utc::now();
-    let visible_at = sim.visible_from(now);
+    let visible_at = profile.visible_from(now);
     let n = sim.next_n();
-    let mut world = sim.world_mut();
+    let mut world = profile.world_mut();
     if world.conversations.is_empty() {
         return;
     }
@@ -118,10 +132,11 @@ fn arrive_message(sim: &Arc<Sim>, rng: &mut StdRng) {
         visible_at,
         n,
     );
-    tracing::debug!(platform = %world.conversations[conversation].platform, "message arrived");
+    let platform = world.conversations[conversation].platform;
+    tracing::debug!(profile = %profile.key, %platform, "message arrived");
     let event = Event::message(&world, conversation);
     drop(world);
     if let Some(event) = event {
-        delivery::announce(sim, event);
+        delivery::announce(sim, profile, event);
     }
 }

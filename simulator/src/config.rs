@@ -50,12 +50,13 @@ pub struct SimConfig {
     #[arg(long, env = "AYRSHARE_SIM_RATE_WINDOW_SECONDS", default_value_t = 300)]
     pub rate_window_seconds: u64,
 
-    /// Seed of the generated world: the same seed and sizes give the same posts, comments,
-    /// ids and conversations.
+    /// Seed of the generated worlds: the same seed and sizes give the same posts, comments,
+    /// ids and conversations. The primary profile's world uses it as is, a named profile's
+    /// mixes in its `Profile-Key`.
     #[arg(long, env = "AYRSHARE_SIM_SEED", default_value_t = 42)]
     pub seed: u64,
 
-    /// Platforms of the generated world (comma list).
+    /// Platforms of the generated worlds (comma list).
     #[arg(
         long,
         env = "AYRSHARE_SIM_PLATFORMS",
@@ -104,15 +105,15 @@ pub struct SimConfig {
     )]
     pub messages_per_conversation: usize,
 
-    /// New customer comments (and replies) arriving per minute across the world; 0 = none.
+    /// New customer comments (and replies) arriving per minute in each world; 0 = none.
     #[arg(long, env = "AYRSHARE_SIM_COMMENTS_PER_MINUTE", default_value_t = 0.0)]
     pub comments_per_minute: f64,
 
-    /// New customer direct messages arriving per minute across the world; 0 = none.
+    /// New customer direct messages arriving per minute in each world; 0 = none.
     #[arg(long, env = "AYRSHARE_SIM_MESSAGES_PER_MINUTE", default_value_t = 0.0)]
     pub messages_per_minute: f64,
 
-    /// Faults in force from the start: the JSON of `POST /_sim/faults`, e.g.
+    /// Faults in force from the start in every world: the JSON of `POST /_sim/faults`, e.g.
     /// '{"rules":[{"endpoint":"reply","platform":"*","fault":"status","status":503,"probability":0.1}]}'.
     #[arg(long, env = "AYRSHARE_SIM_FAULTS", default_value = "{}")]
     pub faults: FaultSet,

@@ -1,6 +1,7 @@
 //! Webhook deliveries: when a customer's comment or direct message is added on Facebook or
-//! Instagram (`POST /_sim/comments`, `POST /_sim/messages`, or an arrival), every profile that
-//! registered the `comments` (or `messages`) action gets a signed `POST` to its URL.
+//! Instagram in a profile's world (`POST /_sim/comments`, `POST /_sim/messages`, or an
+//! arrival), and that profile registered the `comments` (or `messages`) action, its URL gets a
+//! signed `POST`. Other profiles' registrations never see it.
 //!
 //! The body is JSON: `action`, `subAction` (`commentAdded`, `messageReceived`), `hookId` (the
 //! delivery's id, the same on every attempt and on a duplicate), `created`, `code` 200,
@@ -17,8 +18,9 @@
 //! secret). An attempt answered 429, 408, 425 or 5xx, or not answered within 10 s, is tried
 //! again with a doubling wait (Ayrshare keeps trying for about an hour; here
 //! [`MAX_ATTEMPTS`] attempts over about half a minute); any other answer ends the delivery.
-//! The `delivery` fault rules delay, duplicate, drop or mis-sign a delivery
-//! ([`crate::faults`]). `GET /_sim/webhooks` lists every delivery with its outcome.
+//! The `delivery` rules of the profile's fault set delay, duplicate, drop or mis-sign a
+//! delivery ([`crate::faults`]). `GET /_sim/webhooks?profile=` lists the profile's deliveries
+//! with their outcomes.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -32,6 +34,7 @@ use sha2::Sha256;
 use crate::faults::DeliveryDraw;
 use crate::ids;
 use crate::platform::Platform;
+use crate::profile::Profile;
 use crate::render;
 use crate::sim::Sim;
 use crate::time::iso_millis;
@@ -44,7 +47,7 @@ pub(crate) const MAX_ATTEMPTS: u32 = 6;
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 /// Time allowed for one attempt.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Deliveries kept for `GET /_sim/webhooks` (the oldest go first).
+/// Deliveries kept per profile for `GET /_sim/webhooks` (the oldest go first).
 const LOG_MAX: usize = 10_000;
 /// The signature header.
 pub(crate) const SIGNATURE_HEADER: &str = "X-Authorization-Content-SHA256";
@@ -88,7 +91,7 @@ pub(crate) struct Delivery {
     pub payload: Value,
 }
 
-/// The log of deliveries.
+/// The log of one profile's deliveries.
 #[derive(Debug, Default)]
 pub(crate) struct Deliveries(Mutex<Vec<Delivery>>);
 
@@ -100,11 +103,6 @@ impl Deliveries {
     /// Every delivery, oldest first.
     pub fn list(&self) -> Vec<Delivery> {
         self.log().clone()
-    }
-
-    /// Forgets every delivery (deliveries under way still finish).
-    pub fn reset(&self) {
-        self.log().clear();
     }
 
     fn push(&self, delivery: Delivery) {
@@ -170,60 +168,61 @@ fn covered(platform: Platform) -> bool {
     matches!(platform, Platform::Facebook | Platform::Instagram)
 }
 
-/// Starts delivering `event` to every profile registered for its action (in the background;
-/// needs a Tokio runtime).
-pub(crate) fn announce(sim: &Arc<Sim>, event: Event) {
+/// Starts delivering `event`, which happened in `profile`'s world, to that profile's URL for
+/// its action, if any (in the background; needs a Tokio runtime).
+pub(crate) fn announce(sim: &Sim, profile: &Arc<Profile>, event: Event) {
     if !covered(event.platform) {
         return;
     }
+    let Some((url, secret)) = profile.webhooks.registered(event.action) else {
+        return;
+    };
     let now = Utc::now();
-    let salt = sim.world().ayr_salt;
-    for (profile, url, secret) in sim.webhooks.registered(event.action) {
-        let hook_id = format!("hook-{}", ids::ayrshare_id(salt ^ sim.next_n()));
-        let mut payload = json!({
-            "action": event.action.as_str(),
-            "hookId": hook_id,
-            "created": iso_millis(now),
-            "code": 200,
-            "status": "success",
-            "refId": ids::ref_id(salt, &profile),
-            "platform": event.platform,
-        });
-        if let (Some(body), Some(fields)) = (payload.as_object_mut(), event.fields.as_object()) {
-            body.extend(fields.clone());
-        }
-        let draw = sim.faults().draw_delivery(event.platform);
-        sim.deliveries.push(Delivery {
-            hook_id: hook_id.clone(),
-            profile,
-            action: event.action.as_str(),
-            platform: event.platform,
-            url: url.clone(),
-            created_at: iso_millis(now),
-            outcome: if draw.drop {
-                Outcome::Dropped
-            } else {
-                Outcome::Pending
-            },
-            attempts: 0,
-            last_status: None,
-            last_error: None,
-            delay_ms: u64::try_from(draw.delay.as_millis()).unwrap_or(u64::MAX),
-            duplicate: draw.duplicate,
-            bad_signature: draw.bad_signature,
-            delivered_at: None,
-            payload: payload.clone(),
-        });
-        if draw.drop {
-            continue;
-        }
-        let key = if draw.bad_signature {
-            secret.map(|s| format!("not-{s}"))
-        } else {
-            secret
-        };
-        tokio::spawn(deliver(sim.clone(), hook_id, url, key, payload, draw));
+    let salt = profile.world().ayr_salt;
+    let hook_id = format!("hook-{}", ids::ayrshare_id(salt ^ sim.next_n()));
+    let mut payload = json!({
+        "action": event.action.as_str(),
+        "hookId": hook_id,
+        "created": iso_millis(now),
+        "code": 200,
+        "status": "success",
+        "refId": ids::ref_id(salt, &profile.key),
+        "platform": event.platform,
+    });
+    if let (Some(body), Some(fields)) = (payload.as_object_mut(), event.fields.as_object()) {
+        body.extend(fields.clone());
     }
+    let draw = profile.faults().draw_delivery(event.platform);
+    profile.deliveries.push(Delivery {
+        hook_id: hook_id.clone(),
+        profile: profile.key.clone(),
+        action: event.action.as_str(),
+        platform: event.platform,
+        url: url.clone(),
+        created_at: iso_millis(now),
+        outcome: if draw.drop {
+            Outcome::Dropped
+        } else {
+            Outcome::Pending
+        },
+        attempts: 0,
+        last_status: None,
+        last_error: None,
+        delay_ms: u64::try_from(draw.delay.as_millis()).unwrap_or(u64::MAX),
+        duplicate: draw.duplicate,
+        bad_signature: draw.bad_signature,
+        delivered_at: None,
+        payload: payload.clone(),
+    });
+    if draw.drop {
+        return;
+    }
+    let key = if draw.bad_signature {
+        secret.map(|s| format!("not-{s}"))
+    } else {
+        secret
+    };
+    tokio::spawn(deliver(profile.clone(), hook_id, url, key, payload, draw));
 }
 
 /// The lowercase hex HMAC-SHA256 of `body` under `secret`.
@@ -239,7 +238,7 @@ fn retried(status: u16) -> bool {
 }
 
 async fn deliver(
-    sim: Arc<Sim>,
+    profile: Arc<Profile>,
     hook_id: String,
     url: String,
     secret: Option<String>,
@@ -266,7 +265,7 @@ async fn deliver(
             let status = answer.as_ref().ok().map(|r| r.status().as_u16());
             let error = answer.as_ref().err().map(ToString::to_string);
             let again = status.is_none_or(retried) && attempt < MAX_ATTEMPTS;
-            sim.deliveries.update(&hook_id, |d| {
+            profile.deliveries.update(&hook_id, |d| {
                 d.attempts += 1;
                 d.last_status = status;
                 d.last_error.clone_from(&error);

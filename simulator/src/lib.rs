@@ -5,15 +5,19 @@
 //! - Provider surface under `/api` (Bearer auth, optional `Profile-Key`): post history with
 //!   each network's fields and metrics, comments with per-platform shapes, replies, our own
 //!   comments and their deletion, direct messages (newest first), the linked accounts
-//!   (`/user`), webhook registrations per profile, a per-profile rate limit with
-//!   `x-ratelimit-max` / `x-ratelimit-count` headers, Ayrshare error bodies. Every JSON answer
-//!   is `application/json; charset=utf-8`.
-//! - A deterministic world generated from a seed, plus comments and messages arriving over
-//!   time at a configurable rate.
+//!   (`/user`), webhook registrations, a rate limit with `x-ratelimit-max` /
+//!   `x-ratelimit-count` headers, Ayrshare error bodies. Every JSON answer is
+//!   `application/json; charset=utf-8`.
+//! - One world per `Profile-Key`, as Ayrshare keeps one per User Profile: each profile has its
+//!   own posts, comments, messages, ledger, rate budget, fault set, stats, webhooks and
+//!   deliveries. Worlds are generated deterministically from a seed (the primary profile's
+//!   from the seed itself, a named profile's from the seed and its key) on first use, plus
+//!   comments and messages arriving over time at a configurable rate in each.
 //! - Faults on demand ([`FaultSet`]): injected statuses, latency, timeouts, "applied but the
 //!   response was lost", a read cache delay, messaging disabled, history 404s.
-//! - A control surface under `/_sim` (faults, comments, ledger, stats, reset); its shapes are
-//!   documented in the `control` module and DESIGN.md §11.
+//! - A control surface under `/_sim` (faults, comments, messages, ledger, stats, webhooks,
+//!   profiles, reset; each takes `?profile=`); its shapes are documented in the `control`
+//!   module and DESIGN.md §11.
 //!
 //! In-process use, e.g. from another crate's tests:
 //!
@@ -40,6 +44,7 @@ mod error;
 mod faults;
 mod ids;
 mod platform;
+mod profile;
 mod query;
 mod rate_limit;
 mod render;

@@ -5,9 +5,10 @@ use tracing_subscriber::EnvFilter;
 
 /// A local Ayrshare look-alike with fault injection, for tests, demos and benchmarks.
 ///
-/// Provider API under /api (`Authorization: Bearer <api key>`); control API under /_sim
-/// (faults, comments, ledger, stats, reset). Every flag can also be set through the
-/// environment variable shown with it.
+/// Provider API under /api (`Authorization: Bearer <api key>`, one world per `Profile-Key`);
+/// control API under /_sim (faults, comments, messages, ledger, stats, webhooks, profiles,
+/// reset; `?profile=` picks the world). Every flag can also be set through the environment
+/// variable shown with it.
 #[derive(Debug, Parser)]
 #[command(name = "ayrshare-sim", version)]
 struct Cli {

@@ -1,12 +1,13 @@
 //! The provider's request budget: at most `max` requests per profile in any sliding window
-//! (300 per 300 s by default, `--rate-limit 0` turns it off).
+//! (300 per 300 s by default, `--rate-limit 0` turns it off). Each profile has its own
+//! limiter ([`crate::profile`]); the profile is the `Profile-Key` header (absent: the primary
+//! profile).
 //!
 //! A sliding log is stricter than the fixed windows some providers use, so a client that
 //! never sees a 429 here stays inside the real budget too. Only requests the limiter accepts
-//! count; a 429 does not use up budget. The profile is the `Profile-Key` header (absent: the
-//! primary profile).
+//! count; a 429 does not use up budget.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,8 @@ pub(crate) enum Admit {
 pub(crate) struct RateLimiter {
     max: u32,
     window: Duration,
-    profiles: Mutex<HashMap<String, VecDeque<Instant>>>,
+    /// Instants of the accepted requests still in the window, oldest first.
+    log: Mutex<VecDeque<Instant>>,
 }
 
 impl RateLimiter {
@@ -33,21 +35,17 @@ impl RateLimiter {
         RateLimiter {
             max,
             window,
-            profiles: Mutex::new(HashMap::new()),
+            log: Mutex::new(VecDeque::new()),
         }
     }
 
-    /// Counts a request of `profile` against its budget.
-    pub fn admit(&self, profile: &str) -> Admit {
+    /// Counts a request against the budget.
+    pub fn admit(&self) -> Admit {
         if self.max == 0 {
             return Admit::Unlimited;
         }
-        let mut profiles = self.profiles.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
-        let log = match profiles.get_mut(profile) {
-            Some(log) => log,
-            None => profiles.entry(profile.to_owned()).or_default(),
-        };
         while log
             .front()
             .is_some_and(|&t| now.duration_since(t) >= self.window)
@@ -63,14 +61,6 @@ impl RateLimiter {
             count: log.len() as u32,
         }
     }
-
-    /// Forgets every profile's history.
-    pub fn reset(&self) {
-        self.profiles
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-    }
 }
 
 #[cfg(test)]
@@ -78,17 +68,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_request_after_the_limit_is_refused_and_profiles_are_separate() {
+    fn the_request_after_the_limit_is_refused() {
         let limiter = RateLimiter::new(3, Duration::from_secs(60));
         for n in 1..=3 {
-            assert_eq!(limiter.admit(""), Admit::Allowed { max: 3, count: n });
+            assert_eq!(limiter.admit(), Admit::Allowed { max: 3, count: n });
         }
-        assert_eq!(limiter.admit(""), Admit::Limited { max: 3 });
+        assert_eq!(limiter.admit(), Admit::Limited { max: 3 });
         assert_eq!(
-            limiter.admit("brand-b"),
-            Admit::Allowed { max: 3, count: 1 }
+            RateLimiter::new(0, Duration::ZERO).admit(),
+            Admit::Unlimited
         );
-        limiter.reset();
-        assert_eq!(limiter.admit(""), Admit::Allowed { max: 3, count: 1 });
     }
 }

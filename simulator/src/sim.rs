@@ -1,9 +1,11 @@
-//! The state of a running simulator, and the admission path every provider request takes:
-//! authentication → rate limit → faults → the endpoint → lost responses → headers and stats.
+//! The state of a running simulator: one [`Profile`] per `Profile-Key`, each with its own
+//! world; and the admission path every provider request takes in the profile it names:
+//! authentication → the profile's rate limit → its faults → the endpoint → lost responses →
+//! headers and its stats (a 401 is counted there too).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use axum::Json;
 use axum::http::{HeaderMap, HeaderValue};
@@ -12,34 +14,33 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
 use crate::config::SimConfig;
-use crate::delivery::Deliveries;
 use crate::error::ApiError;
-use crate::faults::{ActiveFaults, Ending, Endpoint, FaultSet};
+use crate::faults::{Ending, Endpoint};
 use crate::ids;
 use crate::platform::Platform;
-use crate::rate_limit::{Admit, RateLimiter};
+use crate::profile::Profile;
+use crate::rate_limit::Admit;
 use crate::serve::ConnControl;
 use crate::stats::{CallKey, Method, Stats};
-use crate::webhooks::Webhooks;
-use crate::world::{self, World};
 
 /// Shared state of one simulator instance.
 pub(crate) struct Sim {
     pub cfg: SimConfig,
-    /// The instant the seeded world is generated relative to (kept across resets).
+    /// The instant every world is generated relative to (kept across resets).
     anchor: DateTime<Utc>,
-    world: RwLock<World>,
-    faults: RwLock<Arc<ActiveFaults>>,
-    limiter: RateLimiter,
-    pub stats: Stats,
-    pub webhooks: Webhooks,
-    pub deliveries: Deliveries,
-    /// Numbers for ids created at run time; never reset, so ids are never reused.
+    /// Every profile in use, by key; the primary profile (`""`) always.
+    profiles: RwLock<HashMap<String, Arc<Profile>>>,
+    /// Held while a new profile's world is generated, so it is generated once.
+    creating: Mutex<()>,
+    /// Numbers for ids created at run time, in every world; never reset, so ids are never
+    /// reused.
     next_n: AtomicU64,
 }
 
 /// A provider request as the admission path sees it.
 pub(crate) struct ApiCall<'a> {
+    /// The profile it names ([`Sim::profile_of`]): its budget, faults and stats apply.
+    pub profile: &'a Profile,
     pub endpoint: Endpoint,
     pub method: Method,
     /// The platforms the request concerns (for fault scopes; one platform labels the stats).
@@ -80,55 +81,70 @@ impl Drop for Recorder<'_> {
 impl Sim {
     pub fn new(cfg: SimConfig) -> Self {
         let anchor = Utc::now();
-        let world = world::generate(&cfg, anchor);
-        let faults = Arc::new(ActiveFaults::new(cfg.faults.clone()));
-        let limiter =
-            RateLimiter::new(cfg.rate_limit, Duration::from_secs(cfg.rate_window_seconds));
+        let profiles = RwLock::new(initial_profiles(&cfg, anchor));
         let next_n = ids::RUNTIME_BASE + (ids::mix(cfg.seed) % 1000) * 1_000_000_000;
         Sim {
             cfg,
             anchor,
-            world: RwLock::new(world),
-            faults: RwLock::new(faults),
-            limiter,
-            stats: Stats::new(),
-            webhooks: Webhooks::default(),
-            deliveries: Deliveries::default(),
+            profiles,
+            creating: Mutex::new(()),
             next_n: AtomicU64::new(next_n),
         }
     }
 
-    pub fn world(&self) -> RwLockReadGuard<'_, World> {
-        self.world.read().unwrap_or_else(PoisonError::into_inner)
+    fn existing(&self, key: &str) -> Option<Arc<Profile>> {
+        let profiles = self.profiles.read().unwrap_or_else(PoisonError::into_inner);
+        profiles.get(key).cloned()
     }
 
-    pub fn world_mut(&self) -> RwLockWriteGuard<'_, World> {
-        self.world.write().unwrap_or_else(PoisonError::into_inner)
+    fn install(&self, profile: Arc<Profile>) {
+        let mut profiles = self
+            .profiles
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        profiles.insert(profile.key.clone(), profile);
     }
 
-    /// The fault set in force.
-    pub fn faults(&self) -> Arc<ActiveFaults> {
-        self.faults
+    /// The profile of `key` (`""`: the primary profile), made with its seeded world on first
+    /// use. Requests of existing profiles never wait for a new world to be generated.
+    pub fn profile(&self, key: &str) -> Arc<Profile> {
+        if let Some(profile) = self.existing(key) {
+            return profile;
+        }
+        let _creating = self.creating.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(profile) = self.existing(key) {
+            return profile;
+        }
+        let profile = Arc::new(Profile::new(&self.cfg, key, self.anchor));
+        self.install(profile.clone());
+        profile
+    }
+
+    /// The profile a provider request names with `Profile-Key` (absent: the primary profile).
+    pub fn profile_of(&self, headers: &HeaderMap) -> Arc<Profile> {
+        let key = headers
+            .get("profile-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        self.profile(key)
+    }
+
+    /// Every profile in use, by key (the primary profile first).
+    pub fn profiles(&self) -> Vec<Arc<Profile>> {
+        let mut all: Vec<Arc<Profile>> = self
+            .profiles
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Replaces the fault set.
-    pub fn set_faults(&self, set: FaultSet) {
-        *self.faults.write().unwrap_or_else(PoisonError::into_inner) =
-            Arc::new(ActiveFaults::new(set));
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.key.cmp(&b.key));
+        all
     }
 
     /// A fresh unique number for ids created at run time.
     pub fn next_n(&self) -> u64 {
         self.next_n.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// When something created now becomes visible to GET requests.
-    pub fn visible_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now.checked_add_signed(self.faults().cache_delay())
-            .unwrap_or(now)
     }
 
     /// `nextUpdate` for data read at `now`.
@@ -137,16 +153,20 @@ impl Sim {
         now.checked_add_signed(refresh).unwrap_or(now)
     }
 
-    /// Back to the seeded world: regenerated world, empty ledger and stats, fresh rate budgets,
-    /// no webhooks or deliveries, and the fault set given at start-up.
+    /// Back to the start: the primary profile as new, named profiles gone (made again from
+    /// their seeds on next use). Requests under way finish on the profiles they started on.
     pub fn reset(&self) {
-        let world = world::generate(&self.cfg, self.anchor);
-        *self.world_mut() = world;
-        self.set_faults(self.cfg.faults.clone());
-        self.limiter.reset();
-        self.stats.reset();
-        self.webhooks.reset();
-        self.deliveries.reset();
+        let profiles = initial_profiles(&self.cfg, self.anchor);
+        *self
+            .profiles
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = profiles;
+    }
+
+    /// Replaces the profile of `key` with a new one: its seeded world, empty ledger and stats,
+    /// a full budget, no webhooks or deliveries, the start-up fault set.
+    pub fn reset_profile(&self, key: &str) {
+        self.install(Arc::new(Profile::new(&self.cfg, key, self.anchor)));
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
@@ -164,10 +184,11 @@ impl Sim {
     pub async fn serve_api(
         &self,
         call: ApiCall<'_>,
-        op: impl FnOnce(&Sim) -> Result<Value, ApiError>,
+        op: impl FnOnce() -> Result<Value, ApiError>,
     ) -> Response {
+        let profile = call.profile;
         let mut recorder = Recorder {
-            stats: &self.stats,
+            stats: &profile.stats,
             key: CallKey {
                 endpoint: call.endpoint,
                 method: call.method,
@@ -182,18 +203,18 @@ impl Sim {
         if !self.authorized(call.headers) {
             return recorder.answer(ApiError::unauthorized().into_response());
         }
-        let admit = self.limiter.admit(profile(call.headers));
+        let admit = profile.limiter.admit();
         if let Admit::Limited { max } = admit {
             let response = self.error_response(429);
             return recorder.answer(with_rate_headers(response, max, max));
         }
-        self.stats.accepted();
+        profile.stats.accepted();
         let rate = |response: Response| match admit {
             Admit::Allowed { max, count } => with_rate_headers(response, max, count),
             _ => response,
         };
 
-        let draw = self.faults().draw(call.endpoint, call.platforms);
+        let draw = profile.faults().draw(call.endpoint, call.platforms);
         if !draw.latency.is_zero() {
             tokio::time::sleep(draw.latency).await;
         }
@@ -214,7 +235,7 @@ impl Sim {
             }
             Some(Ending::Lost(status)) => {
                 // The write is applied (and in the ledger) before the answer is lost.
-                let _applied = op(self);
+                let _applied = op();
                 match status {
                     Some(status) => recorder.answer(rate(self.error_response(status))),
                     None => {
@@ -224,7 +245,7 @@ impl Sim {
                 }
             }
             None => {
-                let response = match op(self) {
+                let response = match op() {
                     Ok(body) => Json(body).into_response(),
                     Err(e) => e.into_response(),
                 };
@@ -239,12 +260,9 @@ impl Sim {
     }
 }
 
-/// The profile a request names with `Profile-Key`; `""` (absent) is the primary profile.
-pub(crate) fn profile(headers: &HeaderMap) -> &str {
-    headers
-        .get("profile-key")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
+/// The profiles a simulator starts with: the primary profile alone.
+fn initial_profiles(cfg: &SimConfig, anchor: DateTime<Utc>) -> HashMap<String, Arc<Profile>> {
+    HashMap::from([(String::new(), Arc::new(Profile::new(cfg, "", anchor)))])
 }
 
 fn with_rate_headers(mut response: Response, max: u32, count: u32) -> Response {

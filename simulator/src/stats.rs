@@ -1,7 +1,8 @@
-//! Request statistics served by `GET /_sim/stats`: counts by endpoint, method, platform and
-//! status; the most simultaneous comment fetches seen for one post; the most requests the
-//! rate limiter accepted in any sliding window; and the longest pause between two accepted
-//! requests (`maxGapSeconds`: a client that bursts then stalls shows a long one).
+//! Request statistics of one profile, served by `GET /_sim/stats`: counts by endpoint, method,
+//! platform and status; the most simultaneous comment fetches seen for one post; the most
+//! requests the rate limiter accepted in any sliding window; and the longest pause between two
+//! accepted requests (`maxGapSeconds`: a client that bursts then stalls shows a long one).
+//! `GET /_sim/profiles` shows each profile's accepted requests ([`Stats::load`]).
 //!
 //! Status 0 counts requests that got no answer (a `timeout` or connection-dropping
 //! `lost_response` fault, or a client that gave up first). Platform `*` stands for a request
@@ -46,6 +47,8 @@ pub(crate) struct CallKey {
 struct Counters {
     total: u64,
     by_key: HashMap<CallKey, u64>,
+    /// Requests the rate limiter accepted.
+    accepted_total: u64,
     /// Milliseconds since `start` of every request the rate limiter accepted, in order.
     accepted: VecDeque<u32>,
 }
@@ -56,6 +59,13 @@ pub(crate) struct Stats {
     counters: Mutex<Counters>,
     fetches_in_flight: Mutex<HashMap<usize, u32>>,
     max_fetches_per_post: AtomicU32,
+}
+
+/// How many requests the rate limiter accepted ([`Stats::load`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Load {
+    pub accepted: u64,
+    pub max_in_window: usize,
 }
 
 /// Marks one comment fetch for a post as in flight until dropped.
@@ -106,6 +116,7 @@ impl Stats {
         let mut c = self.counters();
         // Read the clock under the lock so the log stays in order.
         let ms = self.start.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;
+        c.accepted_total += 1;
         if c.accepted.len() == ACCEPTED_LOG_CAP {
             c.accepted.pop_front();
         }
@@ -124,10 +135,13 @@ impl Stats {
         FetchGuard { stats: self, post }
     }
 
-    /// Clears counts and maxima (fetches in flight stay tracked).
-    pub fn reset(&self) {
-        *self.counters() = Counters::default();
-        self.max_fetches_per_post.store(0, Ordering::Relaxed);
+    /// The requests the rate limiter accepted: in all, and the most within any `window`.
+    pub fn load(&self, window: Duration) -> Load {
+        let c = self.counters();
+        Load {
+            accepted: c.accepted_total,
+            max_in_window: max_in_window(&c.accepted, window),
+        }
     }
 
     /// The JSON of `GET /_sim/stats`, with `maxRequestsInWindow` over `window`.

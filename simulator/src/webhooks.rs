@@ -1,9 +1,9 @@
 //! Webhook registrations (`/hook/webhook`), kept per profile: at most one URL per action,
 //! registering again replaces it. The signing secret is the profile's (as on Ayrshare: one
 //! per profile, for every action); a registration that gives one sets it. Deliveries are
-//! [`crate::delivery`]'s. `POST /_sim/reset` forgets every registration.
+//! [`crate::delivery`]'s. A reset of the profile forgets its registrations.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
@@ -61,20 +61,20 @@ impl Action {
     }
 }
 
-/// One profile's registrations, and when they last changed.
+/// A profile's registrations, and when they last changed.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct ProfileHooks {
+pub(crate) struct Registrations {
     pub urls: BTreeMap<Action, String>,
     pub updated: Option<DateTime<Utc>>,
     pub secret: Option<String>,
 }
 
-/// Registrations of every profile (`""`: the primary profile).
+/// The registrations of one profile ([`crate::profile`]).
 #[derive(Debug, Default)]
-pub(crate) struct Webhooks(Mutex<HashMap<String, ProfileHooks>>);
+pub(crate) struct Webhooks(Mutex<Registrations>);
 
 impl Webhooks {
-    fn profiles(&self) -> MutexGuard<'_, HashMap<String, ProfileHooks>> {
+    fn lock(&self) -> MutexGuard<'_, Registrations> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -82,14 +82,12 @@ impl Webhooks {
     /// `secret` becomes the profile's signing secret.
     pub fn register(
         &self,
-        profile: &str,
         action: Action,
         url: String,
         secret: Option<String>,
         now: DateTime<Utc>,
     ) {
-        let mut profiles = self.profiles();
-        let hooks = profiles.entry(profile.to_owned()).or_default();
+        let mut hooks = self.lock();
         hooks.urls.insert(action, url);
         hooks.updated = Some(now);
         if secret.is_some() {
@@ -97,23 +95,16 @@ impl Webhooks {
         }
     }
 
-    /// Every profile registered for `action`: its key, the URL and its signing secret.
-    pub fn registered(&self, action: Action) -> Vec<(String, String, Option<String>)> {
-        self.profiles()
-            .iter()
-            .filter_map(|(profile, hooks)| {
-                let url = hooks.urls.get(&action)?;
-                Some((profile.clone(), url.clone(), hooks.secret.clone()))
-            })
-            .collect()
+    /// The URL registered for `action`, with the signing secret; none if not registered.
+    pub fn registered(&self, action: Action) -> Option<(String, Option<String>)> {
+        let hooks = self.lock();
+        let url = hooks.urls.get(&action)?;
+        Some((url.clone(), hooks.secret.clone()))
     }
 
     /// Removes the registration of `action`; false when there was none.
-    pub fn remove(&self, profile: &str, action: Action, now: DateTime<Utc>) -> bool {
-        let mut profiles = self.profiles();
-        let Some(hooks) = profiles.get_mut(profile) else {
-            return false;
-        };
+    pub fn remove(&self, action: Action, now: DateTime<Utc>) -> bool {
+        let mut hooks = self.lock();
         let removed = hooks.urls.remove(&action).is_some();
         if removed {
             hooks.updated = Some(now);
@@ -121,13 +112,8 @@ impl Webhooks {
         removed
     }
 
-    /// A profile's registrations (none if it never registered one).
-    pub fn of(&self, profile: &str) -> ProfileHooks {
-        self.profiles().get(profile).cloned().unwrap_or_default()
-    }
-
-    /// Forgets every registration.
-    pub fn reset(&self) {
-        self.profiles().clear();
+    /// Every registration (none if the profile never registered one).
+    pub fn snapshot(&self) -> Registrations {
+        self.lock().clone()
     }
 }

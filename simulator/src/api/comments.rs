@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 use crate::error::ApiError;
 use crate::faults::Endpoint;
 use crate::platform::Platform;
+use crate::profile::Profile;
 use crate::query::Query;
 use crate::render;
 use crate::serve::ConnControl;
@@ -118,28 +119,30 @@ async fn comments(
 ) -> Response {
     let query = Query::parse(raw);
     let target = Target::parse(id, &query);
+    let profile = sim.profile_of(headers);
     let found = target.as_ref().ok().and_then(|t| {
-        let world = sim.world();
+        let world = profile.world();
         let (post, _) = t.find(&world).ok()?;
         Some((post, world.posts[post].platform))
     });
     // In flight for the whole request, injected latency included, so overlapping fetches of
     // one post are seen however they overlap.
-    let _in_flight = found.map(|(post, _)| sim.stats.comment_fetch(post));
+    let _in_flight = found.map(|(post, _)| profile.stats.comment_fetch(post));
     let scope: Vec<Platform> = found.map(|(_, platform)| platform).into_iter().collect();
     let call = ApiCall {
+        profile: &profile,
         endpoint: Endpoint::Comments,
         method: Method::Get,
         platforms: &scope,
         headers,
         conn,
     };
-    sim.serve_api(call, |sim| list(sim, &target?)).await
+    sim.serve_api(call, || list(sim, &profile, &target?)).await
 }
 
-fn list(sim: &Sim, target: &Target) -> Result<Value, ApiError> {
+fn list(sim: &Sim, profile: &Profile, target: &Target) -> Result<Value, ApiError> {
     let now = Utc::now();
-    let world = sim.world();
+    let world = profile.world();
     let (post_idx, comment) = target.find(&world)?;
     let post = &world.posts[post_idx];
     let visible = |c: &usize| world.comments[*c].visible_at <= now;

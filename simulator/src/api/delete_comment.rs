@@ -35,6 +35,7 @@ use super::json_body;
 use crate::error::ApiError;
 use crate::faults::Endpoint;
 use crate::platform::Platform;
+use crate::profile::Profile;
 use crate::query::Query;
 use crate::serve::ConnControl;
 use crate::sim::{ApiCall, Sim};
@@ -100,10 +101,11 @@ pub(super) async fn delete_comment(
     body: Bytes,
 ) -> Response {
     let target = Target::parse(id, &Query::parse(raw.as_deref()), &body);
+    let profile = sim.profile_of(&headers);
     let scope: Vec<Platform> = match &target {
         Ok(Target::Social(platform, _)) => vec![*platform],
         Ok(target) => {
-            let world = sim.world();
+            let world = profile.world();
             let first = target.find(&world).ok().and_then(|c| c.first().copied());
             first
                 .map(|c| world.comments[c].platform)
@@ -113,18 +115,19 @@ pub(super) async fn delete_comment(
         Err(_) => Vec::new(),
     };
     let call = ApiCall {
+        profile: &profile,
         endpoint: Endpoint::DeleteComment,
         method: Method::Delete,
         platforms: &scope,
         headers: &headers,
         conn: &conn,
     };
-    sim.serve_api(call, |sim| apply(sim, &target?)).await
+    sim.serve_api(call, || apply(&profile, &target?)).await
 }
 
-fn apply(sim: &Sim, target: &Target) -> Result<Value, ApiError> {
+fn apply(profile: &Profile, target: &Target) -> Result<Value, ApiError> {
     let now = Utc::now();
-    let mut world = sim.world_mut();
+    let mut world = profile.world_mut();
     let found = target.find(&world)?;
     // One post's comments: one platform.
     let platform = world.comments[found[0]].platform;

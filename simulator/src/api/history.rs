@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::faults::Endpoint;
 use crate::platform::Platform;
+use crate::profile::Profile;
 use crate::query::Query;
 use crate::render;
 use crate::serve::ConnControl;
@@ -44,18 +45,25 @@ pub(super) async fn list_history(
         Ok(platforms) if !platforms.is_empty() => platforms.clone(),
         _ => sim.cfg.platforms.clone(),
     };
+    let profile = sim.profile_of(&headers);
     let call = ApiCall {
+        profile: &profile,
         endpoint: Endpoint::History,
         method: Method::Get,
         platforms: &scope,
         headers: &headers,
         conn: &conn,
     };
-    sim.serve_api(call, |sim| history(sim, &query, &requested?))
+    sim.serve_api(call, || history(&sim, &profile, &query, &requested?))
         .await
 }
 
-fn history(sim: &Sim, query: &Query, requested: &[Platform]) -> Result<Value, ApiError> {
+fn history(
+    sim: &Sim,
+    profile: &Profile,
+    query: &Query,
+    requested: &[Platform],
+) -> Result<Value, ApiError> {
     let last_days: u32 = query.number("lastDays")?.unwrap_or(DEFAULT_LAST_DAYS);
     let limit = match query.number::<usize>("limit")? {
         Some(limit) => Some(limit),
@@ -66,7 +74,7 @@ fn history(sim: &Sim, query: &Query, requested: &[Platform]) -> Result<Value, Ap
     let start = query.get("startDate").map(parse_date).transpose()?;
     let end = query.get("endDate").map(parse_date).transpose()?;
 
-    let faults = sim.faults();
+    let faults = profile.faults();
     if let Some(&first) = requested.first()
         && requested.iter().all(|&p| faults.history_not_found(p))
     {
@@ -83,7 +91,7 @@ fn history(sim: &Sim, query: &Query, requested: &[Platform]) -> Result<Value, Ap
         requested
     };
 
-    let world = sim.world();
+    let world = profile.world();
     let mut picked: Vec<usize> = Vec::new();
     for platform in platforms.iter().filter(|&&p| !faults.history_not_found(p)) {
         if let Some(posts) = world.by_platform.get(platform) {
@@ -126,27 +134,34 @@ pub(super) async fn list_platform_history(
     let query = Query::parse(raw.as_deref());
     let platform = name.parse::<Platform>();
     let scope: Vec<Platform> = platform.iter().copied().collect();
+    let profile = sim.profile_of(&headers);
     let call = ApiCall {
+        profile: &profile,
         endpoint: Endpoint::History,
         method: Method::Get,
         platforms: &scope,
         headers: &headers,
         conn: &conn,
     };
-    sim.serve_api(call, |sim| {
+    sim.serve_api(call, || {
         let platform = platform.map_err(|e| ApiError::bad_request(e.to_string()))?;
-        platform_history(sim, platform, &query)
+        platform_history(&sim, &profile, platform, &query)
     })
     .await
 }
 
-fn platform_history(sim: &Sim, platform: Platform, query: &Query) -> Result<Value, ApiError> {
-    if !platform.has_native_history() || sim.faults().history_not_found(platform) {
+fn platform_history(
+    sim: &Sim,
+    profile: &Profile,
+    platform: Platform,
+    query: &Query,
+) -> Result<Value, ApiError> {
+    if !platform.has_native_history() || profile.faults().history_not_found(platform) {
         return Err(ApiError::history_not_available(platform));
     }
     let limit: usize = query.number("limit")?.unwrap_or(usize::MAX);
     let now = Utc::now();
-    let world = sim.world();
+    let world = profile.world();
     let posts: Vec<Value> = world
         .by_platform
         .get(&platform)

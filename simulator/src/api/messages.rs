@@ -26,6 +26,7 @@ use super::{json_body, required_text};
 use crate::error::ApiError;
 use crate::faults::Endpoint;
 use crate::platform::Platform;
+use crate::profile::Profile;
 use crate::query::Query;
 use crate::render;
 use crate::serve::ConnControl;
@@ -42,7 +43,7 @@ struct SendIn {
 }
 
 /// The platform of a messages request, if messaging exists and is enabled there.
-fn messaging_platform(sim: &Sim, name: &str) -> Result<Platform, ApiError> {
+fn messaging_platform(profile: &Profile, name: &str) -> Result<Platform, ApiError> {
     let platform = name
         .parse::<Platform>()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -51,7 +52,7 @@ fn messaging_platform(sim: &Sim, name: &str) -> Result<Platform, ApiError> {
             "Messaging is not available for {platform}: use facebook, instagram or twitter."
         )));
     }
-    if sim.faults().messaging_disabled(platform) {
+    if profile.faults().messaging_disabled(platform) {
         return Err(ApiError::messaging_disabled(platform));
     }
     Ok(platform)
@@ -66,21 +67,28 @@ pub(super) async fn list_messages(
 ) -> Response {
     let query = Query::parse(raw.as_deref());
     let scope: Vec<Platform> = name.parse().into_iter().collect();
+    let profile = sim.profile_of(&headers);
     let call = ApiCall {
+        profile: &profile,
         endpoint: Endpoint::Messages,
         method: Method::Get,
         platforms: &scope,
         headers: &headers,
         conn: &conn,
     };
-    sim.serve_api(call, |sim| {
-        let platform = messaging_platform(sim, &name)?;
-        list(sim, platform, &query)
+    sim.serve_api(call, || {
+        let platform = messaging_platform(&profile, &name)?;
+        list(&sim, &profile, platform, &query)
     })
     .await
 }
 
-fn list(sim: &Sim, platform: Platform, query: &Query) -> Result<Value, ApiError> {
+fn list(
+    sim: &Sim,
+    profile: &Profile,
+    platform: Platform,
+    query: &Query,
+) -> Result<Value, ApiError> {
     let archived = match query.get("status").unwrap_or("active") {
         "active" => false,
         "archived" => true,
@@ -94,7 +102,7 @@ fn list(sim: &Sim, platform: Platform, query: &Query) -> Result<Value, ApiError>
     let conversations_only = query.flag("conversationsOnly")?;
     let limit: Option<usize> = query.number("limit")?;
     let now = Utc::now();
-    let world = sim.world();
+    let world = profile.world();
     let ours = world.our_account(platform);
     let ours: &crate::world::Account = &ours;
     let conversations = world
@@ -176,28 +184,30 @@ pub(super) async fn send_message(
     body: Bytes,
 ) -> Response {
     let scope: Vec<Platform> = name.parse().into_iter().collect();
+    let profile = sim.profile_of(&headers);
     let call = ApiCall {
+        profile: &profile,
         endpoint: Endpoint::Messages,
         method: Method::Post,
         platforms: &scope,
         headers: &headers,
         conn: &conn,
     };
-    sim.serve_api(call, |sim| {
-        let platform = messaging_platform(sim, &name)?;
-        send(sim, platform, &body)
+    sim.serve_api(call, || {
+        let platform = messaging_platform(&profile, &name)?;
+        send(&sim, &profile, platform, &body)
     })
     .await
 }
 
-fn send(sim: &Sim, platform: Platform, body: &[u8]) -> Result<Value, ApiError> {
+fn send(sim: &Sim, profile: &Profile, platform: Platform, body: &[u8]) -> Result<Value, ApiError> {
     let body: SendIn = json_body(body)?;
     let recipient = required_text(body.recipient_id, "recipientId")?;
     let text = required_text(body.message, "message")?;
     let now = Utc::now();
-    let visible_at = sim.visible_from(now);
+    let visible_at = profile.visible_from(now);
     let n = sim.next_n();
-    let mut world = sim.world_mut();
+    let mut world = profile.world_mut();
     let conversation = world
         .conversation_by_customer(platform, &recipient)
         .ok_or_else(|| ApiError::unknown_recipient(&recipient))?;

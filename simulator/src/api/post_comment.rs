@@ -33,6 +33,7 @@ use super::{WriteRequest, json_body};
 use crate::error::ApiError;
 use crate::faults::Endpoint;
 use crate::platform::Platform;
+use crate::profile::Profile;
 use crate::serve::ConnControl;
 use crate::sim::{ApiCall, Sim};
 use crate::stats::Method;
@@ -63,9 +64,10 @@ pub(super) async fn create_comment(
             body.search_platform_id,
         )
     });
+    let profile = sim.profile_of(&headers);
     let scope: Vec<Platform> = match &request {
         Ok(r) => {
-            let world = sim.world();
+            let world = profile.world();
             match find_post(&world, r) {
                 Some(post) => vec![world.posts[post].platform],
                 None => r.platforms.clone(),
@@ -74,13 +76,15 @@ pub(super) async fn create_comment(
         Err(_) => Vec::new(),
     };
     let call = ApiCall {
+        profile: &profile,
         endpoint: Endpoint::PostComment,
         method: Method::Post,
         platforms: &scope,
         headers: &headers,
         conn: &conn,
     };
-    sim.serve_api(call, |sim| apply(sim, request?)).await
+    sim.serve_api(call, || apply(&sim, &profile, request?))
+        .await
 }
 
 /// The post a comment request names.
@@ -92,11 +96,11 @@ fn find_post(world: &World, request: &WriteRequest) -> Option<usize> {
     }
 }
 
-fn apply(sim: &Sim, request: WriteRequest) -> Result<Value, ApiError> {
+fn apply(sim: &Sim, profile: &Profile, request: WriteRequest) -> Result<Value, ApiError> {
     let now = Utc::now();
-    let visible_at = sim.visible_from(now);
+    let visible_at = profile.visible_from(now);
     let n = sim.next_n();
-    let mut world = sim.world_mut();
+    let mut world = profile.world_mut();
     let post = find_post(&world, &request).ok_or_else(|| ApiError::post_not_found(&request.id))?;
     let platform = world.posts[post].platform;
     if !request.platforms.is_empty() && !request.platforms.contains(&platform) {

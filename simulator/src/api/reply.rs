@@ -23,6 +23,7 @@ use serde_json::{Map, Value, json};
 use super::{WriteRequest, json_body};
 use crate::error::ApiError;
 use crate::faults::Endpoint;
+use crate::profile::Profile;
 use crate::serve::ConnControl;
 use crate::sim::{ApiCall, Sim};
 use crate::stats::Method;
@@ -68,14 +69,16 @@ async fn reply(
         .as_ref()
         .map(|r| r.platforms.clone())
         .unwrap_or_default();
+    let profile = sim.profile_of(headers);
     let call = ApiCall {
+        profile: &profile,
         endpoint: Endpoint::Reply,
         method: Method::Post,
         platforms: &scope,
         headers,
         conn,
     };
-    sim.serve_api(call, |sim| apply(sim, request?)).await
+    sim.serve_api(call, || apply(sim, &profile, request?)).await
 }
 
 fn parse(path_id: Option<String>, body: &[u8]) -> Result<WriteRequest, ApiError> {
@@ -93,11 +96,11 @@ fn parse(path_id: Option<String>, body: &[u8]) -> Result<WriteRequest, ApiError>
     Ok(request)
 }
 
-fn apply(sim: &Sim, request: WriteRequest) -> Result<Value, ApiError> {
+fn apply(sim: &Sim, profile: &Profile, request: WriteRequest) -> Result<Value, ApiError> {
     let now = Utc::now();
-    let visible_at = sim.visible_from(now);
+    let visible_at = profile.visible_from(now);
     let n = sim.next_n();
-    let mut world = sim.world_mut();
+    let mut world = profile.world_mut();
     let parent = if request.by_social_id {
         world.comment_by_social(request.platforms[0], &request.id)
     } else {

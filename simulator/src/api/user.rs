@@ -1,5 +1,5 @@
 //! `GET /user`: the profile the request names (`Profile-Key`; absent: the primary profile) and
-//! the accounts linked to it, which are our accounts on the world's platforms: the same `id`,
+//! the accounts linked to it, which are our accounts on its world's platforms: the same `id`,
 //! `username` and `displayName` as the author of every reply and comment we post, so a client
 //! can tell our comments from customers'. Shape in [`crate::render::user`].
 
@@ -13,7 +13,7 @@ use axum::response::Response;
 use crate::faults::Endpoint;
 use crate::render;
 use crate::serve::ConnControl;
-use crate::sim::{self, ApiCall, Sim};
+use crate::sim::{ApiCall, Sim};
 use crate::stats::Method;
 
 pub(super) async fn get_user(
@@ -21,18 +21,19 @@ pub(super) async fn get_user(
     Extension(conn): Extension<ConnControl>,
     headers: HeaderMap,
 ) -> Response {
+    let profile = sim.profile_of(&headers);
     let call = ApiCall {
+        profile: &profile,
         endpoint: Endpoint::User,
         method: Method::Get,
         platforms: &[],
         headers: &headers,
         conn: &conn,
     };
-    let profile = sim::profile(&headers);
-    sim.serve_api(call, |sim| {
+    sim.serve_api(call, || {
         let mut platforms = sim.cfg.platforms.clone();
         platforms.sort_unstable();
-        Ok(render::user(&sim.world(), &platforms, profile))
+        Ok(render::user(&profile.world(), &platforms, &profile.key))
     })
     .await
 }

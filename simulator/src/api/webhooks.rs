@@ -29,8 +29,9 @@ use super::{json_body, required_text};
 use crate::error::ApiError;
 use crate::faults::Endpoint;
 use crate::ids;
+use crate::profile::Profile;
 use crate::serve::ConnControl;
-use crate::sim::{self, ApiCall, Sim};
+use crate::sim::{ApiCall, Sim};
 use crate::stats::Method;
 use crate::time::iso_millis;
 use crate::webhooks::Action;
@@ -66,8 +67,14 @@ fn callable(raw: &str) -> bool {
     }
 }
 
-fn call<'a>(method: Method, headers: &'a HeaderMap, conn: &'a ConnControl) -> ApiCall<'a> {
+fn call<'a>(
+    profile: &'a Profile,
+    method: Method,
+    headers: &'a HeaderMap,
+    conn: &'a ConnControl,
+) -> ApiCall<'a> {
     ApiCall {
+        profile,
         endpoint: Endpoint::Webhook,
         method,
         platforms: &[],
@@ -82,8 +89,8 @@ pub(super) async fn register_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let profile = sim::profile(&headers);
-    sim.serve_api(call(Method::Post, &headers, &conn), |sim| {
+    let profile = sim.profile_of(&headers);
+    sim.serve_api(call(&profile, Method::Post, &headers, &conn), || {
         let body: HookIn = json_body(&body)?;
         let action = body.action()?;
         let url = required_text(body.url, "url")?;
@@ -93,13 +100,14 @@ pub(super) async fn register_webhook(
             )));
         }
         let secret = body.secret.filter(|s| !s.is_empty());
-        sim.webhooks
-            .register(profile, action, url.clone(), secret, Utc::now());
+        profile
+            .webhooks
+            .register(action, url.clone(), secret, Utc::now());
         Ok(json!({
             "status": "success",
             "action": action.as_str(),
             "url": url,
-            "refId": ids::ref_id(sim.world().ayr_salt, profile),
+            "refId": ids::ref_id(profile.world().ayr_salt, &profile.key),
         }))
     })
     .await
@@ -110,9 +118,9 @@ pub(super) async fn list_webhooks(
     Extension(conn): Extension<ConnControl>,
     headers: HeaderMap,
 ) -> Response {
-    let profile = sim::profile(&headers);
-    sim.serve_api(call(Method::Get, &headers, &conn), |sim| {
-        let hooks = sim.webhooks.of(profile);
+    let profile = sim.profile_of(&headers);
+    sim.serve_api(call(&profile, Method::Get, &headers, &conn), || {
+        let hooks = profile.webhooks.snapshot();
         let mut body = Map::new();
         body.insert("status".into(), json!("success"));
         for (action, url) in hooks.urls {
@@ -132,10 +140,10 @@ pub(super) async fn delete_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let profile = sim::profile(&headers);
-    sim.serve_api(call(Method::Delete, &headers, &conn), |sim| {
+    let profile = sim.profile_of(&headers);
+    sim.serve_api(call(&profile, Method::Delete, &headers, &conn), || {
         let action = json_body::<HookIn>(&body)?.action()?;
-        if !sim.webhooks.remove(profile, action, Utc::now()) {
+        if !profile.webhooks.remove(action, Utc::now()) {
             return Err(ApiError::webhook_not_found(action.as_str()));
         }
         Ok(json!({"status": "success", "action": action.as_str()}))

@@ -1,5 +1,6 @@
-//! The seeded world: the same seed and sizes always give the same posts, threads and
-//! conversations (ids, texts, authors and times relative to the start instant).
+//! A seeded world: the same seed and sizes always give the same posts, threads and
+//! conversations (ids, texts, authors and times relative to the start instant). Each profile
+//! has its own seed ([`crate::profile`]).
 //!
 //! Per platform: `posts_per_platform` posts spread evenly over the last `post_days` days; the
 //! newest `empty_posts_per_platform` of them have no comments yet; every other post has exactly
@@ -59,12 +60,13 @@ fn customer_account(platform: Platform, n: u64, rng: &mut impl Rng) -> Account {
     }
 }
 
-/// Builds the seeded world as it stands at `anchor` (the simulator's start).
-pub(crate) fn generate(cfg: &SimConfig, anchor: DateTime<Utc>) -> World {
-    let mut rng = StdRng::seed_from_u64(cfg.seed);
-    let mut numbers = Numbers::new(cfg.seed);
+/// Builds the world of `seed` with `cfg`'s sizes as it stands at `anchor` (the simulator's
+/// start).
+pub(crate) fn generate(cfg: &SimConfig, seed: u64, anchor: DateTime<Utc>) -> World {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut numbers = Numbers::new(seed);
     let mut world = World {
-        ayr_salt: ids::mix(cfg.seed ^ 0xA7B5_4A2E),
+        ayr_salt: ids::mix(seed ^ 0xA7B5_4A2E),
         linked: anchor - TimeDelta::days(i64::from(cfg.post_days) + 30),
         our_accounts: Platform::ALL
             .into_iter()

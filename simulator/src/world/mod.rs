@@ -1,5 +1,5 @@
-//! The simulated provider's state: posts, comment threads, conversations, and the ledger of
-//! every write the simulator applied.
+//! The simulated provider's state of one profile: posts, comment threads, conversations, and
+//! the ledger of every write the simulator applied to them.
 //!
 //! Objects live in arenas (`posts`, `comments`, `conversations`) and refer to each other by
 //! index; lookups by id go through hash maps, so no request scans the world. Every comment

@@ -296,3 +296,61 @@ async fn delivery_only_faults_are_refused_for_other_endpoints() {
         assert_eq!(answer.status, 400, "{body}: {}", answer.body);
     }
 }
+
+#[tokio::test]
+async fn a_delivery_goes_only_to_the_profile_whose_world_got_the_comment() {
+    let t = spawn(small()).await;
+    let mut receivers = Vec::new();
+    for profile in ["", "brand-a", "brand-b"] {
+        let (receiver, url) = Receiver::start(vec![]).await;
+        let body =
+            json!({"action": "comments", "url": url, "secret": format!("{SECRET}-{profile}")});
+        let answer = t
+            .api(
+                reqwest::Method::POST,
+                "/hook/webhook",
+                Some(&body),
+                Some(profile),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        receivers.push(receiver);
+    }
+    let post = t.control_get("/comments?profile=brand-a").await["comments"]
+        .as_array()
+        .expect("comments")
+        .iter()
+        .find(|c| c["platform"] == "facebook")
+        .expect("a facebook comment")["postId"]
+        .clone();
+    let body = json!({"platform": "facebook", "postId": post, "content": "For brand A"});
+    let added = t.control_post("/comments?profile=brand-a", &body).await;
+    assert_eq!(added.status, 201, "{}", added.body);
+
+    let got = wait_for(&receivers[1], 1).await;
+    assert_eq!(got[0].body["comment"]["commentId"], added.body["commentId"]);
+    assert_eq!(
+        got[0].signature.as_deref(),
+        Some(signed_with(&format!("{SECRET}-brand-a"), &got[0].raw).as_str()),
+        "signed with brand A's secret"
+    );
+    let user = t
+        .api(reqwest::Method::GET, "/user", None, Some("brand-a"))
+        .await;
+    assert_eq!(got[0].body["refId"], user.body["refId"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        receivers[0].got().is_empty(),
+        "not the primary profile's URL"
+    );
+    assert!(receivers[2].got().is_empty(), "not brand B's URL");
+
+    let listed = t.control_get("/webhooks?profile=brand-a").await["deliveries"].clone();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["profile"], "brand-a");
+    assert!(deliveries(&t).await.is_empty());
+    assert_eq!(
+        t.control_get("/webhooks?profile=brand-b").await["deliveries"],
+        json!([])
+    );
+}

@@ -12,6 +12,7 @@ mod faults;
 mod history;
 mod messages;
 mod post_comment;
+mod profiles;
 mod reply;
 mod support;
 mod user;
