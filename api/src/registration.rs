@@ -15,11 +15,12 @@ use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
+use shared::brands::{self, DEFAULT_BRAND};
 use shared::config::Settings;
 use shared::domain::Platform;
 use shared::ingest::{IngestStep, push};
 use shared::outbox::{self, NewTask};
-use shared::provider::{Ayrshare, Client, DELIVERY_ACTIONS, ProviderKey};
+use shared::provider::{Ayrshare, Client, DELIVERY_ACTIONS};
 use shared::resilience::BudgetClass;
 use tokio_util::sync::CancellationToken;
 
@@ -62,7 +63,7 @@ pub async fn run(settings: Settings, db: DatabaseConnection, cancel: Cancellatio
 fn provider(settings: &Settings, db: &DatabaseConnection) -> anyhow::Result<Ayrshare> {
     let client = Client::new(&settings.provider, settings.resilience.request_timeout)
         .context("cannot build the provider client")?;
-    let key = ProviderKey::platform(Platform::Facebook);
+    let key = brands::provider_key(DEFAULT_BRAND, Platform::Facebook);
     let api = Ayrshare::new(key, client, db.clone(), &settings.resilience, "api");
     Ok(api.for_class(BudgetClass::Discover))
 }
@@ -88,7 +89,7 @@ async fn check(
     wanted: Option<&Wanted>,
     platforms: &[Platform],
 ) -> anyhow::Result<()> {
-    let recorded = push::registrations(db).await?;
+    let recorded = push::registrations(db, DEFAULT_BRAND).await?;
     let Some(wanted) = wanted else {
         for registration in recorded {
             match api.delete_webhook(&registration.action).await {
@@ -96,7 +97,7 @@ async fn check(
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e.into()),
             }
-            push::forget(db, &registration.action).await?;
+            push::forget(db, DEFAULT_BRAND, &registration.action).await?;
             tracing::info!(action = %registration.action, "webhook removed at the provider");
         }
         return Ok(());
@@ -108,7 +109,7 @@ async fn check(
         let listed_here = listed.get(action) == Some(&wanted.url);
         let same_secret = ours.is_some_and(|r| r.secret_hash == hash);
         if listed_here && same_secret {
-            push::record_confirmed(db, action, &wanted.url, &hash, false).await?;
+            push::record_confirmed(db, DEFAULT_BRAND, action, &wanted.url, &hash, false).await?;
             continue;
         }
         let was_missing = ours.is_some() && !listed_here;
@@ -117,11 +118,11 @@ async fn check(
                 action,
                 "the provider no longer lists our webhook; registering again"
             );
-            push::record_missing(db, action).await?;
+            push::record_missing(db, DEFAULT_BRAND, action).await?;
         }
         api.register_webhook(action, &wanted.url, &wanted.secret)
             .await?;
-        push::record_confirmed(db, action, &wanted.url, &hash, true).await?;
+        push::record_confirmed(db, DEFAULT_BRAND, action, &wanted.url, &hash, true).await?;
         tracing::info!(action, url = %wanted.url, "webhook registered at the provider");
         if was_missing {
             catch_up(db, platforms).await?;
@@ -135,7 +136,7 @@ async fn check(
 async fn catch_up(db: &DatabaseConnection, platforms: &[Platform]) -> anyhow::Result<()> {
     for platform in push::PUSHED.into_iter().filter(|p| platforms.contains(p)) {
         for step in [IngestStep::Platform, IngestStep::Messages] {
-            outbox::enqueue(db, NewTask::of(platform, &step)).await?;
+            outbox::enqueue(db, NewTask::of(DEFAULT_BRAND, platform, &step)).await?;
         }
     }
     Ok(())

@@ -38,9 +38,10 @@ use sha2::{Digest, Sha256};
 use shared::adapters::comment::{self, PostRef};
 use shared::adapters::message::{ReadMessages, map_messages};
 use shared::audit::Actor;
+use shared::brands::DEFAULT_BRAND;
 use shared::domain::Platform;
 use shared::ingest::IngestStep;
-use shared::ingest::{platform_status, push, statement, store};
+use shared::ingest::{platform_status, statement, store};
 use shared::outbox::{self, NewTask};
 use shared::provider::{Delivery, MessageAction, Pushed};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -233,11 +234,11 @@ async fn take_in(db: &DatabaseConnection, id: &str, delivery: &Delivery) -> Resu
     };
     let fresh = txn
         .execute_raw(statement(
-            "INSERT INTO webhook_deliveries (id, profile, action, platform, outcome) \
+            "INSERT INTO webhook_deliveries (id, brand_id, action, platform, outcome) \
              VALUES ($1, $2, $3, $4, 'received') ON CONFLICT (id) DO NOTHING",
             vec![
                 id.into(),
-                push::DEFAULT_PROFILE.into(),
+                DEFAULT_BRAND.into(),
                 action.into(),
                 delivery.platform.into(),
             ],
@@ -293,8 +294,9 @@ async fn take_comment(
     };
     let post = conn
         .query_one_raw(statement(
-            "SELECT id, platform_post_id FROM posts WHERE platform = $1 AND ayrshare_post_id = $2",
-            vec![platform.into(), post_id.into()],
+            "SELECT id, platform_post_id FROM posts \
+             WHERE brand_id = $3 AND platform = $1 AND ayrshare_post_id = $2",
+            vec![platform.into(), post_id.into(), DEFAULT_BRAND.into()],
         ))
         .await?;
     let Some(post) = post else {
@@ -309,7 +311,7 @@ async fn take_comment(
         return fetch(conn, platform, &read_post).await;
     };
     if comment.author.id.is_some()
-        && comment.author.id == platform_status::our_account(conn, platform).await?
+        && comment.author.id == platform_status::our_account(conn, DEFAULT_BRAND, platform).await?
     {
         return Ok(Outcome::Ignored);
     }
@@ -352,7 +354,7 @@ async fn store_one(
     conn: &impl ConnectionTrait,
     mention: shared::adapters::NewMention,
 ) -> Result<Outcome, DbErr> {
-    let inserted = store::insert_mentions(conn, &[mention], &actor()).await?;
+    let inserted = store::insert_mentions(conn, DEFAULT_BRAND, &[mention], &actor()).await?;
     Ok(match inserted.count() {
         0 => Outcome::Known,
         _ => Outcome::Stored,
@@ -366,9 +368,9 @@ async fn mention_exists(
 ) -> Result<bool, DbErr> {
     let row = conn
         .query_one_raw(statement(
-            "SELECT 1 FROM mentions WHERE platform = $1 AND type IN ('comment', 'reply') \
-             AND platform_ref = $2",
-            vec![platform.into(), platform_ref.into()],
+            "SELECT 1 FROM mentions WHERE brand_id = $3 AND platform = $1 \
+             AND type IN ('comment', 'reply') AND platform_ref = $2",
+            vec![platform.into(), platform_ref.into(), DEFAULT_BRAND.into()],
         ))
         .await?;
     Ok(row.is_some())
@@ -380,7 +382,7 @@ async fn fetch(
     platform: Platform,
     step: &IngestStep,
 ) -> Result<Outcome, DbErr> {
-    outbox::enqueue(conn, NewTask::of(platform, step))
+    outbox::enqueue(conn, NewTask::of(DEFAULT_BRAND, platform, step))
         .await
         .map_err(|e| match e {
             outbox::OutboxError::Db(e) => e,

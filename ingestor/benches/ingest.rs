@@ -67,9 +67,14 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let started = Instant::now();
-    scheduler::schedule_ingests(db.conn(), &[Platform::Facebook], Duration::from_millis(1))
-        .await
-        .expect("schedule");
+    scheduler::schedule_ingests(
+        db.conn(),
+        shared::brands::DEFAULT_BRAND,
+        &[Platform::Facebook],
+        Duration::from_millis(1),
+    )
+    .await
+    .expect("schedule");
     let deadline = started + TIMEOUT;
     loop {
         let active = scalar(
@@ -172,7 +177,7 @@ async fn baseline(db: &impl ConnectionTrait) -> Duration {
             sql.push(')');
             values.extend(row.iter().cloned());
         }
-        sql.push_str(" ON CONFLICT (platform, type, platform_ref) DO NOTHING");
+        sql.push_str(" ON CONFLICT (brand_id, platform, type, platform_ref) DO NOTHING");
         db.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             sql,

@@ -30,7 +30,7 @@ use shared::adapters::{CommentAdapter, MessageAdapter, NewMention, PostRef};
 use shared::audit::Actor;
 use shared::config::{IngestSettings, Settings};
 use shared::domain::JobKind;
-use shared::domain::{Platform, PostId, saturating_add};
+use shared::domain::{BrandId, Platform, PostId, saturating_add};
 use shared::ingest::platform_status::{self, Messaging};
 use shared::ingest::{IngestStep, plan, store};
 use shared::outbox::{self, NewTask, new_trace_id};
@@ -76,13 +76,46 @@ impl IngestJob {
                 process_name,
                 BudgetClass::Discover,
                 BUDGET_WAIT,
+                settings.brands_key.clone(),
             ),
         })
     }
 
+    /// The operations for the task's brand on `platform`; `None` while the brand is disabled
+    /// (its polling stops).
+    async fn api(
+        &self,
+        ctx: &JobContext,
+        platform: Platform,
+    ) -> Result<Option<Ayrshare>, JobError> {
+        let brand = self
+            .apis
+            .brand(ctx.db(), ctx.brand())
+            .await
+            .map_err(JobError::permanent)?;
+        if brand.disabled {
+            return Ok(None);
+        }
+        self.apis
+            .get(ctx.db(), &brand, platform)
+            .map(Some)
+            .map_err(JobError::permanent)
+    }
+
+    /// Ends the task without work (its brand is disabled, or there is nothing to read).
+    async fn skip(ctx: &JobContext) -> Result<Outcome, JobError> {
+        let txn = ctx.db().begin().await?;
+        ctx.succeed_in(&txn).await?;
+        txn.commit().await?;
+        Ok(Outcome::Succeeded)
+    }
+
     async fn platform(&self, ctx: &JobContext) -> Result<Outcome, JobError> {
         let platform = ctx.platform();
-        let api = self.apis.get(ctx.db(), platform);
+        let brand = ctx.brand();
+        let Some(api) = &self.api(ctx, platform).await? else {
+            return Self::skip(ctx).await;
+        };
         let query = HistoryQuery {
             last_days: self.history_last_days,
             limit: Some(self.ingest.history_limit),
@@ -95,24 +128,26 @@ impl IngestJob {
             }
             Err(e) => return provider_failure(e),
         };
-        let read_messages = platform_status::messaging_due(ctx.db(), platform).await?;
+        let read_messages = platform_status::messaging_due(ctx.db(), brand, platform).await?;
         let trace_id = ctx.trace_id().map_or_else(new_trace_id, str::to_owned);
         let txn = ctx.db().begin().await?;
-        store::upsert_posts(&txn, platform, &history).await?;
+        store::upsert_posts(&txn, brand, platform, &history).await?;
         let fetches =
-            store::enqueue_first_reads(&txn, platform, self.history_last_days, &trace_id).await?;
+            store::enqueue_first_reads(&txn, brand, platform, self.history_last_days, &trace_id)
+                .await?;
         if read_messages {
-            let task = NewTask::of(platform, &IngestStep::Messages).with_trace_id(trace_id.clone());
+            let task =
+                NewTask::of(brand, platform, &IngestStep::Messages).with_trace_id(trace_id.clone());
             outbox::enqueue(&txn, task)
                 .await
                 .map_err(JobError::transient)?;
         }
-        platform_status::record_ingest(&txn, platform).await?;
+        platform_status::record_ingest(&txn, brand, platform).await?;
         ctx.succeed_in(&txn).await?;
         txn.commit().await?;
-        tracing::debug!(%platform, posts = history.len(), fetches, read_messages, "platform ingest done");
-        if platform_status::our_account_due(ctx.db(), platform).await? {
-            self.learn_our_accounts(ctx.db(), api).await?;
+        tracing::debug!(%brand, %platform, posts = history.len(), fetches, read_messages, "platform ingest done");
+        if platform_status::our_account_due(ctx.db(), brand, platform).await? {
+            self.learn_our_accounts(ctx.db(), brand, api).await?;
         }
         Ok(Outcome::Succeeded)
     }
@@ -122,6 +157,7 @@ impl IngestJob {
     async fn learn_our_accounts(
         &self,
         db: &DatabaseConnection,
+        brand: BrandId,
         api: &Ayrshare,
     ) -> Result<(), JobError> {
         match api.connected_accounts().await {
@@ -131,7 +167,7 @@ impl IngestJob {
                         .iter()
                         .find(|a| a.platform == platform.as_str())
                         .and_then(|a| a.id.as_deref());
-                    platform_status::record_our_account(db, *platform, id).await?;
+                    platform_status::record_our_account(db, brand, *platform, id).await?;
                 }
             }
             Err(e) => {
@@ -144,17 +180,18 @@ impl IngestJob {
     async fn comments(&self, ctx: &JobContext, post_id: PostId) -> Result<Outcome, JobError> {
         let Some(post) = store::find_post(ctx.db(), post_id).await? else {
             // The post is gone: nothing to fetch.
-            let txn = ctx.db().begin().await?;
-            ctx.succeed_in(&txn).await?;
-            txn.commit().await?;
-            return Ok(Outcome::Succeeded);
+            return Self::skip(ctx).await;
         };
         let platform = post.platform;
+        let brand = post.brand_id;
         let class = match post.last_fetched_at {
             None => BudgetClass::Discover,
             Some(_) => BudgetClass::Refresh,
         };
-        let api = &self.apis.get(ctx.db(), platform).for_class(class);
+        let Some(api) = self.api(ctx, platform).await? else {
+            return Self::skip(ctx).await;
+        };
+        let api = &api.for_class(class);
         let source = PostRef {
             ayrshare_post_id: post.ayrshare_post_id.clone(),
             social_post_id: Some(post.platform_post_id.clone()),
@@ -164,14 +201,16 @@ impl IngestJob {
             Err(e) => return provider_failure(e),
         };
         let mut mentions = fetched.mentions;
-        let ours = store::our_replies_on_post(ctx.db(), platform, &post.ayrshare_post_id).await?;
-        let account = platform_status::our_account(ctx.db(), platform).await?;
+        let ours =
+            store::our_replies_on_post(ctx.db(), brand, platform, &post.ayrshare_post_id).await?;
+        let account = platform_status::our_account(ctx.db(), brand, platform).await?;
         let linked = store::take_our_replies(&mut mentions, &ours, account.as_deref());
         for (reply, comment) in &linked {
             tracing::debug!(%reply, comment, "our own reply seen in the thread");
         }
         let txn = ctx.db().begin().await?;
-        let inserted = store::insert_mentions(&txn, &mentions, &Actor::system(&self.actor)).await?;
+        let inserted =
+            store::insert_mentions(&txn, brand, &mentions, &Actor::system(&self.actor)).await?;
         let now = Utc::now();
         let rate = plan::updated_rate(
             post.comment_rate,
@@ -201,13 +240,13 @@ impl IngestJob {
 
     async fn messages(&self, ctx: &JobContext) -> Result<Outcome, JobError> {
         let platform = ctx.platform();
+        let brand = ctx.brand();
         if !platform.has_messages() {
-            let txn = ctx.db().begin().await?;
-            ctx.succeed_in(&txn).await?;
-            txn.commit().await?;
-            return Ok(Outcome::Succeeded);
+            return Self::skip(ctx).await;
         }
-        let api = self.apis.get(ctx.db(), platform);
+        let Some(api) = &self.api(ctx, platform).await? else {
+            return Self::skip(ctx).await;
+        };
         let (state, mentions) = match MessageAdapter.fetch(api, &MessagesQuery::default()).await {
             Ok(fetched) => (Messaging::Enabled, fetched.mentions),
             Err(e) if e.is_messaging_disabled() => (
@@ -219,14 +258,15 @@ impl IngestJob {
             ),
             Err(e) => return provider_failure(e),
         };
-        let last_read = platform_status::list(ctx.db())
+        let last_read = platform_status::list(ctx.db(), brand)
             .await?
             .into_iter()
             .find(|s| s.platform == platform)
             .and_then(|s| s.messaging_checked_at);
         let txn = ctx.db().begin().await?;
-        let inserted = store::insert_mentions(&txn, &mentions, &Actor::system(&self.actor)).await?;
-        let changed = platform_status::record_messaging(&txn, platform, &state).await?;
+        let inserted =
+            store::insert_mentions(&txn, brand, &mentions, &Actor::system(&self.actor)).await?;
+        let changed = platform_status::record_messaging(&txn, brand, platform, &state).await?;
         ctx.succeed_in(&txn).await?;
         txn.commit().await?;
         count_stored(platform, &mentions, &inserted);

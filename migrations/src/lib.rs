@@ -77,6 +77,7 @@ mod m20261207_000010_login_throttle_keys;
 mod m20261207_000020_manage_accounts;
 mod m20261208_000010_live_events;
 mod m20261209_000010_webhooks;
+mod m20261210_000010_brands;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -106,6 +107,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000020_manage_accounts::Migration),
             Box::new(m20261208_000010_live_events::Migration),
             Box::new(m20261209_000010_webhooks::Migration),
+            Box::new(m20261210_000010_brands::Migration),
         ]
     }
 }

@@ -17,6 +17,7 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, Set, Statement, Tran
 use serde_json::{Value, json};
 use shared::adapters::{CommentAdapter, ReplyAdapter};
 use shared::audit::Actor;
+use shared::brands::DEFAULT_BRAND;
 use shared::db::entities::mentions;
 use shared::domain::{MentionId, MentionType, Platform};
 use shared::outbox::{Relay, RelayConfig};
@@ -216,13 +217,15 @@ async fn main() -> anyhow::Result<()> {
         "bench",
         BudgetClass::Reply,
         Duration::from_secs(10),
+        None,
     );
+    let brand = apis.brand(db.conn(), DEFAULT_BRAND).await?;
     let actor = Actor::system("bench");
     let started = Instant::now();
     let results: Vec<anyhow::Result<()>> =
         futures_util::stream::iter(bare_mentions.iter().enumerate())
             .map(|(i, m)| {
-                let (db, apis, actor) = (&db, &apis, &actor);
+                let (db, apis, actor, brand) = (&db, &apis, &actor, &brand);
                 async move {
                     let content = format!("Bare reply {i}");
                     let txn = db.conn().begin().await?;
@@ -244,7 +247,7 @@ async fn main() -> anyhow::Result<()> {
                         .await?
                         .context("write-ahead")?;
                     let sent = CommentAdapter
-                        .send(apis.get(db.conn(), m.platform), m, &content)
+                        .send(&apis.get(db.conn(), brand, m.platform)?, m, &content)
                         .await?;
                     let txn = db.conn().begin().await?;
                     protocol::record_sent(&txn, &attempt, &sent, false, actor)

@@ -99,6 +99,7 @@ impl ReplyJob {
                 PROCESS_NAME,
                 BudgetClass::Reply,
                 BUDGET_WAIT,
+                settings.brands_key.clone(),
             ),
             actor: Actor::system(PROCESS_NAME),
         })
@@ -130,7 +131,8 @@ impl ReplyJob {
         // An attempt may be applied as late as the end of its request, and then hidden by the
         // provider's cache for the window: only past both is "not found" conclusive.
         let settle = self.request_timeout + self.replies.cache_window;
-        let ours = platform_status::our_account(ctx.db(), mention.platform).await?;
+        let ours =
+            platform_status::our_account(ctx.db(), mention.brand_id, mention.platform).await?;
         match adapter
             .find_sent(api, mention, &reply, ours.as_deref())
             .await
@@ -295,7 +297,16 @@ impl Job for ReplyJob {
                     reply.mention_id
                 ))
             })?;
-        let api = self.apis.get(db, mention.platform);
+        // The mention's brand decides the Profile-Key, the budget and the breaker.
+        let brand = self
+            .apis
+            .brand(db, mention.brand_id)
+            .await
+            .map_err(JobError::permanent)?;
+        let api = &self
+            .apis
+            .get(db, &brand, mention.platform)
+            .map_err(JobError::permanent)?;
         let adapter = adapters::for_type(mention.mention_type);
         let mut next = match reply.status {
             ReplyStatus::Sent | ReplyStatus::Failed => return Ok(Outcome::Succeeded),

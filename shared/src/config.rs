@@ -12,6 +12,7 @@
 //! Secrets (the API keys, passwords inside URLs) are wrapped in [`SecretString`] and never
 //! appear in errors or logs.
 
+use crate::brands::BrandsKey;
 use crate::domain::Platform;
 use config::{Config, Environment, File};
 use secrecy::SecretString;
@@ -58,6 +59,9 @@ pub struct Settings {
     pub replies: ReplySettings,
     pub ingest: IngestSettings,
     pub webhooks: WebhookSettings,
+    /// Seals the brands' Profile-Keys; without it, only the default brand's (the
+    /// environment's) can be used.
+    pub brands_key: Option<BrandsKey>,
 }
 
 /// Push ingest: the provider's webhooks (`POST /v1/webhooks/ayrshare`).
@@ -237,7 +241,8 @@ const VARS: &[Var] = &[
     var("SOCIAL_MEDIA_API_HISTORY_LAST_DAYS", "7", Kind::Whole(0, 365), "posts created in the last N days are polled; 0: all"),
     var("SOCIAL_MEDIA_API_URL", "https://api.ayrshare.com/api", Kind::Url(&["http", "https"]), "the provider's base URL"),
     var("SOCIAL_MEDIA_API_KEY", "", Kind::Secret, "the provider's API key"),
-    var("SOCIAL_MEDIA_API_PROFILE_KEY", "", Kind::Secret, "the provider's Profile-Key"),
+    var("SOCIAL_MEDIA_API_PROFILE_KEY", "", Kind::Secret, "the provider's Profile-Key (of the default brand)"),
+    var("BRANDS_KEY", "", Kind::Secret, "64 hex digits sealing the brands' Profile-Keys"),
     var("DATABASE_URL", "postgres://social_messages_app@127.0.0.1:5432/social_messages", Kind::Url(POSTGRES), "PostgreSQL of the services"),
     var("MIGRATION_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/social_messages", Kind::Url(POSTGRES), "PostgreSQL of the schema's owner"),
     var("DATABASE_MAX_CONNECTIONS", "10", Kind::Whole(1, 1_000), "pool size of each process"),
@@ -568,6 +573,16 @@ fn validate(v: &Values) -> Result<Settings, ConfigError> {
     };
     v.check_order()?;
     let webhooks = webhook_settings(v)?;
+    let brands_key = match v.text("BRANDS_KEY") {
+        None => None,
+        Some(text) => Some(BrandsKey::from_hex(text).map_err(|e| {
+            v.error(
+                "BRANDS_KEY",
+                e.to_string(),
+                "64 hexadecimal digits, e.g. from `openssl rand -hex 32`",
+            )
+        })?),
+    };
     Ok(Settings {
         platforms,
         history_last_days: v.whole("SOCIAL_MEDIA_API_HISTORY_LAST_DAYS")?,
@@ -635,6 +650,7 @@ fn validate(v: &Values) -> Result<Settings, ConfigError> {
             messaging_recheck: v.duration("INGEST_MESSAGING_RECHECK_SECONDS")?,
         },
         webhooks,
+        brands_key,
     })
 }
 

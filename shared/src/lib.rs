@@ -2,6 +2,7 @@
 
 pub mod adapters;
 pub mod audit;
+pub mod brands;
 pub mod bus;
 pub mod config;
 pub mod db;

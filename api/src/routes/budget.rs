@@ -10,8 +10,9 @@ use axum::extract::State;
 use chrono::{DateTime, FixedOffset, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement};
 use serde::Serialize;
+use shared::brands::{self, Brand, Watch};
+use shared::domain::Platform;
 use shared::ingest::plan::{self, PlanSettings};
-use shared::provider::ProviderKey;
 use shared::resilience::{BudgetClass, SEND_MARGIN, reserved};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -89,6 +90,10 @@ pub struct PlannedReadOut {
 pub struct ProfileBudget {
     /// The profile's budget key (`default` for the primary profile).
     pub profile: String,
+    /// The brand whose profile it is.
+    pub brand_id: String,
+    /// Its name.
+    pub brand_name: String,
     /// Requests per window.
     pub limit: u32,
     /// The window, in seconds.
@@ -158,10 +163,19 @@ async fn percentiles(
     ))]
 #[tracing::instrument(skip_all)]
 async fn get_budget(State(state): State<AppState>, _: Admin) -> Result<Json<BudgetOut>, ApiError> {
+    let mut profiles = Vec::new();
+    for brand in brands::list(&state.db).await? {
+        profiles.push(brand_budget(&state, &brand).await?);
+    }
+    Ok(Json(BudgetOut { profiles }))
+}
+
+/// The budget of `brand`'s profile.
+async fn brand_budget(state: &AppState, brand: &Brand) -> Result<ProfileBudget, ApiError> {
     let config = &state.budget;
     let db = &state.db;
-    // Only the primary profile exists today; several brands will add theirs.
-    let key = ProviderKey::platform(shared::domain::Platform::Facebook).budget_key();
+    // The budget is per profile, whatever the platform.
+    let key = brands::provider_key(brand.id, Platform::Facebook).budget_key();
     let window = (config.window + SEND_MARGIN).as_secs_f64();
     let row = BudgetRow::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
@@ -201,7 +215,11 @@ async fn get_budget(State(state): State<AppState>, _: Admin) -> Result<Json<Budg
             _ => None,
         }
     });
-    let next_reads = plan::next_reads(db, &config.plan, Utc::now(), NEXT_READS)
+    let watch = Watch {
+        brand: brand.id,
+        platforms: brand.watched(&config.plan.platforms),
+    };
+    let next_reads = plan::next_reads(db, &config.plan, &watch, Utc::now(), NEXT_READS)
         .await?
         .into_iter()
         .map(|r| PlannedReadOut {
@@ -212,33 +230,41 @@ async fn get_budget(State(state): State<AppState>, _: Admin) -> Result<Json<Budg
             score: r.score.is_finite().then_some(r.score),
         })
         .collect();
+    // A brand id is a uuid: safe to write into the statement.
     let time_to_inbox = percentiles(
         db,
         "created_at - posted_at",
-        "mentions WHERE created_at > now() - interval '1 hour' \
-         AND posted_at > now() - interval '1 hour'",
+        &format!(
+            "mentions WHERE brand_id = '{}' AND created_at > now() - interval '1 hour' \
+             AND posted_at > now() - interval '1 hour'",
+            brand.id
+        ),
     )
     .await?;
     let reply_latency = percentiles(
         db,
-        "sent_at - created_at",
-        "replies WHERE sent_at > now() - interval '1 hour'",
+        "r.sent_at - r.created_at",
+        &format!(
+            "replies r JOIN mentions m ON m.id = r.mention_id \
+             WHERE m.brand_id = '{}' AND r.sent_at > now() - interval '1 hour'",
+            brand.id
+        ),
     )
     .await?;
-    Ok(Json(BudgetOut {
-        profiles: vec![ProfileBudget {
-            profile: key,
-            limit: config.limit,
-            window_seconds: config.window.as_secs(),
-            reserved: reserved(config.limit, config.reserve_percent),
-            left: (i64::from(config.limit) - in_use).max(0),
-            used,
-            granted_total: row.as_ref().map_or(0, |r| r.granted_total),
-            returned_total: row.as_ref().map_or(0, |r| r.returned_total),
-            provider,
-            next_reads,
-            time_to_inbox,
-            reply_latency,
-        }],
-    }))
+    Ok(ProfileBudget {
+        profile: key,
+        brand_id: brand.id.to_string(),
+        brand_name: brand.name.clone(),
+        limit: config.limit,
+        window_seconds: config.window.as_secs(),
+        reserved: reserved(config.limit, config.reserve_percent),
+        left: (i64::from(config.limit) - in_use).max(0),
+        used,
+        granted_total: row.as_ref().map_or(0, |r| r.granted_total),
+        returned_total: row.as_ref().map_or(0, |r| r.returned_total),
+        provider,
+        next_reads,
+        time_to_inbox,
+        reply_latency,
+    })
 }

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, FixedOffset};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, Statement};
 use serde::Serialize;
+use shared::brands::DEFAULT_BRAND;
 use shared::db::entities::circuit_breakers;
 use shared::domain::JobKind;
 use shared::domain::Platform;
@@ -161,10 +162,10 @@ async fn get_health(
 
 async fn webhooks_health(state: &AppState) -> Result<WebhooksHealth, DbErr> {
     let covered = match state.budget.plan.push {
-        Some(push) => push::covered(&state.db, &state.platforms, push).await?,
+        Some(push) => push::covered(&state.db, DEFAULT_BRAND, &state.platforms, push).await?,
         None => Vec::new(),
     };
-    let platforms = push::state(&state.db, &state.platforms)
+    let platforms = push::state(&state.db, DEFAULT_BRAND, &state.platforms)
         .await?
         .into_iter()
         .map(|p| {
@@ -182,7 +183,7 @@ async fn webhooks_health(state: &AppState) -> Result<WebhooksHealth, DbErr> {
     Ok(WebhooksHealth {
         enabled: state.webhook_keys.enabled(),
         signature_failures: state.webhook_keys.refused.load(Ordering::Relaxed),
-        profiles: BTreeMap::from([(push::DEFAULT_PROFILE.to_owned(), platforms)]),
+        profiles: BTreeMap::from([("default".to_owned(), platforms)]),
     })
 }
 

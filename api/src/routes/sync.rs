@@ -1,8 +1,10 @@
 //! `POST /v1/sync`: ingest now instead of waiting for the next poll (admins and agents).
 //!
-//! Enqueues the same `ingest` task per platform as the scheduler, with the same dedup key
-//! (`ingest:<platform>`): while an ingest of a platform is active, asking again is a no-op
-//! that returns the active task. Answers 202: the work happens in the ingestor.
+//! Enqueues the same `ingest` task per brand and platform as the scheduler, with the same dedup
+//! key (`ingest:<platform>`, one active per brand): while an ingest is active, asking again is
+//! a no-op that returns the active task. `brandId` picks one brand; without it, every enabled
+//! brand is ingested on the platforms it watches. Answers 202: the work happens in the
+//! ingestor.
 
 use crate::AppState;
 use crate::auth::Admin;
@@ -16,7 +18,8 @@ use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::audit::{self, Entry};
-use shared::domain::{Platform, TaskId};
+use shared::brands;
+use shared::domain::{BrandId, Platform, TaskId};
 use shared::ingest::IngestStep;
 use shared::outbox::{self, NewTask};
 use utoipa::{IntoParams, ToSchema};
@@ -35,12 +38,19 @@ pub struct CreateSyncQuery {
     /// Platforms, comma separated (default: every configured platform).
     #[param(schema_with = PlatformValues::list)]
     pub platform: Option<String>,
+    /// Only this brand (default: every enabled brand).
+    #[serde(rename = "brandId")]
+    #[param(rename = "brandId", format = Uuid)]
+    pub brand_id: Option<String>,
 }
 
 /// The ingest of one platform.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncOut {
+    /// The brand.
+    #[schema(value_type = String, format = Uuid)]
+    pub brand_id: BrandId,
     /// The platform.
     #[schema(value_type = PlatformValues)]
     pub platform: Platform,
@@ -54,7 +64,7 @@ pub struct SyncOut {
 /// The ingests requested.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SyncPage {
-    /// One per platform.
+    /// One per brand and platform.
     pub result: Vec<SyncOut>,
 }
 
@@ -65,7 +75,8 @@ pub struct SyncPage {
     responses(
         (status = 202, description = "Ingests queued (or already active)", body = SyncPage),
         (status = 403, description = "Not an admin", body = Problem),
-        (status = 422, description = "An unknown or unconfigured platform", body = Problem),
+        (status = 404, description = "No such brand", body = Problem),
+        (status = 422, description = "An unknown or unconfigured platform, or a malformed brand id", body = Problem),
     ))]
 #[tracing::instrument(skip_all)]
 async fn create_sync(
@@ -85,24 +96,39 @@ async fn create_sync(
     }
     platforms.sort();
     platforms.dedup();
-    let txn = state.db.begin().await?;
-    let mut result = Vec::with_capacity(platforms.len());
-    for platform in platforms {
-        let task = NewTask::of(platform, &IngestStep::Platform);
-        let enqueued = outbox::enqueue(&txn, task)
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        result.push(SyncOut {
-            platform,
-            task_id: enqueued.task().id,
-            created: enqueued.is_created(),
-        });
+    let mut watching = brands::watching(&state.db, &platforms).await?;
+    if let Some(text) = query.brand_id.as_deref() {
+        let brand: BrandId = text
+            .parse()
+            .map_err(|_| ApiError::invalid("brandId", "brandId: not a brand id"))?;
+        if brands::get(&state.db, brand).await?.is_none() {
+            return Err(ApiError::not_found("no such brand"));
+        }
+        watching.retain(|w| w.brand == brand);
     }
-    let created: Vec<&str> = result
+    let txn = state.db.begin().await?;
+    let mut result = Vec::new();
+    for watch in &watching {
+        for &platform in &watch.platforms {
+            let task = NewTask::of(watch.brand, platform, &IngestStep::Platform);
+            let enqueued = outbox::enqueue(&txn, task)
+                .await
+                .map_err(|e| ApiError::internal(&e))?;
+            result.push(SyncOut {
+                brand_id: watch.brand,
+                platform,
+                task_id: enqueued.task().id,
+                created: enqueued.is_created(),
+            });
+        }
+    }
+    let mut created: Vec<&str> = result
         .iter()
         .filter(|s| s.created)
         .map(|s| s.platform.as_str())
         .collect();
+    created.sort_unstable();
+    created.dedup();
     if !created.is_empty() {
         audit::append(
             &txn,

@@ -4,6 +4,7 @@
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::Value;
+use shared::brands::{DEFAULT_BRAND, Watch};
 use shared::config::PollPolicy;
 use shared::domain::Platform;
 use shared::ingest::plan::{self, PlanSettings};
@@ -103,10 +104,17 @@ impl World {
     /// What the api's scheduler and planner do at a tick: one ingest task per platform, and a
     /// re-read of every post that is due (no cap on the reads in flight).
     pub async fn schedule(&self) {
-        scheduler::schedule_ingests(self.db.conn(), Platform::ALL, Duration::from_millis(1))
-            .await
-            .expect("schedule ingests");
-        plan::enqueue_reads(self.db.conn(), &plan_settings(u32::MAX / 2))
+        let brand = DEFAULT_BRAND;
+        scheduler::schedule_ingests(
+            self.db.conn(),
+            brand,
+            Platform::ALL,
+            Duration::from_millis(1),
+        )
+        .await
+        .expect("schedule ingests");
+        let watch = Watch::default_brand(Platform::ALL);
+        plan::enqueue_reads(self.db.conn(), &plan_settings(u32::MAX / 2), &watch)
             .await
             .expect("plan re-reads");
     }

@@ -3,6 +3,7 @@
 
 use crate::ingest_support::{SETTLE, World, assert_same_comments, plan_settings, sim_config};
 use serde_json::json;
+use shared::brands::DEFAULT_BRAND;
 use shared::domain::Platform;
 use shared::ingest::plan;
 use shared::ingest::platform_status;
@@ -221,7 +222,7 @@ async fn with_messaging_disabled_on_one_platform_comments_and_other_messages_sti
         assert_eq!(world.stored_messages(platform).await, expected);
     }
     assert!(world.stored_messages(Platform::Instagram).await.is_empty());
-    let statuses = platform_status::list(world.db.conn())
+    let statuses = platform_status::list(world.db.conn(), DEFAULT_BRAND)
         .await
         .expect("status");
     let messaging = |p: Platform| {

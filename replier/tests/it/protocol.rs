@@ -234,6 +234,7 @@ async fn a_reply_whose_outcome_cannot_be_decided_in_time_fails_and_is_never_sent
     );
     let task = shared::outbox::find_active(
         h.db.conn(),
+        m.brand_id,
         &ReplyTask { reply_id: id }.dedup_key(m.platform),
     )
     .await
@@ -262,6 +263,7 @@ async fn a_reply_whose_task_runs_out_of_attempts_ends_failed_and_the_mention_pro
     );
     let task = shared::outbox::find_active(
         h.db.conn(),
+        m.brand_id,
         &ReplyTask { reply_id: id }.dedup_key(m.platform),
     )
     .await

@@ -154,6 +154,7 @@ impl Harness {
                 .expect("platform");
             shared::ingest::platform_status::record_our_account(
                 self.db.conn(),
+                shared::brands::DEFAULT_BRAND,
                 platform,
                 account["id"].as_str(),
             )

@@ -6,8 +6,8 @@
 //! types stay free of database concerns.
 
 use crate::domain::{
-    Disposition, MentionId, MentionState, MentionType, Platform, PostId, ReplyId, ReplyStatus,
-    Role, TaskId, TaskStatus, TokenId, UserId,
+    BrandId, Disposition, MentionId, MentionState, MentionType, Platform, PostId, ReplyId,
+    ReplyStatus, Role, TaskId, TaskStatus, TokenId, UserId,
 };
 use sea_orm::sea_query::{ArrayType, ColumnType, Nullable, StringLen, ValueType, ValueTypeErr};
 use sea_orm::{ActiveValue, ColIdx, DbErr, IntoActiveValue, QueryResult, TryFromU64, TryGetError};
@@ -122,7 +122,7 @@ macro_rules! text_value {
     )+};
 }
 
-uuid_value!(MentionId, ReplyId, UserId, PostId, TaskId, TokenId);
+uuid_value!(BrandId, MentionId, ReplyId, UserId, PostId, TaskId, TokenId);
 text_value!(
     Platform,
     MentionType,

@@ -53,6 +53,8 @@ macro_rules! id_type {
 }
 
 id_type!(
+    /// Id of a row in `brands`.
+    BrandId,
     /// Id of a row in `mentions`.
     MentionId,
     /// Id of a row in `replies`.

@@ -10,7 +10,7 @@ mod time;
 mod transitions;
 mod values;
 
-pub use ids::{MentionId, PostId, ReplyId, TaskId, TokenId, UserId};
+pub use ids::{BrandId, MentionId, PostId, ReplyId, TaskId, TokenId, UserId};
 pub use time::saturating_add;
 pub use transitions::{IllegalTransition, MentionEvent, next_state, state_name};
 pub use values::{

@@ -29,9 +29,12 @@
 //!   read the same cached data.
 //!
 //! `POLL_POLICY=fifo` orders by due time instead (the earlier behaviour; a benchmark baseline).
-//! A transaction-scoped advisory lock makes replicas plan one at a time, and the tasks' dedup
-//! key keeps a post from being fetched twice at once.
+//! Each brand is planned on its own, with its own fetches in flight (each has its own budget),
+//! so one brand's backlog never delays another's reads. A transaction-scoped advisory lock
+//! makes replicas plan one at a time, and the tasks' dedup key keeps a post from being fetched
+//! twice at once.
 
+use crate::brands::{self, Watch};
 use crate::config::{PollPolicy, Settings};
 use crate::domain::JobKind;
 use crate::domain::{Platform, PostId};
@@ -67,9 +70,9 @@ pub struct PlanSettings {
     pub horizon: Duration,
     /// Posts created within this many days are read (0: all).
     pub last_days: u32,
-    /// Platforms to read.
+    /// Platforms to read (a brand reads those of them it watches).
     pub platforms: Vec<Platform>,
-    /// Comments fetches kept in flight.
+    /// Comments fetches kept in flight, per brand.
     pub in_flight: u32,
     /// With webhooks: posts of the platforms they cover are read again only every safety
     /// interval ([`crate::ingest::push`]); first reads stay as they are.
@@ -116,7 +119,9 @@ pub struct PlannedRead {
 }
 
 // $1 now, $2 horizon in seconds, $3 platforms (comma list), $4 last days (0: all), $5 limit,
-// $6 FIFO, $7 platforms covered by webhooks (comma list), $8 their safety interval in seconds. The mean rate is over every watched post; posts with an active fetch are left out.
+// $6 FIFO, $7 platforms covered by webhooks (comma list), $8 their safety interval in seconds,
+// $9 the brand. The mean rate is over every watched post of the brand; posts with an active
+// fetch are left out.
 // A post whose history count rose since its last read ranks with the first reads; for one
 // whose count has not moved, the time since the history said so replaces the time since its
 // last read (not under FIFO, the baseline without hints).
@@ -131,7 +136,7 @@ const SCORED: &str = "\
                p.comment_rate * exp(-greatest(0, extract(epoch FROM \
                    $1 - coalesce(p.comment_rate_at, $1)))::float8 / $2) AS rate \
         FROM posts p \
-        WHERE p.platform = ANY(string_to_array($3, ',')) \
+        WHERE p.brand_id = $9 AND p.platform = ANY(string_to_array($3, ',')) \
           AND ($4 = 0 OR p.post_created_at IS NULL \
                OR p.post_created_at >= $1 - make_interval(days => $4)) \
           AND (p.last_fetched_at IS NULL OR p.platform <> ALL(string_to_array($7, ',')) \
@@ -149,7 +154,7 @@ const SCORED: &str = "\
     FROM watched w, mean \
     WHERE w.next_fetch_at <= $1 \
       AND NOT EXISTS (SELECT 1 FROM tasks t \
-                      WHERE t.dedup_key = 'comments:' || w.id::text \
+                      WHERE t.brand_id = $9 AND t.dedup_key = 'comments:' || w.id::text \
                         AND t.status IN ('pending', 'published', 'running')) \
     ORDER BY score DESC, w.next_fetch_at \
     LIMIT $5";
@@ -157,11 +162,12 @@ const SCORED: &str = "\
 fn scored(
     sql: &str,
     plan: &PlanSettings,
+    watch: &Watch,
     covered: &[Platform],
     now: DateTime<Utc>,
     limit: u32,
 ) -> Statement {
-    let platforms: Vec<&str> = plan.platforms.iter().map(|p| p.as_str()).collect();
+    let platforms: Vec<&str> = watch.platforms.iter().map(|p| p.as_str()).collect();
     let covered: Vec<&str> = covered.iter().map(|p| p.as_str()).collect();
     let safety = plan.push.map_or(0.0, |push| push.safety.as_secs_f64());
     Statement::from_sql_and_values(
@@ -176,34 +182,44 @@ fn scored(
             (plan.policy == PollPolicy::Fifo).into(),
             covered.join(",").into(),
             safety.into(),
+            watch.brand.into(),
         ],
     )
 }
 
-/// The platforms of `plan` webhooks cover now (none without webhooks).
-async fn covered(conn: &impl ConnectionTrait, plan: &PlanSettings) -> Result<Vec<Platform>, DbErr> {
+/// The platforms of `watch` webhooks cover now (none without webhooks).
+async fn covered(
+    conn: &impl ConnectionTrait,
+    plan: &PlanSettings,
+    watch: &Watch,
+) -> Result<Vec<Platform>, DbErr> {
     match plan.push {
-        Some(push) => super::push::covered(conn, &plan.platforms, push).await,
+        Some(push) => super::push::covered(conn, watch.brand, &watch.platforms, push).await,
         None => Ok(Vec::new()),
     }
 }
 
-/// The `limit` posts due at `now` that are worth reading most, best first.
+/// The `limit` posts of `watch` due at `now` that are worth reading most, best first.
 pub async fn next_reads(
     conn: &impl ConnectionTrait,
     plan: &PlanSettings,
+    watch: &Watch,
     now: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<PlannedRead>, DbErr> {
-    let covered = covered(conn, plan).await?;
-    PlannedRead::find_by_statement(scored(SCORED, plan, &covered, now, limit))
+    let covered = covered(conn, plan, watch).await?;
+    PlannedRead::find_by_statement(scored(SCORED, plan, watch, &covered, now, limit))
         .all(conn)
         .await
 }
 
-/// Tops the comments fetches in flight up to `plan.in_flight` with the best [`next_reads`];
-/// returns how many were enqueued.
-pub async fn enqueue_reads(db: &DatabaseConnection, plan: &PlanSettings) -> Result<u64, DbErr> {
+/// Tops the comments fetches in flight of `watch`'s brand up to `plan.in_flight` with the best
+/// [`next_reads`]; returns how many were enqueued.
+pub async fn enqueue_reads(
+    db: &DatabaseConnection,
+    plan: &PlanSettings,
+    watch: &Watch,
+) -> Result<u64, DbErr> {
     let txn = db.begin().await?;
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
@@ -212,11 +228,12 @@ pub async fn enqueue_reads(db: &DatabaseConnection, plan: &PlanSettings) -> Resu
     ))
     .await?;
     let active: i64 = txn
-        .query_one_raw(Statement::from_string(
+        .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT count(*) AS n FROM tasks \
              WHERE status IN ('pending', 'published', 'running') AND kind = 'ingest' \
-               AND dedup_key LIKE 'comments:%'",
+               AND brand_id = $1 AND dedup_key LIKE 'comments:%'",
+            [watch.brand.into()],
         ))
         .await?
         .map_or(Ok(0), |row| row.try_get("", "n"))?;
@@ -227,16 +244,17 @@ pub async fn enqueue_reads(db: &DatabaseConnection, plan: &PlanSettings) -> Resu
     }
     let insert = format!(
         "WITH picked AS ({SCORED}) \
-         INSERT INTO tasks (id, kind, platform, subject_id, dedup_key, payload, trace_id) \
-         SELECT gen_random_uuid(), $9, platform, post_id, 'comments:' || post_id::text, \
-                jsonb_build_object('step', 'comments', 'postId', post_id), $10 \
+         INSERT INTO tasks (id, brand_id, kind, platform, subject_id, dedup_key, payload, \
+                            trace_id) \
+         SELECT gen_random_uuid(), $9, $10, platform, post_id, 'comments:' || post_id::text, \
+                jsonb_build_object('step', 'comments', 'postId', post_id), $11 \
          FROM picked \
-         ON CONFLICT (dedup_key) WHERE status IN ('pending', 'published', 'running') \
+         ON CONFLICT (brand_id, dedup_key) WHERE status IN ('pending', 'published', 'running') \
          DO NOTHING"
     );
-    let covered = covered(&txn, plan).await?;
+    let covered = covered(&txn, plan, watch).await?;
     let limit = room.unsigned_abs() as u32;
-    let mut statement = scored(&insert, plan, &covered, Utc::now(), limit);
+    let mut statement = scored(&insert, plan, watch, &covered, Utc::now(), limit);
     if let Some(values) = statement.values.as_mut() {
         values.0.push(JobKind::Ingest.as_str().into());
         values.0.push(new_trace_id().into());
@@ -263,7 +281,7 @@ pub fn updated_rate(
     kept + added / h
 }
 
-/// Plans every [`TICK`] until `cancel` fires.
+/// Plans every enabled brand every [`TICK`] until `cancel` fires.
 pub async fn run(db: &DatabaseConnection, plan: &PlanSettings, cancel: &CancellationToken) {
     let mut ticks = tokio::time::interval(TICK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -272,10 +290,22 @@ pub async fn run(db: &DatabaseConnection, plan: &PlanSettings, cancel: &Cancella
             _ = cancel.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        match enqueue_reads(db, plan).await {
-            Ok(0) => {}
-            Ok(enqueued) => tracing::debug!(enqueued, "planned comments reads"),
-            Err(e) => tracing::warn!(error = %e, "cannot plan reads; trying at the next tick"),
+        let watching = match brands::watching(db, &plan.platforms).await {
+            Ok(watching) => watching,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the brands; planning at the next tick");
+                continue;
+            }
+        };
+        for watch in &watching {
+            match enqueue_reads(db, plan, watch).await {
+                Ok(0) => {}
+                Ok(enqueued) => {
+                    tracing::debug!(brand = %watch.brand, enqueued, "planned comments reads")
+                }
+                Err(e) => tracing::warn!(brand = %watch.brand, error = %e,
+                    "cannot plan reads; trying at the next tick"),
+            }
         }
     }
 }

@@ -1,4 +1,4 @@
-//! What ingestion knows about each platform (`platform_status`): direct messages available
+//! What ingestion knows about each brand's platforms (`platform_status`): direct messages available
 //! or not, our own account there (refreshed every [`OUR_ACCOUNT_REFRESH`]), and the last
 //! successful ingest.
 //!
@@ -7,7 +7,7 @@
 //! provider failure) and only the change of state is logged.
 
 use super::statement;
-use crate::domain::Platform;
+use crate::domain::{BrandId, Platform};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use std::time::Duration;
@@ -28,13 +28,16 @@ pub struct PlatformStatus {
     pub last_ingest_at: Option<DateTime<Utc>>,
 }
 
-/// Every platform's row, by platform name (platforms never ingested have none).
-pub async fn list(conn: &impl ConnectionTrait) -> Result<Vec<PlatformStatus>, DbErr> {
+/// Every platform's row of `brand`, by platform name (platforms never ingested have none).
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    brand: BrandId,
+) -> Result<Vec<PlatformStatus>, DbErr> {
     PlatformStatus::find_by_statement(statement(
         "SELECT platform, messaging_enabled, messaging_checked_at, messaging_next_check_at, \
                 messaging_error, last_ingest_at \
-         FROM platform_status ORDER BY platform",
-        vec![],
+         FROM platform_status WHERE brand_id = $1 ORDER BY platform",
+        vec![brand.into()],
     ))
     .all(conn)
     .await
@@ -46,12 +49,13 @@ pub const OUR_ACCOUNT_REFRESH: Duration = Duration::from_secs(24 * 3600);
 /// Our account's id on `platform`, if known.
 pub async fn our_account(
     conn: &impl ConnectionTrait,
+    brand: BrandId,
     platform: Platform,
 ) -> Result<Option<String>, DbErr> {
     let row = conn
         .query_one_raw(statement(
-            "SELECT our_account_id FROM platform_status WHERE platform = $1",
-            vec![platform.into()],
+            "SELECT our_account_id FROM platform_status WHERE brand_id = $2 AND platform = $1",
+            vec![platform.into(), brand.into()],
         ))
         .await?;
     match row {
@@ -64,12 +68,17 @@ pub async fn our_account(
 /// [`OUR_ACCOUNT_REFRESH`].
 pub async fn our_account_due(
     conn: &impl ConnectionTrait,
+    brand: BrandId,
     platform: Platform,
 ) -> Result<bool, DbErr> {
     let row = conn
         .query_one_raw(statement(
-            "SELECT our_account_checked_at > now() - make_interval(secs => $2) AS fresh              FROM platform_status WHERE platform = $1",
-            vec![platform.into(), OUR_ACCOUNT_REFRESH.as_secs_f64().into()],
+            "SELECT our_account_checked_at > now() - make_interval(secs => $2) AS fresh              FROM platform_status WHERE brand_id = $3 AND platform = $1",
+            vec![
+                platform.into(),
+                OUR_ACCOUNT_REFRESH.as_secs_f64().into(),
+                brand.into(),
+            ],
         ))
         .await?;
     let fresh: Option<bool> = match row {
@@ -82,23 +91,36 @@ pub async fn our_account_due(
 /// Records what `GET /user` said of our account on `platform` (`None`: no account there).
 pub async fn record_our_account(
     conn: &impl ConnectionTrait,
+    brand: BrandId,
     platform: Platform,
     account_id: Option<&str>,
 ) -> Result<(), DbErr> {
     conn.execute_raw(statement(
-        "INSERT INTO platform_status (platform, our_account_id, our_account_checked_at)          VALUES ($1, $2, now())          ON CONFLICT (platform) DO UPDATE          SET our_account_id = EXCLUDED.our_account_id, our_account_checked_at = now(),              updated_at = now()",
-        vec![platform.into(), account_id.map(str::to_owned).into()],
+        "INSERT INTO platform_status (brand_id, platform, our_account_id, our_account_checked_at) \
+         VALUES ($3, $1, $2, now()) \
+         ON CONFLICT (brand_id, platform) DO UPDATE \
+         SET our_account_id = EXCLUDED.our_account_id, our_account_checked_at = now(), \
+             updated_at = now()",
+        vec![
+            platform.into(),
+            account_id.map(str::to_owned).into(),
+            brand.into(),
+        ],
     ))
     .await?;
     Ok(())
 }
 
 /// Records that an ingest of `platform` succeeded now.
-pub async fn record_ingest(conn: &impl ConnectionTrait, platform: Platform) -> Result<(), DbErr> {
+pub async fn record_ingest(
+    conn: &impl ConnectionTrait,
+    brand: BrandId,
+    platform: Platform,
+) -> Result<(), DbErr> {
     conn.execute_raw(statement(
-        "INSERT INTO platform_status (platform, last_ingest_at) VALUES ($1, now()) \
-         ON CONFLICT (platform) DO UPDATE SET last_ingest_at = now(), updated_at = now()",
-        vec![platform.into()],
+        "INSERT INTO platform_status (brand_id, platform, last_ingest_at) VALUES ($2, $1, now()) \
+         ON CONFLICT (brand_id, platform) DO UPDATE SET last_ingest_at = now(), updated_at = now()",
+        vec![platform.into(), brand.into()],
     ))
     .await?;
     Ok(())
@@ -106,16 +128,20 @@ pub async fn record_ingest(conn: &impl ConnectionTrait, platform: Platform) -> R
 
 /// Whether `platform`'s direct messages should be read now: it has them, and it is not
 /// marked disabled with a next check still ahead.
-pub async fn messaging_due(conn: &impl ConnectionTrait, platform: Platform) -> Result<bool, DbErr> {
+pub async fn messaging_due(
+    conn: &impl ConnectionTrait,
+    brand: BrandId,
+    platform: Platform,
+) -> Result<bool, DbErr> {
     if !platform.has_messages() {
         return Ok(false);
     }
     let row = conn
         .query_one_raw(statement(
             "SELECT 1 AS blocked FROM platform_status \
-             WHERE platform = $1 AND messaging_enabled = false \
+             WHERE brand_id = $2 AND platform = $1 AND messaging_enabled = false \
                AND messaging_next_check_at > now()",
-            vec![platform.into()],
+            vec![platform.into(), brand.into()],
         ))
         .await?;
     Ok(row.is_none())
@@ -139,6 +165,7 @@ pub enum Messaging {
 /// change), so that callers log transitions only.
 pub async fn record_messaging(
     conn: &impl ConnectionTrait,
+    brand: BrandId,
     platform: Platform,
     state: &Messaging,
 ) -> Result<bool, DbErr> {
@@ -155,11 +182,12 @@ pub async fn record_messaging(
     };
     let row = conn
         .query_one_raw(statement(
-            "WITH old AS (SELECT messaging_enabled FROM platform_status WHERE platform = $1) \
-             INSERT INTO platform_status (platform, messaging_enabled, messaging_checked_at, \
-                 messaging_next_check_at, messaging_error) \
-             VALUES ($1, $2, now(), now() + make_interval(secs => $4), $3) \
-             ON CONFLICT (platform) DO UPDATE \
+            "WITH old AS (SELECT messaging_enabled FROM platform_status \
+                          WHERE brand_id = $5 AND platform = $1) \
+             INSERT INTO platform_status (brand_id, platform, messaging_enabled, \
+                 messaging_checked_at, messaging_next_check_at, messaging_error) \
+             VALUES ($5, $1, $2, now(), now() + make_interval(secs => $4), $3) \
+             ON CONFLICT (brand_id, platform) DO UPDATE \
              SET messaging_enabled = EXCLUDED.messaging_enabled, \
                  messaging_checked_at = EXCLUDED.messaging_checked_at, \
                  messaging_next_check_at = EXCLUDED.messaging_next_check_at, \
@@ -170,6 +198,7 @@ pub async fn record_messaging(
                 enabled.into(),
                 reason.into(),
                 recheck_secs.into(),
+                brand.into(),
             ],
         ))
         .await?;

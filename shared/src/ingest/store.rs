@@ -5,7 +5,7 @@ use crate::adapters::{CLOCK_SKEW, ExpectedReply, NewMention};
 use crate::audit::Actor;
 use crate::db::entities::posts;
 use crate::domain::JobKind;
-use crate::domain::{MentionId, Platform, PostId, ReplyId};
+use crate::domain::{BrandId, MentionId, Platform, PostId, ReplyId};
 use crate::provider::HistoryPost;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, FromQueryResult};
@@ -17,11 +17,13 @@ pub const MENTION_BATCH: usize = 1_000;
 /// The audit action of a stored mention.
 pub const MENTION_INGESTED: &str = "mention.ingested";
 
-/// Inserts the posts of `history` that landed on `platform` (by their Social Post ID), and
+/// Inserts the posts of `history` that landed on `platform` (by their Social Post ID) as
+/// `brand`'s, and
 /// updates the Ayrshare id, creation time or comment count ([`HistoryPost::comment_count`],
 /// and when it was reported) of known ones; returns how many rows were written.
 pub async fn upsert_posts(
     conn: &impl ConnectionTrait,
+    brand: BrandId,
     platform: Platform,
     history: &[HistoryPost],
 ) -> Result<u64, DbErr> {
@@ -43,13 +45,13 @@ pub async fn upsert_posts(
     }
     let result = conn
         .execute_raw(statement(
-            "INSERT INTO posts (id, platform, ayrshare_post_id, platform_post_id, post_created_at, \
-                                comments_hint, comments_hint_at) \
-             SELECT id, $2, ayrshare_post_id, platform_post_id, post_created_at, comments_hint, \
+            "INSERT INTO posts (id, brand_id, platform, ayrshare_post_id, platform_post_id, \
+                                post_created_at, comments_hint, comments_hint_at) \
+             SELECT id, $3, $2, ayrshare_post_id, platform_post_id, post_created_at, comments_hint, \
                     CASE WHEN comments_hint IS NULL THEN NULL ELSE now() END \
              FROM jsonb_to_recordset($1::jsonb) AS t(id uuid, ayrshare_post_id text, \
                   platform_post_id text, post_created_at timestamptz, comments_hint integer) \
-             ON CONFLICT (platform, platform_post_id) DO UPDATE \
+             ON CONFLICT (brand_id, platform, platform_post_id) DO UPDATE \
              SET ayrshare_post_id = EXCLUDED.ayrshare_post_id, \
                  post_created_at = COALESCE(EXCLUDED.post_created_at, posts.post_created_at), \
                  comments_hint = COALESCE(EXCLUDED.comments_hint, posts.comments_hint), \
@@ -60,40 +62,44 @@ pub async fn upsert_posts(
                 OR posts.post_created_at IS DISTINCT FROM \
                    COALESCE(EXCLUDED.post_created_at, posts.post_created_at) \
                 OR EXCLUDED.comments_hint IS NOT NULL",
-            vec![Value::Array(rows).into(), platform.into()],
+            vec![Value::Array(rows).into(), platform.into(), brand.into()],
         ))
         .await?;
     Ok(result.rows_affected())
 }
 
-/// Enqueues the first comments fetch of each post of `platform` never read yet and created
+/// Enqueues the first comments fetch of each of `brand`'s posts on `platform` never read yet
+/// and created
 /// within the last `last_days` days (0: any), unless that post's fetch is already active (the
 /// partial unique index on active dedup keys decides). Re-reads are the poll planner's
 /// ([`crate::ingest::plan`]). Returns how many tasks were created. One statement, whatever the
 /// number of posts.
 pub async fn enqueue_first_reads(
     conn: &impl ConnectionTrait,
+    brand: BrandId,
     platform: Platform,
     last_days: u32,
     trace_id: &str,
 ) -> Result<u64, DbErr> {
     let result = conn
         .execute_raw(statement(
-            "INSERT INTO tasks (id, kind, platform, subject_id, dedup_key, payload, trace_id) \
-             SELECT gen_random_uuid(), $2, platform, id, 'comments:' || id::text, \
+            "INSERT INTO tasks (id, brand_id, kind, platform, subject_id, dedup_key, payload, \
+                                trace_id) \
+             SELECT gen_random_uuid(), brand_id, $2, platform, id, 'comments:' || id::text, \
                     jsonb_build_object('step', 'comments', 'postId', id), $4 \
              FROM posts \
-             WHERE platform = $1 AND last_fetched_at IS NULL \
+             WHERE brand_id = $5 AND platform = $1 AND last_fetched_at IS NULL \
                AND ($3 = 0 OR post_created_at IS NULL \
                     OR post_created_at >= now() - make_interval(days => $3)) \
              ORDER BY next_fetch_at \
-             ON CONFLICT (dedup_key) WHERE status IN ('pending', 'published', 'running') \
+             ON CONFLICT (brand_id, dedup_key) WHERE status IN ('pending', 'published', 'running') \
              DO NOTHING",
             vec![
                 platform.into(),
                 JobKind::Ingest.as_str().into(),
                 i32::try_from(last_days).unwrap_or(i32::MAX).into(),
                 trace_id.into(),
+                brand.into(),
             ],
         ))
         .await?;
@@ -164,13 +170,15 @@ impl Inserted {
     }
 }
 
-/// Stores `mentions` once each: new ones are inserted (in batches of [`MENTION_BATCH`], with
-/// `ON CONFLICT DO NOTHING` on (platform, type, platform ref)), linked to their thread parent
+/// Stores `mentions` in `brand`'s inbox once each: new ones are inserted (in batches of
+/// [`MENTION_BATCH`], with `ON CONFLICT DO NOTHING` on (brand, platform, type, platform ref)),
+/// linked to their thread parent
 /// when it is stored, and audited (`mention.ingested`, one row per new mention, by `actor`),
 /// all through `conn` (the caller's transaction). Returns the new ones; mentions already
 /// stored are left as they are.
 pub async fn insert_mentions(
     conn: &impl ConnectionTrait,
+    brand: BrandId,
     mentions: &[NewMention],
     actor: &Actor,
 ) -> Result<Inserted, DbErr> {
@@ -210,17 +218,17 @@ pub async fn insert_mentions(
                           provider_post_ref text, parent_ref text, author_id text, \
                           author_name text, author_handle text, posted_at timestamptz, \
                           raw jsonb) \
-                     LEFT JOIN mentions p ON p.platform = t.platform \
+                     LEFT JOIN mentions p ON p.brand_id = $2 AND p.platform = t.platform \
                           AND p.type IN ('comment', 'reply') AND p.platform_ref = t.parent_ref) \
-                 INSERT INTO mentions (id, type, platform, content, platform_ref, \
+                 INSERT INTO mentions (id, brand_id, type, platform, content, platform_ref, \
                      provider_post_ref, parent_id, author_id, author_name, author_handle, \
                      posted_at, raw) \
-                 SELECT id, type, platform, content, platform_ref, provider_post_ref, \
+                 SELECT id, $2, type, platform, content, platform_ref, provider_post_ref, \
                      parent_id, author_id, author_name, author_handle, posted_at, raw \
                  FROM input \
-                 ON CONFLICT (platform, type, platform_ref) DO NOTHING \
+                 ON CONFLICT (brand_id, platform, type, platform_ref) DO NOTHING \
                  RETURNING id, posted_at",
-                vec![rows.clone().into()],
+                vec![rows.clone().into(), brand.into()],
             ))
             .await?;
         for row in &returned {
@@ -236,11 +244,11 @@ pub async fn insert_mentions(
                  FROM jsonb_to_recordset($1::jsonb) AS t(platform text, type text, \
                       platform_ref text, parent_ref text), mentions p \
                  WHERE t.parent_ref IS NOT NULL AND c.parent_id IS NULL \
-                   AND c.platform = t.platform AND c.type = t.type \
+                   AND c.brand_id = $2 AND c.platform = t.platform AND c.type = t.type \
                    AND c.platform_ref = t.platform_ref \
-                   AND p.platform = t.platform AND p.type IN ('comment', 'reply') \
-                   AND p.platform_ref = t.parent_ref",
-                vec![rows.into()],
+                   AND p.brand_id = $2 AND p.platform = t.platform \
+                   AND p.type IN ('comment', 'reply') AND p.platform_ref = t.parent_ref",
+                vec![rows.into(), brand.into()],
             ))
             .await?;
         }
@@ -281,11 +289,13 @@ pub struct OurReply {
     pub created_at: sea_orm::prelude::DateTimeWithTimeZone,
 }
 
-/// Our replies to mentions of the post `ayrshare_post_id` on `platform` that may be at the
+/// Our replies to `brand`'s mentions of the post `ayrshare_post_id` on `platform` that may be
+/// at the
 /// provider: `sending`, `unknown` or `sent` (a `pending` one was never attempted; a `failed`
 /// one is over, and whatever of ours the thread shows is skipped by author).
 pub async fn our_replies_on_post(
     conn: &impl ConnectionTrait,
+    brand: BrandId,
     platform: Platform,
     ayrshare_post_id: &str,
 ) -> Result<Vec<OurReply>, DbErr> {
@@ -293,9 +303,9 @@ pub async fn our_replies_on_post(
         "SELECT r.id, r.content, r.provider_comment_id, r.created_at, \
                 m.platform_ref AS parent_ref \
          FROM replies r JOIN mentions m ON m.id = r.mention_id \
-         WHERE m.platform = $1 AND m.provider_post_ref = $2 \
+         WHERE m.brand_id = $3 AND m.platform = $1 AND m.provider_post_ref = $2 \
            AND r.status IN ('sending', 'unknown', 'sent')",
-        vec![platform.into(), ayrshare_post_id.into()],
+        vec![platform.into(), ayrshare_post_id.into(), brand.into()],
     ))
     .all(conn)
     .await

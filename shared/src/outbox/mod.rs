@@ -30,8 +30,9 @@ pub mod sweeper;
 pub use background::{Background, Loops};
 pub use relay::{Relay, RelayConfig, RelayError};
 
+use crate::brands::DEFAULT_BRAND;
 use crate::db::entities::tasks;
-use crate::domain::{JobKind, Platform, TaskId, TaskStatus};
+use crate::domain::{BrandId, JobKind, Platform, TaskId, TaskStatus};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Statement, Value,
@@ -65,6 +66,7 @@ pub trait TaskPayload: serde::Serialize {
 /// methods.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTask {
+    brand: BrandId,
     kind: JobKind,
     platform: Platform,
     subject_id: Option<Uuid>,
@@ -76,9 +78,11 @@ pub struct NewTask {
 }
 
 impl NewTask {
-    /// A task of `kind` for `platform`: no subject, no dedup key, empty payload, due now.
+    /// A task of `kind` for `platform` of the default brand: no subject, no dedup key, empty
+    /// payload, due now.
     pub fn new(kind: JobKind, platform: Platform) -> NewTask {
         NewTask {
+            brand: DEFAULT_BRAND,
             kind,
             platform,
             subject_id: None,
@@ -90,15 +94,22 @@ impl NewTask {
         }
     }
 
-    /// The task that runs `payload` for `platform`.
-    pub fn of<P: TaskPayload>(platform: Platform, payload: &P) -> NewTask {
+    /// The task that runs `payload` for `brand` on `platform`.
+    pub fn of<P: TaskPayload>(brand: BrandId, platform: Platform, payload: &P) -> NewTask {
         NewTask {
+            brand,
             subject_id: payload.subject(),
             dedup_key: Some(payload.dedup_key(platform)),
             // Plain structs and enums of ids: serializing them cannot fail.
             payload: serde_json::to_value(payload).expect("a task payload serializes"),
             ..NewTask::new(P::KIND, platform)
         }
+    }
+
+    /// The brand the work is for (its Profile-Key, budget and breakers).
+    pub fn with_brand(mut self, brand: BrandId) -> NewTask {
+        self.brand = brand;
+        self
     }
 
     /// The post, mention or reply the task is about.
@@ -188,6 +199,7 @@ pub async fn enqueue(conn: &impl ConnectionTrait, task: NewTask) -> Result<Enque
     let trace_id = task.trace_id.clone().unwrap_or_else(new_trace_id);
     let mut columns = vec![
         "id",
+        "brand_id",
         "kind",
         "platform",
         "subject_id",
@@ -197,6 +209,7 @@ pub async fn enqueue(conn: &impl ConnectionTrait, task: NewTask) -> Result<Enque
     ];
     let mut values: Vec<Value> = vec![
         TaskId::new().into(),
+        task.brand.into(),
         task.kind.as_str().into(),
         task.platform.into(),
         task.subject_id.into(),
@@ -220,8 +233,8 @@ pub async fn enqueue(conn: &impl ConnectionTrait, task: NewTask) -> Result<Enque
     // The predicate repeats the partial index's own, so PostgreSQL can infer the index.
     let sql = format!(
         "INSERT INTO tasks ({}) VALUES ({placeholders}) \
-         ON CONFLICT (dedup_key) WHERE status IN ('pending', 'published', 'running') DO NOTHING \
-         RETURNING *",
+         ON CONFLICT (brand_id, dedup_key) WHERE status IN ('pending', 'published', 'running') \
+         DO NOTHING RETURNING *",
         columns.join(", ")
     );
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
@@ -241,19 +254,21 @@ pub async fn enqueue(conn: &impl ConnectionTrait, task: NewTask) -> Result<Enque
         {
             return Ok(Enqueued::Created(created));
         }
-        if let Some(existing) = find_active(conn, &key).await? {
+        if let Some(existing) = find_active(conn, task.brand, &key).await? {
             return Ok(Enqueued::Existing(existing));
         }
     }
     Err(OutboxError::DedupRace(key))
 }
 
-/// The active task (pending, published or running) holding `dedup_key`, if any.
+/// The active task (pending, published or running) of `brand` holding `dedup_key`, if any.
 pub async fn find_active(
     conn: &impl ConnectionTrait,
+    brand: BrandId,
     dedup_key: &str,
 ) -> Result<Option<tasks::Model>, DbErr> {
     tasks::Entity::find()
+        .filter(tasks::Column::BrandId.eq(brand))
         .filter(tasks::Column::DedupKey.eq(dedup_key))
         .filter(tasks::Column::Status.is_in([
             TaskStatus::Pending,

@@ -1,5 +1,7 @@
-//! The poll scheduler (runs in `api`): every history interval, one `ingest` task per
-//! configured platform, with the dedup key `ingest:<platform>`.
+//! The poll scheduler (runs in `api`): every history interval, one `ingest` task per enabled
+//! brand and platform it watches, with the dedup key `ingest:<platform>` (one active per
+//! brand). Brands are scheduled one after another in every tick, each with its own budget, so
+//! none waits for another.
 //!
 //! The history interval is `POLL_INTERVAL_SECONDS`, or longer when the history and direct
 //! message reads of a round would take more than [`HISTORY_SHARE`] of the budget's polling
@@ -11,7 +13,9 @@
 //! different moments, produce one ingest per platform and interval. (The fraction, rather than
 //! a whole interval, keeps a single replica's own previous tick from hiding the next one.)
 
+use crate::brands::{self, Watch};
 use crate::config::Settings;
+use crate::domain::BrandId;
 use crate::domain::JobKind;
 use crate::domain::{Platform, TaskId};
 use crate::ingest::IngestStep;
@@ -42,10 +46,11 @@ pub fn history_interval(settings: &Settings) -> Duration {
     settings.poll_interval.max(affordable)
 }
 
-/// Enqueues the ingest of each platform unless one is active or one was created recently
+/// Enqueues `brand`'s ingest of each platform unless one is active or one was created recently
 /// (within [`RECENT_FRACTION`] of `interval`); returns the platforms that got a new task.
 pub async fn schedule_ingests(
     conn: &impl ConnectionTrait,
+    brand: BrandId,
     platforms: &[Platform],
     interval: Duration,
 ) -> Result<Vec<Platform>, DbErr> {
@@ -56,15 +61,16 @@ pub async fn schedule_ingests(
         let inserted = conn
             .execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                "INSERT INTO tasks (id, kind, platform, dedup_key, trace_id) \
-                 SELECT $1, $2, $3, $4, $5 \
+                "INSERT INTO tasks (id, brand_id, kind, platform, dedup_key, trace_id) \
+                 SELECT $1, $7, $2, $3, $4, $5 \
                  WHERE NOT EXISTS ( \
                      SELECT 1 FROM tasks \
                      WHERE status IN ('pending', 'published', 'running', 'succeeded', \
                                       'failed', 'dead') \
                        AND created_at > now() - make_interval(secs => $6) \
-                       AND dedup_key = $4) \
-                 ON CONFLICT (dedup_key) WHERE status IN ('pending', 'published', 'running') \
+                       AND dedup_key = $4 AND brand_id = $7) \
+                 ON CONFLICT (brand_id, dedup_key) \
+                     WHERE status IN ('pending', 'published', 'running') \
                  DO NOTHING",
                 [
                     TaskId::new().into(),
@@ -73,6 +79,7 @@ pub async fn schedule_ingests(
                     IngestStep::Platform.dedup_key(platform).into(),
                     new_trace_id().into(),
                     (interval.as_secs_f64() * RECENT_FRACTION).into(),
+                    brand.into(),
                 ],
             ))
             .await?
@@ -84,8 +91,9 @@ pub async fn schedule_ingests(
     Ok(scheduled)
 }
 
-/// Schedules at once, then every `interval`, until `cancel` fires; with `push`, the platforms
-/// webhooks cover are read only every safety interval ([`crate::ingest::push`]).
+/// Schedules every enabled brand's platforms (of `platforms`) at once, then every `interval`,
+/// until `cancel` fires; with `push`, the platforms webhooks cover are read only every safety
+/// interval ([`crate::ingest::push`]).
 pub async fn run(
     db: &DatabaseConnection,
     platforms: &[Platform],
@@ -100,35 +108,45 @@ pub async fn run(
             _ = cancel.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        match schedule_tick(db, platforms, interval, push).await {
-            Ok(scheduled) if !scheduled.is_empty() => {
-                tracing::debug!(?scheduled, "scheduled ingests");
-            }
-            Ok(_) => {}
+        let watching = match brands::watching(db, platforms).await {
+            Ok(watching) => watching,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot schedule ingests; trying at the next tick")
+                tracing::warn!(error = %e, "cannot read the brands; scheduling at the next tick");
+                continue;
+            }
+        };
+        for watch in &watching {
+            match schedule_tick(db, watch, interval, push).await {
+                Ok(scheduled) if !scheduled.is_empty() => {
+                    tracing::debug!(brand = %watch.brand, ?scheduled, "scheduled ingests");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(brand = %watch.brand, error = %e,
+                    "cannot schedule ingests; trying at the next tick"),
             }
         }
     }
 }
 
-/// One tick of [`run`]: the covered platforms at the safety interval, the others at `interval`.
+/// One brand's tick of [`run`]: the covered platforms at the safety interval, the others at
+/// `interval`.
 async fn schedule_tick(
     db: &DatabaseConnection,
-    platforms: &[Platform],
+    watch: &Watch,
     interval: Duration,
     push: Option<PushPolling>,
 ) -> Result<Vec<Platform>, DbErr> {
     let Some(push) = push else {
-        return schedule_ingests(db, platforms, interval).await;
+        return schedule_ingests(db, watch.brand, &watch.platforms, interval).await;
     };
-    let covered = crate::ingest::push::covered(db, platforms, push).await?;
-    let polled: Vec<Platform> = platforms
+    let covered = crate::ingest::push::covered(db, watch.brand, &watch.platforms, push).await?;
+    let polled: Vec<Platform> = watch
+        .platforms
         .iter()
         .copied()
         .filter(|p| !covered.contains(p))
         .collect();
-    let mut scheduled = schedule_ingests(db, &polled, interval).await?;
-    scheduled.extend(schedule_ingests(db, &covered, push.safety).await?);
+    let mut scheduled = schedule_ingests(db, watch.brand, &polled, interval).await?;
+    scheduled.extend(schedule_ingests(db, watch.brand, &covered, push.safety).await?);
     Ok(scheduled)
 }

@@ -1,19 +1,22 @@
 //! The typed Ayrshare operations (AYRSHARE.md): each builds one [`Request`], sends it through
 //! the [`Guard`] of its [`ProviderKey`] (budget, breaker, retries) and parses the answer.
-//! [`PlatformApis`] holds a job's one [`Ayrshare`] per platform.
+//! [`PlatformApis`] holds a job's one [`Ayrshare`] per brand and platform.
 
+use super::ClientBuildError;
 use super::model as parse;
 use super::{
     Client, CommentsPage, CommentsTarget, ConnectedAccount, HistoryPost, HistoryQuery,
     MessagesPage, MessagesQuery, OutgoingMessage, PlatformHistory, ProviderError, ProviderKey,
     ReplyReceipt, ReplyTarget, Request, SentMessage,
 };
+use crate::brands::{self, BrandProfile, BrandsKey, ProfileError};
 use crate::config::ResilienceSettings;
-use crate::domain::Platform;
+use crate::domain::{BrandId, Platform};
 use crate::resilience::{BudgetClass, Guard, RateBudget};
-use sea_orm::DatabaseConnection;
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::OnceLock;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 /// Ayrshare for one [`ProviderKey`]. Cheap to clone; clones share the breaker's memory.
@@ -148,8 +151,9 @@ impl Ayrshare {
     }
 }
 
-/// A job's [`Ayrshare`] per platform, all spending the budget of one class and waiting for it
-/// at most `max_wait`, built once on first use over the worker's pool.
+/// A job's [`Ayrshare`] per brand and platform, all spending the budget of one class and
+/// waiting for it at most `max_wait`, built on first use over the worker's pool and built again
+/// when the brand changes (a new Profile-Key).
 #[derive(Debug)]
 pub struct PlatformApis {
     client: Client,
@@ -157,17 +161,27 @@ pub struct PlatformApis {
     process: String,
     class: BudgetClass,
     max_wait: Duration,
-    built: OnceLock<HashMap<Platform, Ayrshare>>,
+    brands_key: Option<BrandsKey>,
+    built: Mutex<HashMap<BrandId, BrandApis>>,
+}
+
+/// One brand's operations, as of a version of the brand.
+#[derive(Debug)]
+struct BrandApis {
+    updated_at: DateTime<Utc>,
+    apis: HashMap<Platform, Ayrshare>,
 }
 
 impl PlatformApis {
-    /// Operations through `client` for every platform, as `process`, spending `class`.
+    /// Operations through `client` for every brand and platform, as `process`, spending
+    /// `class`; `brands_key` opens the brands' Profile-Keys.
     pub fn new(
         client: Client,
         settings: &ResilienceSettings,
         process: &str,
         class: BudgetClass,
         max_wait: Duration,
+        brands_key: Option<BrandsKey>,
     ) -> Self {
         PlatformApis {
             client,
@@ -175,29 +189,56 @@ impl PlatformApis {
             process: process.to_owned(),
             class,
             max_wait,
-            built: OnceLock::new(),
+            brands_key,
+            built: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The operations for `platform`, their breaker and budget in `db` (the pool of the first
-    /// call is kept).
-    pub fn get(&self, db: &DatabaseConnection, platform: Platform) -> &Ayrshare {
-        let built = self.built.get_or_init(|| {
-            Platform::ALL
-                .iter()
-                .map(|&p| {
-                    let key = ProviderKey::platform(p);
-                    let api = Ayrshare::new(
-                        key,
-                        self.client.clone(),
-                        db.clone(),
-                        &self.settings,
-                        &self.process,
-                    );
-                    (p, api.for_class(self.class).waiting_at_most(self.max_wait))
-                })
-                .collect()
-        });
-        &built[&platform]
+    /// Brand `id` as of now, its Profile-Key opened.
+    pub async fn brand(
+        &self,
+        db: &impl ConnectionTrait,
+        id: BrandId,
+    ) -> Result<BrandProfile, ProfileError> {
+        brands::profile(db, self.brands_key.as_ref(), id).await
+    }
+
+    /// The operations for `brand` on `platform`, their breaker and budget in `db` (the pool of
+    /// the first call is kept), sending the brand's Profile-Key.
+    pub fn get(
+        &self,
+        db: &DatabaseConnection,
+        brand: &BrandProfile,
+        platform: Platform,
+    ) -> Result<Ayrshare, ClientBuildError> {
+        let mut built = self.built.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(apis) = built.get(&brand.id)
+            && apis.updated_at == brand.updated_at
+        {
+            return Ok(apis.apis[&platform].clone());
+        }
+        let client = self.client.with_profile_key(brand.profile_key.as_ref())?;
+        let apis: HashMap<Platform, Ayrshare> = Platform::ALL
+            .iter()
+            .map(|&p| {
+                let api = Ayrshare::new(
+                    brands::provider_key(brand.id, p),
+                    client.clone(),
+                    db.clone(),
+                    &self.settings,
+                    &self.process,
+                );
+                (p, api.for_class(self.class).waiting_at_most(self.max_wait))
+            })
+            .collect();
+        let api = apis[&platform].clone();
+        built.insert(
+            brand.id,
+            BrandApis {
+                updated_at: brand.updated_at,
+                apis,
+            },
+        );
+        Ok(api)
     }
 }

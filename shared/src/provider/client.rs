@@ -11,7 +11,7 @@ use crate::config::ProviderSettings;
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -91,6 +91,19 @@ impl Client {
             authorization,
             profile_key,
         })
+    }
+
+    /// The same client (sharing its connection pool) sending `profile_key` as `Profile-Key`
+    /// instead of its own; `None` keeps its own.
+    pub fn with_profile_key(
+        &self,
+        profile_key: Option<&SecretString>,
+    ) -> Result<Client, ClientBuildError> {
+        let mut client = self.clone();
+        if let Some(key) = profile_key {
+            client.profile_key = Some(sensitive(key.expose_secret().to_owned(), "profile key")?);
+        }
+        Ok(client)
     }
 
     fn url(&self, request: &Request) -> Url {

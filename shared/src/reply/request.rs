@@ -167,7 +167,11 @@ pub async fn request_reply(
         },
     )
     .await?;
-    let mut task = NewTask::of(mention.platform, &ReplyTask { reply_id: reply.id });
+    let mut task = NewTask::of(
+        mention.brand_id,
+        mention.platform,
+        &ReplyTask { reply_id: reply.id },
+    );
     if let Some(trace_id) = request.trace_id {
         task = task.with_trace_id(trace_id);
     }

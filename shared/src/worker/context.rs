@@ -1,7 +1,7 @@
 //! What a job sees of the task it runs.
 
 use crate::db::entities::tasks;
-use crate::domain::{Platform, TaskId};
+use crate::domain::{BrandId, Platform, TaskId};
 use crate::outbox::lease;
 use crate::worker::JobError;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -44,7 +44,12 @@ impl JobContext {
         self.task.id
     }
 
-    /// The task's platform.
+    /// The brand the task is for.
+    pub fn brand(&self) -> BrandId {
+        self.task.brand_id
+    }
+
+    /// The platform the task is for.
     pub fn platform(&self) -> Platform {
         self.task.platform
     }

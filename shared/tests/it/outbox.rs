@@ -3,6 +3,7 @@
 
 use crate::tasks_support::{Recorder, relay, statuses, task, wait_until};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+use shared::brands::DEFAULT_BRAND;
 use shared::db::idempotency::{self, Claim};
 use shared::domain::JobKind;
 use shared::domain::{Platform, TaskStatus};
@@ -202,7 +203,7 @@ async fn the_scheduler_enqueues_one_ingest_per_platform_however_many_replicas_ti
     let db = TestDb::new().await;
     let platforms = [Platform::Twitter, Platform::Facebook];
     let interval = Duration::from_secs(60);
-    let replicas = (0..3).map(|_| schedule_ingests(db.conn(), &platforms, interval));
+    let replicas = (0..3).map(|_| schedule_ingests(db.conn(), DEFAULT_BRAND, &platforms, interval));
     let scheduled: Vec<_> = futures_util::future::join_all(replicas)
         .await
         .into_iter()
@@ -223,7 +224,7 @@ async fn the_scheduler_enqueues_one_ingest_per_platform_however_many_replicas_ti
         .execute_unprepared("UPDATE tasks SET status = 'succeeded'")
         .await
         .expect("finish");
-    let late = schedule_ingests(db.conn(), &platforms, interval)
+    let late = schedule_ingests(db.conn(), DEFAULT_BRAND, &platforms, interval)
         .await
         .expect("schedule");
     assert!(late.is_empty(), "{late:?}");
@@ -233,7 +234,7 @@ async fn the_scheduler_enqueues_one_ingest_per_platform_however_many_replicas_ti
         .execute_unprepared("UPDATE tasks SET created_at = created_at - interval '61 seconds'")
         .await
         .expect("age");
-    let next = schedule_ingests(db.conn(), &platforms, interval)
+    let next = schedule_ingests(db.conn(), DEFAULT_BRAND, &platforms, interval)
         .await
         .expect("schedule");
     assert_eq!(next, platforms.to_vec());

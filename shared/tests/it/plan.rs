@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use shared::brands::Watch;
 use shared::config::PollPolicy;
 use shared::db::entities::posts;
 use shared::domain::{Platform, PostId};
@@ -70,11 +71,16 @@ async fn reads_in_ten_minutes(policy: PollPolicy) -> (usize, usize, usize) {
         if step % 5 != 0 {
             continue;
         }
-        let Some(next) = plan::next_reads(db.conn(), &plan, now, 1)
-            .await
-            .expect("plan")
-            .pop()
-        else {
+        let Some(next) = plan::next_reads(
+            db.conn(),
+            &plan,
+            &Watch::default_brand(&plan.platforms),
+            now,
+            1,
+        )
+        .await
+        .expect("plan")
+        .pop() else {
             continue;
         };
         *reads.entry(next.post_id).or_default() += 1;
@@ -172,12 +178,18 @@ async fn a_post_never_read_comes_first_and_a_post_before_its_next_update_not_at_
         .expect("insert a new post");
     // A moment later, so the new post's default `next_fetch_at` (the database's now) is due.
     let later = now + TimeDelta::seconds(1);
-    let order: Vec<(PostId, bool)> = plan::next_reads(db.conn(), &plan, later, 10)
-        .await
-        .expect("plan")
-        .into_iter()
-        .map(|r| (r.post_id, r.first_read))
-        .collect();
+    let order: Vec<(PostId, bool)> = plan::next_reads(
+        db.conn(),
+        &plan,
+        &Watch::default_brand(&plan.platforms),
+        later,
+        10,
+    )
+    .await
+    .expect("plan")
+    .into_iter()
+    .map(|r| (r.post_id, r.first_read))
+    .collect();
     assert_eq!(order, vec![(fresh, true), (known, false)]);
 }
 
@@ -222,9 +234,14 @@ async fn a_post_whose_history_count_grew_is_read_first_and_one_whose_count_stood
     let history = |comments: u32| {
         let db = &db;
         async move {
-            store::upsert_posts(db.conn(), Platform::Facebook, &[history_item(1, comments)])
-                .await
-                .expect("history");
+            store::upsert_posts(
+                db.conn(),
+                shared::brands::DEFAULT_BRAND,
+                Platform::Facebook,
+                &[history_item(1, comments)],
+            )
+            .await
+            .expect("history");
         }
     };
     let order = |policy: PollPolicy| {
@@ -234,12 +251,18 @@ async fn a_post_whose_history_count_grew_is_read_first_and_one_whose_count_stood
         };
         let db = &db;
         async move {
-            plan::next_reads(db.conn(), &plan, now, 3)
-                .await
-                .expect("plan")
-                .into_iter()
-                .map(|r| (r.post_id, r.hinted))
-                .collect::<Vec<_>>()
+            plan::next_reads(
+                db.conn(),
+                &plan,
+                &Watch::default_brand(&plan.platforms),
+                now,
+                3,
+            )
+            .await
+            .expect("plan")
+            .into_iter()
+            .map(|r| (r.post_id, r.hinted))
+            .collect::<Vec<_>>()
         }
     };
     history(3).await;

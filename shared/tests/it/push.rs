@@ -3,6 +3,7 @@
 //! when the registration is no longer confirmed.
 
 use sea_orm::ConnectionTrait;
+use shared::brands::DEFAULT_BRAND;
 use shared::domain::Platform;
 use shared::ingest::push::{self, PushPolling};
 use shared::testing::TestDb;
@@ -15,7 +16,7 @@ const POLLING: PushPolling = PushPolling {
 };
 
 async fn covered(db: &TestDb) -> Vec<Platform> {
-    push::covered(db.conn(), Platform::ALL, POLLING)
+    push::covered(db.conn(), DEFAULT_BRAND, Platform::ALL, POLLING)
         .await
         .expect("covered")
 }
@@ -29,9 +30,16 @@ async fn only_a_confirmed_webhook_with_recent_deliveries_covers_facebook_and_ins
     let db = TestDb::new().await;
     assert!(covered(&db).await.is_empty(), "nothing registered");
 
-    push::record_confirmed(db.conn(), "comments", "https://x.example/hook", "h", true)
-        .await
-        .expect("record");
+    push::record_confirmed(
+        db.conn(),
+        DEFAULT_BRAND,
+        "comments",
+        "https://x.example/hook",
+        "h",
+        true,
+    )
+    .await
+    .expect("record");
     assert_eq!(
         covered(&db).await,
         vec![Platform::Facebook, Platform::Instagram],
@@ -48,20 +56,27 @@ async fn only_a_confirmed_webhook_with_recent_deliveries_covers_facebook_and_ins
     // A delivery for Instagram brings it back, Instagram only.
     sql(
         &db,
-        "INSERT INTO webhook_deliveries (id, profile, action, platform, outcome) \
-         VALUES ('h1', 'default', 'comments', 'instagram', 'stored')",
+        "INSERT INTO webhook_deliveries (id, action, platform, outcome) \
+         VALUES ('h1', 'comments', 'instagram', 'stored')",
     )
     .await;
     assert_eq!(covered(&db).await, vec![Platform::Instagram]);
 
     // The provider no longer lists it: polled at once.
-    push::record_missing(db.conn(), "comments")
+    push::record_missing(db.conn(), DEFAULT_BRAND, "comments")
         .await
         .expect("missing");
     assert!(covered(&db).await.is_empty());
-    push::record_confirmed(db.conn(), "comments", "https://x.example/hook", "h", false)
-        .await
-        .expect("confirmed again");
+    push::record_confirmed(
+        db.conn(),
+        DEFAULT_BRAND,
+        "comments",
+        "https://x.example/hook",
+        "h",
+        false,
+    )
+    .await
+    .expect("confirmed again");
     assert_eq!(covered(&db).await, vec![Platform::Instagram]);
 
     // Not confirmed for three checks (the api cannot reach the provider): polled again.

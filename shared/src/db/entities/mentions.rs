@@ -1,11 +1,11 @@
 //! `mentions`: the inbox: comments, replies in threads and direct messages, each stored once.
 //!
-//! Unique on (`platform`, `type`, `platform_ref`): insert with `ON CONFLICT DO NOTHING`.
+//! Unique on (`brand_id`, `platform`, `type`, `platform_ref`): insert with `ON CONFLICT DO NOTHING`.
 //! The table also has a generated `search` column (`tsvector` over content, author name and
 //! handle, text search configuration `simple`, GIN-indexed) that this entity leaves out:
 //! filter with `search @@ websearch_to_tsquery('simple', $1)`.
 
-use crate::domain::{Disposition, MentionId, MentionState, MentionType, Platform, UserId};
+use crate::domain::{BrandId, Disposition, MentionId, MentionState, MentionType, Platform, UserId};
 use sea_orm::entity::prelude::*;
 
 /// A row of `mentions`.
@@ -15,6 +15,8 @@ pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: MentionId,
+    /// The brand whose inbox it is in.
+    pub brand_id: BrandId,
     /// Comment, reply or message (column `type`).
     #[sea_orm(column_name = "type")]
     pub mention_type: MentionType,

@@ -1,15 +1,17 @@
 //! `posts`: one row per social post being watched for comments.
 
-use crate::domain::{Platform, PostId};
+use crate::domain::{BrandId, Platform, PostId};
 use sea_orm::entity::prelude::*;
 
-/// A row of `posts`. Unique on (`platform`, `platform_post_id`).
+/// A row of `posts`. Unique on (`brand_id`, `platform`, `platform_post_id`).
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "posts")]
 pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: PostId,
+    /// The brand whose post it is.
+    pub brand_id: BrandId,
     /// Where the post lives.
     pub platform: Platform,
     /// Ayrshare's id of the post.

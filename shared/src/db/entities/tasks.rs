@@ -1,10 +1,10 @@
 //! `tasks`: the transactional outbox and the record of background work.
 //!
-//! At most one active task (`pending`, `published`, `running`) per `dedup_key` (partial unique
+//! At most one active task (`pending`, `published`, `running`) per (`brand_id`, `dedup_key`) (partial unique
 //! index `tasks_active_dedup_key`); due pending rows are found through the partial index on
 //! `available_at WHERE status = 'pending'`.
 
-use crate::domain::{Platform, TaskId, TaskStatus};
+use crate::domain::{BrandId, Platform, TaskId, TaskStatus};
 use sea_orm::entity::prelude::*;
 
 /// A row of `tasks`.
@@ -14,6 +14,8 @@ pub struct Model {
     /// Primary key (also the AMQP `message_id`).
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: TaskId,
+    /// The brand the work is for (its Profile-Key, budget and breakers).
+    pub brand_id: BrandId,
     /// What to do (first part of the routing key `<kind>.<platform>`).
     pub kind: String,
     /// For which platform (second part of the routing key).

@@ -273,7 +273,8 @@ async fn the_api_key_and_profile_key_never_reach_logs_errors_or_debug_output() {
         "provider-test",
     );
     twitter.history(&LAST_MONTH).await.expect("history");
-    set_faults(&sim, super::support::status_fault("history", 503, 1)).await;
+    let fault = super::support::status_fault("history", 503, 1);
+    super::support::set_profile_faults(&sim, PROFILE_KEY, fault).await;
     twitter
         .history(&LAST_MONTH)
         .await

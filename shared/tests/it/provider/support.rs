@@ -138,10 +138,16 @@ pub fn ayrshare_at(
     )
 }
 
-/// Replaces the simulator's fault set.
+/// Replaces the simulator's fault set of the primary profile.
 pub async fn set_faults(sim: &Simulator, faults: Value) {
+    set_profile_faults(sim, "", faults).await;
+}
+
+/// Replaces the simulator's fault set of the profile whose Profile-Key is `profile`.
+pub async fn set_profile_faults(sim: &Simulator, profile: &str, faults: Value) {
     let status = reqwest::Client::new()
         .post(format!("{}/_sim/faults", sim.base_url()))
+        .query(&[("profile", profile)])
         .json(&faults)
         .send()
         .await
