@@ -6,11 +6,12 @@
 
 use crate::auth::{self, HashError, PasswordWorkError};
 use crate::error::ApiError;
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use shared::audit::{self, Actor, Entry, entity};
+use shared::brands;
 use shared::db::entities::users;
 use shared::db::users as user_queries;
-use shared::domain::Role;
+use shared::domain::{BrandId, Role, UserId};
 
 /// Longest accepted email (RFC 5321).
 pub const MAX_EMAIL_CHARS: usize = 254;
@@ -27,6 +28,8 @@ pub struct NewAccount<'a> {
     pub name: &'a str,
     pub password: String,
     pub role: Role,
+    /// The brands the user works for.
+    pub brands: &'a [BrandId],
 }
 
 /// Why a user could not be created (or a password set).
@@ -87,6 +90,23 @@ fn check_email(field: &'static str, email: &str) -> Result<(), AccountError> {
     }
 }
 
+/// Makes `brands` the brands of `user`; an unknown brand is the field `brandIds`' fault.
+pub async fn set_brands(
+    conn: &impl ConnectionTrait,
+    user: UserId,
+    brands: &[BrandId],
+) -> Result<(), AccountError> {
+    brands::set_user_brands(conn, user, brands)
+        .await
+        .map_err(|e| match shared::db::sqlstate(&e).as_deref() {
+            Some(shared::db::FOREIGN_KEY_VIOLATION) => invalid(
+                "brandIds",
+                "brandIds: no brand has one of these ids".to_owned(),
+            ),
+            _ => e.into(),
+        })
+}
+
 /// Checks a new password's length (naming `field`) and hashes it on the blocking pool.
 pub async fn hash_new_password(
     field: &'static str,
@@ -142,12 +162,14 @@ pub async fn create(
             e.into()
         }
     })?;
+    set_brands(&txn, user.id, account.brands).await?;
     audit::append(
         &txn,
         Entry::new(actor, "user.created", entity::USER, user.id).with_payload(serde_json::json!({
             "email": user.email,
             "name": user.name,
             "role": user.role.as_str(),
+            "brandIds": account.brands,
         })),
     )
     .await?;

@@ -4,6 +4,7 @@
 use crate::accounts::{self, NewAccount};
 use anyhow::Context;
 use shared::audit::Actor;
+use shared::brands::DEFAULT_BRAND;
 use shared::config::Settings;
 use shared::db::entities::users as user_rows;
 use shared::domain::Role;
@@ -22,6 +23,7 @@ pub async fn create_admin(
         name,
         password,
         role: Role::Admin,
+        brands: &[DEFAULT_BRAND],
     };
     let created = accounts::create(&db, account, Actor::system("api-cli"))
         .await

@@ -19,8 +19,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use shared::brands;
 use shared::db::tokens;
-use shared::domain::{Role, TokenId, UserId};
+use shared::domain::{BrandId, Role, TokenId, UserId};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -42,12 +43,28 @@ pub struct Principal {
     pub role: Role,
     /// The token presented.
     pub token_id: TokenId,
+    /// The brands whose mentions the user sees and acts on; `None`: every brand (admins).
+    pub brands: Option<Vec<BrandId>>,
 }
 
 impl Principal {
     /// The audit actor for this user.
     pub fn actor(&self) -> shared::audit::Actor {
         shared::audit::Actor::User(self.user_id)
+    }
+
+    /// Whether the user sees the mentions of `brand`.
+    pub fn sees(&self, brand: BrandId) -> bool {
+        self.brands.as_ref().is_none_or(|own| own.contains(&brand))
+    }
+
+    /// 404 unless the user sees `brand`'s mentions: a mention of another brand is answered as
+    /// if it did not exist.
+    pub fn check_sees(&self, brand: BrandId, what: &str) -> Result<(), ApiError> {
+        match self.sees(brand) {
+            true => Ok(()),
+            false => Err(ApiError::not_found(format!("no {what} with this id"))),
+        }
     }
 }
 
@@ -236,10 +253,15 @@ pub async fn require_token(
         }
         return Err(invalid());
     };
+    let brands = match found.user.role {
+        Role::Admin => None,
+        Role::Agent => Some(brands::of_user(&state.db, found.user.id).await?),
+    };
     let principal = Principal {
         user_id: found.user.id,
         role: found.user.role,
         token_id: found.token.id,
+        brands,
     };
     state
         .limiter

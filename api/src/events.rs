@@ -33,7 +33,7 @@ use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use serde::{Deserialize, Serialize};
 use shared::audit::entity;
-use shared::domain::{MentionId, UserId};
+use shared::domain::{BrandId, MentionId, UserId};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -84,6 +84,9 @@ pub struct MentionChangeOut {
     /// The mention.
     #[schema(value_type = String, format = Uuid)]
     pub mention_id: String,
+    /// Its brand.
+    #[schema(value_type = String, format = Uuid)]
+    pub brand_id: BrandId,
     /// `user:<id>` or `system:<process>`.
     pub actor: String,
     /// When it happened.
@@ -109,6 +112,9 @@ pub struct PresenceOut {
     /// The mention.
     #[schema(value_type = String, format = Uuid)]
     pub mention_id: MentionId,
+    /// Its brand.
+    #[schema(value_type = String, format = Uuid)]
+    pub brand_id: BrandId,
     /// Who.
     #[schema(value_type = String, format = Uuid)]
     pub user_id: UserId,
@@ -131,6 +137,19 @@ enum Live {
     Change(Arc<MentionChangeOut>),
     Presence(Arc<PresenceOut>),
 }
+
+/// Which brands' events a client is sent (`None`: every brand's).
+type Scope = Option<Vec<BrandId>>;
+
+fn in_scope(scope: &Scope, brand: BrandId) -> bool {
+    scope.as_ref().is_none_or(|own| own.contains(&brand))
+}
+
+/// Audit rows with the brand of the mention they are about (`NULL` for other entities).
+const WITH_BRAND: &str = "SELECT a.id, a.entity_type, a.action, a.entity_id, a.actor, \
+         a.occurred_at, m.brand_id \
+     FROM audit_log a LEFT JOIN mentions m ON a.entity_type = 'mention' \
+         AND m.id = CASE WHEN a.entity_type = 'mention' THEN a.entity_id::uuid END";
 
 /// The events of one api process: what its feed read, fanned out to every connected client.
 #[derive(Clone)]
@@ -219,14 +238,14 @@ impl Feed {
             let rows = db
                 .query_all_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,
-                    "SELECT id, entity_type, action, entity_id, actor, occurred_at \
-                     FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2",
+                    format!("{WITH_BRAND} WHERE a.id > $1 ORDER BY a.id LIMIT $2"),
                     [after.into(), READ_BATCH.into()],
                 ))
                 .await?;
             for row in &rows {
                 let seq: i64 = row.try_get("", "id")?;
-                if row.try_get::<String>("", "entity_type")? == entity::MENTION {
+                let mention = row.try_get::<String>("", "entity_type")? == entity::MENTION;
+                if mention && row.try_get::<Option<uuid::Uuid>>("", "brand_id")?.is_some() {
                     self.send(Live::Change(Arc::new(change(row)?)));
                 }
                 self.head.store(seq, Ordering::Release);
@@ -242,11 +261,12 @@ impl Feed {
         let _ = self.sender.send(event);
     }
 
-    /// Streams `after`'s missed changes, then the live ones, into `out` until the client goes
-    /// or `cancel` fires.
+    /// Streams `after`'s missed changes, then the live ones, of the brands in `scope` into
+    /// `out` until the client goes or `cancel` fires.
     async fn serve_client(
         self,
         db: DatabaseConnection,
+        scope: Scope,
         after: Option<i64>,
         out: mpsc::Sender<Event>,
         cancel: CancellationToken,
@@ -260,7 +280,7 @@ impl Feed {
         let mut cursor = self.head.load(Ordering::Acquire);
         let first = match after {
             None => vec![ready(cursor)],
-            Some(after) => match changes_after(&db, after).await {
+            Some(after) => match changes_after(&db, &scope, after).await {
                 Ok(missed) if missed.len() > REPLAY_MAX => vec![reset()],
                 Ok(missed) => {
                     cursor = missed.last().map_or(after, |c| c.seq).max(after);
@@ -284,10 +304,16 @@ impl Feed {
                 received = live.recv() => match received {
                     Ok(Live::Change(change)) if change.seq > cursor => {
                         cursor = change.seq;
+                        if !in_scope(&scope, change.brand_id) {
+                            continue;
+                        }
                         change_event(&change)
                     }
                     Ok(Live::Change(_)) => continue,
-                    Ok(Live::Presence(hint)) => json_event("presence", &*hint),
+                    Ok(Live::Presence(hint)) if in_scope(&scope, hint.brand_id) => {
+                        json_event("presence", &*hint)
+                    }
+                    Ok(Live::Presence(_)) => continue,
                     Err(broadcast::error::RecvError::Lagged(_)) => reset(),
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
@@ -333,25 +359,39 @@ fn change(row: &sea_orm::QueryResult) -> Result<MentionChangeOut, DbErr> {
         seq: row.try_get("", "id")?,
         action: row.try_get("", "action")?,
         mention_id: row.try_get("", "entity_id")?,
+        brand_id: BrandId(row.try_get("", "brand_id")?),
         actor: row.try_get("", "actor")?,
         at: row.try_get("", "occurred_at")?,
     })
 }
 
-/// The mention changes after `after`, oldest first; one more than [`REPLAY_MAX`] at most.
+/// The changes of mentions of the brands in `scope` after `after`, oldest first; one more
+/// than [`REPLAY_MAX`] at most.
 async fn changes_after(
     db: &DatabaseConnection,
+    scope: &Scope,
     after: i64,
 ) -> Result<Vec<MentionChangeOut>, DbErr> {
+    let brands: Option<String> = scope.as_ref().map(|own| {
+        own.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    });
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT id, action, entity_id, actor, occurred_at FROM audit_log \
-             WHERE id > $1 AND entity_type = $2 ORDER BY id LIMIT $3",
+            format!(
+                "{WITH_BRAND} WHERE a.id > $1 AND a.entity_type = $2 AND m.id IS NOT NULL \
+                   AND ($4::text IS NULL \
+                        OR m.brand_id = ANY(string_to_array($4, ',')::uuid[])) \
+                 ORDER BY a.id LIMIT $3"
+            ),
             [
                 after.into(),
                 entity::MENTION.into(),
                 i64::try_from(REPLAY_MAX + 1).unwrap_or(i64::MAX).into(),
+                brands.into(),
             ],
         ))
         .await?;
@@ -409,12 +449,13 @@ fn last_event_id(headers: &HeaderMap) -> Option<i64> {
     ))]
 async fn get_events(
     State(state): State<AppState>,
-    _me: Principal,
+    me: Principal,
     headers: HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let (out, events) = mpsc::channel(64);
     tokio::spawn(state.events.clone().serve_client(
         state.db.clone(),
+        me.brands,
         last_event_id(&headers),
         out,
         state.shutdown.clone(),
@@ -445,19 +486,28 @@ async fn post_presence(
 ) -> Result<StatusCode, ApiError> {
     let mention_id: MentionId = parse_id("id", &id)?;
     let activity = serde_json::to_value(input.activity).map_err(|e| ApiError::internal(&e))?;
-    // One statement: the mention must exist, the name comes from the user's row.
+    // One statement: the mention must exist (in a brand the user sees), the name comes from
+    // the user's row.
+    let brands: Option<String> = me.brands.as_ref().map(|own| {
+        own.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    });
     let sent = state
         .db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT pg_notify($4, json_build_object('mentionId', m.id, 'userId', u.id, \
-                 'name', u.name, 'activity', $3::text)::text) \
-             FROM mentions m, users u WHERE m.id = $1 AND u.id = $2",
+            "SELECT pg_notify($4, json_build_object('mentionId', m.id, 'brandId', m.brand_id, \
+                 'userId', u.id, 'name', u.name, 'activity', $3::text)::text) \
+             FROM mentions m, users u WHERE m.id = $1 AND u.id = $2 \
+               AND ($5::text IS NULL OR m.brand_id = ANY(string_to_array($5, ',')::uuid[]))",
             [
                 mention_id.into(),
                 me.user_id.into(),
                 activity.as_str().unwrap_or_default().into(),
                 PRESENCE_CHANNEL.into(),
+                brands.into(),
             ],
         ))
         .await?;

@@ -14,7 +14,9 @@
 //!   one active task per dedup key per brand. Writers that name no brand write the default
 //!   brand's rows (the column default), as every writer did before brands.
 //! - `user_brands`: which brands a user works for (many to many). Agents see the mentions of
-//!   their brands only; admins see every brand.
+//!   their brands only; admins see every brand. A mention can be assigned only to an admin or
+//!   to a user of its brand (trigger `mentions_assignee_of_brand`); a new user works for the
+//!   default brand until given others (trigger `users_join_default_brand`).
 
 sql_migration! {
     /// Creates `brands` and `user_brands`, and keys the provider's rows by brand.
@@ -92,6 +94,39 @@ ALTER TABLE webhook_deliveries DROP COLUMN profile;
 CREATE INDEX webhook_deliveries_by_platform
     ON webhook_deliveries (brand_id, platform, received_at);
 
+-- A new user works for the default brand until given others (POST /v1/users with brandIds
+-- replaces it in the same transaction): the users of a single-brand installation keep
+-- seeing its inbox.
+CREATE FUNCTION users_join_default_brand() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO user_brands (user_id, brand_id)
+        VALUES (NEW.id, '00000000-0000-0000-0000-000000000001');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER users_join_default_brand
+    AFTER INSERT ON users
+    FOR EACH ROW EXECUTE FUNCTION users_join_default_brand();
+
+-- A mention is assigned only to an admin or to a user of its brand (the user must exist:
+-- an unknown id is left to the foreign key).
+CREATE FUNCTION mentions_assignee_of_brand() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.assignee_id IS NOT NULL AND EXISTS (
+        SELECT 1 FROM users u
+        WHERE u.id = NEW.assignee_id AND u.role <> 'admin'
+          AND NOT EXISTS (SELECT 1 FROM user_brands ub
+                          WHERE ub.user_id = u.id AND ub.brand_id = NEW.brand_id)) THEN
+        RAISE EXCEPTION 'user % does not work for the brand of mention %', NEW.assignee_id, NEW.id
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'mentions_assignee_of_brand';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER mentions_assignee_of_brand
+    BEFORE INSERT OR UPDATE OF assignee_id ON mentions
+    FOR EACH ROW EXECUTE FUNCTION mentions_assignee_of_brand();
+
 GRANT SELECT, INSERT, UPDATE ON brands TO social_messages_app;
 GRANT SELECT, INSERT, DELETE ON user_brands TO social_messages_app;
 "#;
@@ -139,6 +174,10 @@ ALTER TABLE posts DROP COLUMN brand_id;
 ALTER TABLE posts ADD CONSTRAINT posts_platform_post_key UNIQUE (platform, platform_post_id);
 CREATE INDEX posts_platform_next_fetch_at_idx ON posts (platform, next_fetch_at);
 
+DROP TRIGGER users_join_default_brand ON users;
+DROP FUNCTION users_join_default_brand();
+DROP TRIGGER mentions_assignee_of_brand ON mentions;
+DROP FUNCTION mentions_assignee_of_brand();
 DROP TABLE user_brands;
 DROP TABLE brands;
 "#;

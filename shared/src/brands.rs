@@ -248,25 +248,24 @@ pub enum BrandWriteError {
 
 fn write_error(e: DbErr) -> BrandWriteError {
     if crate::db::sqlstate(&e).as_deref() == Some(crate::db::UNIQUE_VIOLATION) {
-        let text = e.to_string();
-        if text.contains("brands_name_key") {
-            return BrandWriteError::NameTaken;
-        }
-        if text.contains("brands_profile_key_hash_key") {
-            return BrandWriteError::ProfileKeyTaken;
-        }
-        if text.contains("brands_one_primary_profile") {
-            return BrandWriteError::PrimaryTaken;
+        match crate::db::violated_constraint(&e).as_deref() {
+            Some("brands_name_key") => return BrandWriteError::NameTaken,
+            Some("brands_profile_key_hash_key") => return BrandWriteError::ProfileKeyTaken,
+            Some("brands_one_primary_profile") => return BrandWriteError::PrimaryTaken,
+            _ => {}
         }
     }
     BrandWriteError::Db(e)
 }
 
+/// A sealed Profile-Key and its fingerprint (both `None` without one).
+type SealedKey = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 fn sealed(
     key: Option<&BrandsKey>,
     id: BrandId,
     profile_key: Option<&SecretString>,
-) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), BrandWriteError> {
+) -> Result<SealedKey, BrandWriteError> {
     match profile_key {
         None => Ok((None, None)),
         Some(profile_key) => {
@@ -477,6 +476,26 @@ pub async fn of_user(
     rows.iter()
         .map(|row| row.try_get::<Uuid>("", "brand_id").map(BrandId))
         .collect()
+}
+
+/// Every user's brands.
+pub async fn memberships(
+    conn: &impl ConnectionTrait,
+) -> Result<std::collections::HashMap<crate::domain::UserId, Vec<BrandId>>, DbErr> {
+    let rows = conn
+        .query_all_raw(statement(
+            "SELECT user_id, brand_id FROM user_brands ORDER BY user_id, brand_id",
+            vec![],
+        ))
+        .await?;
+    let mut map: std::collections::HashMap<_, Vec<BrandId>> = std::collections::HashMap::new();
+    for row in &rows {
+        let user = crate::domain::UserId(row.try_get("", "user_id")?);
+        map.entry(user)
+            .or_default()
+            .push(BrandId(row.try_get("", "brand_id")?));
+    }
+    Ok(map)
 }
 
 /// Makes `brands` the brands of `user` (replacing its memberships); fails with a foreign key

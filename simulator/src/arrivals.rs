@@ -110,7 +110,7 @@ fn arrive_comment(sim: &Sim, profile: &Arc<Profile>, rng: &mut StdRng) {
         n,
     });
     let post = &world.posts[post].ayr_id;
-    tracing::debug!(profile = %profile.key, %platform, %post, "comment arrived");
+    tracing::debug!(%platform, %post, "comment arrived");
     let event = Event::comment(&world, idx, now);
     drop(world);
     delivery::announce(sim, profile, event);
@@ -133,7 +133,7 @@ fn arrive_message(sim: &Sim, profile: &Arc<Profile>, rng: &mut StdRng) {
         n,
     );
     let platform = world.conversations[conversation].platform;
-    tracing::debug!(profile = %profile.key, %platform, "message arrived");
+    tracing::debug!(%platform, "message arrived");
     let event = Event::message(&world, conversation);
     drop(world);
     if let Some(event) = event {

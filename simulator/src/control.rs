@@ -114,7 +114,7 @@ async fn set_faults(Named(profile): Named, body: Bytes) -> Response {
         .and_then(|json| FaultSet::from_json(json).map_err(|e| e.to_string()));
     match parsed {
         Ok(set) => {
-            tracing::info!(profile = %profile.key, rules = set.rules.len(), "fault set replaced");
+            tracing::info!(rules = set.rules.len(), "fault set replaced");
             profile.set_faults(set);
             Json(profile.faults().snapshot()).into_response()
         }
@@ -123,7 +123,7 @@ async fn set_faults(Named(profile): Named, body: Bytes) -> Response {
 }
 
 async fn clear_faults(Named(profile): Named) -> Json<FaultSet> {
-    tracing::info!(profile = %profile.key, "fault set cleared");
+    tracing::info!("fault set cleared");
     profile.set_faults(FaultSet::default());
     Json(profile.faults().snapshot())
 }
@@ -384,7 +384,7 @@ async fn reset(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> Json<Val
     match Query::parse(raw.as_deref()).get("profile") {
         Some(key) => {
             sim.reset_profile(key);
-            tracing::info!(profile = %key, "profile reset to its seed");
+            tracing::info!("one profile reset to its seed");
         }
         None => {
             sim.reset();

@@ -7,6 +7,7 @@ use crate::auth::{Admin, Principal};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Params, parse_id, parse_time};
 use crate::page::{AUDIT_LIMITS, Page, PageRequest};
+use crate::routes::mentions::visible_mention;
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, FixedOffset};
@@ -14,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use shared::audit::{Anchor, entity};
 use shared::db::audit_log::{self as queries, AuditFilter};
 use shared::db::entities::audit_log;
-use shared::db::mentions as mention_queries;
 use shared::domain::MentionId;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -139,7 +139,7 @@ pub type AuditPage = Page<AuditOut>;
     ))]
 async fn list_audit(
     State(state): State<AppState>,
-    _me: Principal,
+    me: Principal,
     Params(query): Params<ListAuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let filter = AuditFilter {
@@ -148,6 +148,8 @@ async fn list_audit(
         actor: query.actor,
         action: query.action,
         since: parse_time("since", query.since.as_deref())?,
+        // An agent reads what happened to the mentions of their brands.
+        brands: me.brands.clone(),
     };
     page(&state, &filter, query.limit, query.cursor).await
 }
@@ -163,14 +165,12 @@ async fn list_audit(
     ))]
 async fn list_mention_audit(
     State(state): State<AppState>,
-    _me: Principal,
+    me: Principal,
     Path(id): Path<String>,
     Params(query): Params<PageQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let id: MentionId = parse_id("id", &id)?;
-    mention_queries::find(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no mention with this id"))?;
+    visible_mention(&state.db, &me, id).await?;
     let filter = AuditFilter {
         entity_type: Some(entity::MENTION.to_owned()),
         entity_id: Some(id.to_string()),

@@ -28,7 +28,7 @@ use shared::audit::{self, Entry, entity};
 use shared::db::entities::{mentions, replies};
 use shared::db::mentions::{self as queries, ListedMention, MentionCursor, MentionFilter, Triage};
 use shared::domain::{
-    Disposition, MentionEvent, MentionId, MentionState, MentionType, Platform, ReplyId,
+    BrandId, Disposition, MentionEvent, MentionId, MentionState, MentionType, Platform, ReplyId,
     ReplyStatus, UserId, next_state,
 };
 use utoipa::{IntoParams, ToSchema};
@@ -89,6 +89,9 @@ pub struct MentionOut {
     /// Id (a UUID string).
     #[schema(value_type = String, format = Uuid)]
     pub id: MentionId,
+    /// The brand whose inbox it is in.
+    #[schema(value_type = String, format = Uuid)]
+    pub brand_id: BrandId,
     /// What it is.
     #[serde(rename = "type")]
     #[schema(value_type = MentionTypeValues)]
@@ -136,6 +139,7 @@ impl MentionOut {
     fn new(mention: mentions::Model, reply: Option<ReplySummaryOut>) -> Self {
         MentionOut {
             id: mention.id,
+            brand_id: mention.brand_id,
             mention_type: mention.mention_type,
             platform: mention.platform,
             content: mention.content,
@@ -253,6 +257,9 @@ pub struct MentionDetailOut {
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListMentionsQuery {
+    /// Brand ids (an agent sees only the brands they work for).
+    #[param(schema_with = openapi::uuid_list)]
+    pub brand_id: Option<String>,
     /// Platforms, e.g. `twitter,facebook`.
     #[param(schema_with = PlatformValues::list)]
     pub platform: Option<String>,
@@ -322,7 +329,13 @@ impl ListMentionsQuery {
             .iter()
             .map(|id| parse_id::<UserId>("userId", id))
             .collect::<Result<_, _>>()?;
+        let brands = parse_list::<String>("brandId", self.brand_id.as_deref())?
+            .iter()
+            .map(|id| parse_id::<BrandId>("brandId", id))
+            .collect::<Result<_, _>>()?;
         Ok(MentionFilter {
+            brands,
+            visible: None,
             platforms: parse_list("platform", self.platform.as_deref())?,
             types: parse_list("type", self.mention_type.as_deref())?,
             states: parse_optional_list("state", self.state.as_deref(), "new")?,
@@ -349,10 +362,13 @@ pub type MentionPage = Page<MentionOut>;
     ))]
 async fn list_mentions(
     State(state): State<AppState>,
-    _me: Principal,
+    me: Principal,
     Params(query): Params<ListMentionsQuery>,
 ) -> Result<Json<MentionPage>, ApiError> {
-    let filter = query.filter()?;
+    let filter = MentionFilter {
+        visible: me.brands.clone(),
+        ..query.filter()?
+    };
     let page = PageRequest::first(query.limit.as_deref(), LIST_LIMITS)?
         .after(query.cursor.as_deref(), |text| {
             cursor::decode(text).map(|(created_at, id)| MentionCursor { created_at, id })
@@ -365,6 +381,19 @@ async fn list_mentions(
     );
     page.meta.is_syncing = Some(false);
     Ok(Json(page))
+}
+
+/// Mention `id`, if `me` sees its brand; 404 otherwise, as if it did not exist.
+pub(crate) async fn visible_mention(
+    conn: &impl ConnectionTrait,
+    me: &Principal,
+    id: MentionId,
+) -> Result<mentions::Model, ApiError> {
+    let mention = queries::find(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no mention with this id"))?;
+    me.check_sees(mention.brand_id, "mention")?;
+    Ok(mention)
 }
 
 fn with_etag(version: i32, body: impl IntoResponse) -> Response {
@@ -385,13 +414,11 @@ fn with_etag(version: i32, body: impl IntoResponse) -> Response {
     ))]
 async fn get_mention(
     State(state): State<AppState>,
-    _me: Principal,
+    me: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id: MentionId = parse_id("id", &id)?;
-    let mention = queries::find(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no mention with this id"))?;
+    let mention = visible_mention(&state.db, &me, id).await?;
     let replies = queries::replies(&state.db, id).await?;
     let thread = queries::thread(&state.db, &mention).await?;
     let version = mention.version;
@@ -511,6 +538,7 @@ async fn apply_update(
     let current = queries::find_for_update(&txn, id)
         .await?
         .ok_or_else(|| ApiError::not_found("no mention with this id"))?;
+    me.check_sees(current.brand_id, "mention")?;
     if let Some(expected) = expected
         && expected != current.version
     {
@@ -551,6 +579,13 @@ async fn apply_update(
         .map_err(|e| {
             if is_foreign_key_violation(&e, "mentions_assignee_id_fkey") {
                 ApiError::invalid("userId", "userId: no user has this id")
+            } else if shared::db::violated_constraint(&e).as_deref()
+                == Some("mentions_assignee_of_brand")
+            {
+                ApiError::invalid(
+                    "userId",
+                    "userId: this user does not work for the mention's brand",
+                )
             } else {
                 e.into()
             }

@@ -21,7 +21,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, parse_id};
 use crate::openapi;
-use crate::routes::mentions::{ReplyOut, if_match};
+use crate::routes::mentions::{ReplyOut, if_match, visible_mention};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -245,6 +245,7 @@ async fn create_reply(
 ) -> Result<Response, ApiError> {
     let mention_id: MentionId = parse_id("id", &id)?;
     let content = validate_content(&input.content)?;
+    visible_mention(&state.db, &me, mention_id).await?;
     let key = idempotency_key(&headers)?;
     let seen_version = if_match(&headers)?;
     let hash = request_hash(mention_id, content);
@@ -316,12 +317,15 @@ async fn create_reply(
     ))]
 async fn get_reply(
     State(state): State<AppState>,
-    _me: Principal,
+    me: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<ReplyOut>, ApiError> {
     let id: ReplyId = parse_id("id", &id)?;
     let reply = reply::request::find(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("no reply with this id"))?;
+    visible_mention(&state.db, &me, reply.mention_id)
+        .await
+        .map_err(|_| ApiError::not_found("no reply with this id"))?;
     Ok(Json(ReplyOut::from(reply)))
 }

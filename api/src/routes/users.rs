@@ -1,26 +1,27 @@
 //! Users and sessions: login (`POST /v1/users/login`), logout, the current user
 //! (`GET /v1/me`), the user list and, for admins, creating and changing users
-//! (`PATCH /v1/users/{id}`: disable or enable, role, password).
+//! (`PATCH /v1/users/{id}`: disable or enable, role, password, brands).
 
 use crate::AppState;
 use crate::accounts::{self, MAX_NAME_CHARS, NewAccount};
 use crate::auth::{self, Admin, Principal};
 use crate::error::{ApiError, Problem};
-use crate::extract::{Body, parse_id, present};
+use crate::extract::{Body, Params, parse_id, present};
 use crate::openapi::{self, RoleValues};
 use axum::Json;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use sea_orm::TransactionTrait;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use shared::audit::{self, Entry, entity};
+use shared::brands::{self, DEFAULT_BRAND};
 use shared::db::entities::users;
 use shared::db::users::LoginKeys;
 use shared::db::{tokens, users as user_queries};
-use shared::domain::{Role, UserId};
+use shared::domain::{BrandId, Role, UserId};
 use std::net::SocketAddr;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -54,17 +55,28 @@ pub struct UserOut {
     pub role: Role,
     /// Whether the user is disabled (cannot sign in).
     pub disabled: bool,
+    /// The brands the user works for (an agent sees their mentions only; admins see every
+    /// brand's).
+    #[schema(value_type = Vec<String>)]
+    pub brand_ids: Vec<BrandId>,
 }
 
-impl From<users::Model> for UserOut {
-    fn from(user: users::Model) -> Self {
+impl UserOut {
+    fn new(user: users::Model, brand_ids: Vec<BrandId>) -> Self {
         UserOut {
             id: user.id,
             email: user.email,
             name: user.name,
             role: user.role,
             disabled: user.disabled_at.is_some(),
+            brand_ids,
         }
+    }
+
+    /// `user` with its brands read from `conn`.
+    async fn of(conn: &impl ConnectionTrait, user: users::Model) -> Result<Self, ApiError> {
+        let brand_ids = brands::of_user(conn, user.id).await?;
+        Ok(UserOut::new(user, brand_ids))
     }
 }
 
@@ -86,6 +98,10 @@ pub struct UpdateUserIn {
     #[serde(default, deserialize_with = "present")]
     #[schema(nullable = false, min_length = 8, max_length = 1024)]
     pub password: Option<String>,
+    /// The brands the user works for, replacing the current ones.
+    #[serde(default, rename = "brandIds", deserialize_with = "present")]
+    #[schema(value_type = Vec<String>, nullable = false, max_items = 1000)]
+    pub brand_ids: Option<Vec<BrandId>>,
 }
 
 /// Credentials.
@@ -123,6 +139,10 @@ pub struct CreateUserIn {
     /// What the user may do.
     #[schema(value_type = RoleValues)]
     pub role: Role,
+    /// The brands the user works for (default: the default brand).
+    #[serde(default, rename = "brandIds")]
+    #[schema(value_type = Option<Vec<String>>, nullable = false, max_items = 1000)]
+    pub brand_ids: Option<Vec<BrandId>>,
 }
 
 fn name_schema() -> utoipa::openapi::schema::Object {
@@ -199,7 +219,7 @@ async fn login(
     tokens::insert(&state.db, user.id, &token_hash, expires).await?;
     Ok(Json(LoginOut {
         token,
-        user: user.into(),
+        user: UserOut::of(&state.db, user).await?,
     }))
 }
 
@@ -239,21 +259,58 @@ async fn get_me(State(state): State<AppState>, me: Principal) -> Result<Json<Use
     let user = user_queries::find(&state.db, me.user_id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("the user no longer exists"))?;
-    Ok(Json(user.into()))
+    Ok(Json(UserOut::of(&state.db, user).await?))
 }
 
-/// Every user (the seed's shape: an array of `{id, email, name, role}`).
-#[utoipa::path(get, path = "/v1/users", tag = "users", security(("bearer" = [])),
+/// Which users to list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListUsersQuery {
+    /// Only the users who may be assigned a mention of this brand: its users and the admins.
+    #[serde(rename = "brandId")]
+    #[param(rename = "brandId", format = Uuid)]
+    pub brand_id: Option<String>,
+}
+
+/// Every user (the seed's shape: an array of `{id, email, name, role}`, plus `disabled` and
+/// `brandIds`); with `brandId`, the users a mention of that brand can be assigned to.
+#[utoipa::path(get, path = "/v1/users", tag = "users", params(ListUsersQuery),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "Every user, oldest first", body = [UserOut]),
         (status = 401, description = "No valid token", body = Problem),
+        (status = 404, description = "No such brand (or not one of the agent's)", body = Problem),
+        (status = 422, description = "Malformed brand id", body = Problem),
     ))]
 async fn list_users(
     State(state): State<AppState>,
-    _me: Principal,
+    me: Principal,
+    Params(query): Params<ListUsersQuery>,
 ) -> Result<Json<Vec<UserOut>>, ApiError> {
+    let brand = match query.brand_id.as_deref() {
+        Some(text) => {
+            let brand: BrandId = parse_id("brandId", text)?;
+            me.check_sees(brand, "brand")?;
+            if brands::get(&state.db, brand).await?.is_none() {
+                return Err(ApiError::not_found("no brand with this id"));
+            }
+            Some(brand)
+        }
+        None => None,
+    };
     let users = user_queries::list(&state.db).await?;
-    Ok(Json(users.into_iter().map(UserOut::from).collect()))
+    let mut memberships = brands::memberships(&state.db).await?;
+    let listed = users
+        .into_iter()
+        .map(|user| {
+            let brand_ids = memberships.remove(&user.id).unwrap_or_default();
+            UserOut::new(user, brand_ids)
+        })
+        .filter(|user| {
+            brand.is_none_or(|b| user.role == Role::Admin || user.brand_ids.contains(&b))
+        })
+        .collect();
+    Ok(Json(listed))
 }
 
 /// Creates a user (admins only).
@@ -271,14 +328,19 @@ async fn create_user(
     Admin(me): Admin,
     Body(input): Body<CreateUserIn>,
 ) -> Result<(StatusCode, Json<UserOut>), ApiError> {
+    let brand_ids = input.brand_ids.unwrap_or_else(|| vec![DEFAULT_BRAND]);
     let account = NewAccount {
         email: &input.email,
         name: &input.name,
         password: input.password,
         role: input.role,
+        brands: &brand_ids,
     };
     let user = accounts::create(&state.db, account, me.actor()).await?;
-    Ok((StatusCode::CREATED, Json(user.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(UserOut::of(&state.db, user).await?),
+    ))
 }
 
 /// Changes a user (admins only): disables or enables them, changes their role or sets a new
@@ -302,10 +364,14 @@ async fn update_user(
     Body(input): Body<UpdateUserIn>,
 ) -> Result<Json<UserOut>, ApiError> {
     let id: UserId = parse_id("id", &id)?;
-    if input.disabled.is_none() && input.role.is_none() && input.password.is_none() {
+    if input.disabled.is_none()
+        && input.role.is_none()
+        && input.password.is_none()
+        && input.brand_ids.is_none()
+    {
         return Err(ApiError::invalid(
             "",
-            "give at least one of disabled, role and password",
+            "give at least one of disabled, role, password and brandIds",
         ));
     }
     let password_hash = match input.password {
@@ -318,6 +384,9 @@ async fn update_user(
     }
     if let Some(role) = input.role {
         changes.insert("role".into(), role.as_str().into());
+    }
+    if let Some(brand_ids) = &input.brand_ids {
+        changes.insert("brandIds".into(), serde_json::json!(brand_ids));
     }
     let new_password = password_hash.is_some();
     if new_password {
@@ -346,12 +415,16 @@ async fn update_user(
     if new_password {
         tokens::revoke_all_of(&txn, id, None).await?;
     }
+    if let Some(brand_ids) = &input.brand_ids {
+        accounts::set_brands(&txn, id, brand_ids).await?;
+    }
     audit::append(
         &txn,
         Entry::new(me.actor(), "user.updated", entity::USER, id)
             .with_payload(serde_json::Value::Object(changes)),
     )
     .await?;
+    let out = UserOut::of(&txn, user).await?;
     txn.commit().await?;
-    Ok(Json(user.into()))
+    Ok(Json(out))
 }

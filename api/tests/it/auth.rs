@@ -36,7 +36,7 @@ async fn login_with_the_right_password_returns_a_token_that_opens_protected_rout
         users,
         json!([{
             "id": agent.user.id.to_string(), "email": "Ann@Example.com", "name": "Ann", "role": "agent",
-            "disabled": false
+            "disabled": false, "brandIds": [shared::brands::DEFAULT_BRAND.to_string()]
         }])
     );
 }

@@ -203,7 +203,7 @@ async fn presence_reaches_every_other_open_stream_with_the_agents_name() {
     assert_eq!(hint.id, None);
     assert_eq!(
         hint.data,
-        json!({"mentionId": mention.id, "userId": ann.user.id, "name": "ann",
+        json!({"mentionId": mention.id, "brandId": mention.brand_id, "userId": ann.user.id, "name": "ann",
                "activity": "replying"})
     );
 

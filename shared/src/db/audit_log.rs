@@ -2,7 +2,9 @@
 //! newest first, continued below a chain position.
 
 use crate::db::entities::audit_log;
+use crate::domain::BrandId;
 use chrono::{DateTime, FixedOffset};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -19,6 +21,8 @@ pub struct AuditFilter {
     pub action: Option<String>,
     /// At or after this time.
     pub since: Option<DateTime<FixedOffset>>,
+    /// Only rows about mentions of these brands (`None`: every row).
+    pub brands: Option<Vec<BrandId>>,
 }
 
 /// Up to `limit` rows matching `filter`, newest first, with ids below `before` when given.
@@ -46,6 +50,20 @@ pub async fn list(
     }
     if let Some(before) = before {
         query = query.filter(audit_log::Column::Id.lt(before));
+    }
+    if let Some(brands) = &filter.brands {
+        let ids: Vec<String> = brands.iter().map(ToString::to_string).collect();
+        // Brand ids are uuids: safe to write into the statement.
+        let list = match ids.is_empty() {
+            true => "NULL".to_owned(),
+            false => format!("'{}'", ids.join("', '")),
+        };
+        query = query.filter(Expr::cust(format!(
+            "audit_log.entity_type = 'mention' AND EXISTS (SELECT 1 FROM mentions m \
+             WHERE m.id = CASE WHEN audit_log.entity_type = 'mention' \
+                               THEN audit_log.entity_id::uuid END \
+               AND m.brand_id IN ({list}))"
+        )));
     }
     query
         .order_by_desc(audit_log::Column::Id)

@@ -8,7 +8,8 @@
 
 use crate::db::entities::{mentions, replies};
 use crate::domain::{
-    Disposition, MentionId, MentionState, MentionType, Platform, ReplyId, ReplyStatus, UserId,
+    BrandId, Disposition, MentionId, MentionState, MentionType, Platform, ReplyId, ReplyStatus,
+    UserId,
 };
 use chrono::{DateTime, FixedOffset, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -22,6 +23,10 @@ use std::fmt::Write as _;
 /// the values inside one list with OR.
 #[derive(Debug, Clone, Default)]
 pub struct MentionFilter {
+    /// Brands asked for.
+    pub brands: Vec<BrandId>,
+    /// The brands the reader may see (`None`: all); mentions of others never match.
+    pub visible: Option<Vec<BrandId>>,
     pub platforms: Vec<Platform>,
     /// Mention types.
     pub types: Vec<MentionType>,
@@ -80,7 +85,7 @@ pub struct ListedMention {
     pub latest_reply: Option<ReplySummary>,
 }
 
-const COLUMNS: &str = "m.id, m.type, m.platform, m.content, m.platform_ref, \
+const COLUMNS: &str = "m.id, m.brand_id, m.type, m.platform, m.content, m.platform_ref, \
     m.provider_post_ref, m.parent_id, m.author_id, m.author_name, m.author_handle, m.posted_at, \
     m.state, m.disposition, m.assignee_id, m.raw, m.version, m.created_at, m.updated_at";
 
@@ -127,6 +132,12 @@ pub async fn list(
     limit: u64,
 ) -> Result<Vec<ListedMention>, DbErr> {
     let mut c = Conditions::default();
+    match &filter.visible {
+        Some(visible) if visible.is_empty() => c.sql.push("false".to_owned()),
+        Some(visible) => c.any_of("m.brand_id", &some(visible)),
+        None => {}
+    }
+    c.any_of("m.brand_id", &some(&filter.brands));
     c.any_of("m.platform", &some(&filter.platforms));
     c.any_of("m.type", &some(&filter.types));
     c.any_of("m.state", &filter.states);
@@ -259,6 +270,7 @@ pub async fn thread(
     {
         let at = mention.posted_at.unwrap_or(mention.created_at);
         let messages = mentions::Entity::find()
+            .filter(mentions::Column::BrandId.eq(mention.brand_id))
             .filter(mentions::Column::Platform.eq(mention.platform))
             .filter(mentions::Column::ProviderPostRef.eq(conversation.as_str()))
             .filter(mentions::Column::MentionType.eq(MentionType::Message))

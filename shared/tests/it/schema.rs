@@ -30,6 +30,7 @@ async fn the_same_mention_fetched_twice_is_stored_once() {
 
     let again = mentions::Entity::insert(comment("fb-c-1"))
         .on_conflict_do_nothing_on([
+            mentions::Column::BrandId,
             mentions::Column::Platform,
             mentions::Column::MentionType,
             mentions::Column::PlatformRef,
@@ -46,7 +47,7 @@ async fn the_same_mention_fetched_twice_is_stored_once() {
     assert!(is_unique_violation(&err), "{err}");
     assert_eq!(
         violated_constraint(&err).as_deref(),
-        Some("mentions_platform_type_ref_key")
+        Some("mentions_brand_platform_type_ref_key")
     );
 
     assert_eq!(count(db.conn(), "SELECT count(*) FROM mentions").await, 1);
