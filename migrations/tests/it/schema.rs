@@ -255,3 +255,55 @@ async fn the_app_role_reads_every_table_and_may_only_append_to_the_audit_log() {
     }
     db.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn an_installation_from_before_brands_keeps_its_rows_as_the_default_brands() {
+    let scratch = Scratch::empty().await;
+    let db = scratch.connect().await;
+    migrations::migrate_up(&db).await.expect("up");
+    let rolled_back = migrations::migrate_down(&db, Some(1))
+        .await
+        .expect("down to the single-profile schema");
+    assert_eq!(rolled_back, vec!["m20261210_000010_brands".to_owned()]);
+    db.execute_unprepared(
+        "INSERT INTO users (id, email, name, role, password_hash) \
+             VALUES ('00000000-0000-0000-0000-0000000000a1', 'ann@example.com', 'Ann', 'agent', 'x'); \
+         INSERT INTO posts (platform, ayrshare_post_id, platform_post_id) \
+             VALUES ('twitter', 'ayr-1', 'tw-1'); \
+         INSERT INTO mentions (type, platform, content, platform_ref) \
+             VALUES ('comment', 'twitter', 'Hello', 'c-1'); \
+         INSERT INTO tasks (kind, platform, dedup_key) VALUES ('ingest', 'twitter', 'ingest:twitter');",
+    )
+    .await
+    .expect("single-profile rows");
+    migrations::migrate_up(&db).await.expect("up again");
+    let default = "00000000-0000-0000-0000-000000000001";
+    for table in ["posts", "mentions", "tasks"] {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT count(*) AS n FROM {table} WHERE brand_id = '{default}'"),
+            ))
+            .await
+            .expect("count")
+            .expect("row");
+        assert_eq!(row.try_get::<i64>("", "n").expect("n"), 1, "{table}");
+    }
+    let member = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT count(*) AS n FROM user_brands \
+                 WHERE user_id = '00000000-0000-0000-0000-0000000000a1' AND brand_id = '{default}'"
+            ),
+        ))
+        .await
+        .expect("count")
+        .expect("row");
+    assert_eq!(
+        member.try_get::<i64>("", "n").expect("n"),
+        1,
+        "Ann works for the default brand"
+    );
+    db.close().await.expect("close");
+}
