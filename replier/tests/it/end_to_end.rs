@@ -139,9 +139,20 @@ impl Stack {
             if open == 0 {
                 return all;
             }
+            let stuck: Vec<String> = all
+                .iter()
+                .filter(|r| !matches!(r.status, ReplyStatus::Sent | ReplyStatus::Failed))
+                .take(5)
+                .map(|r| {
+                    format!(
+                        "{:?} attempts={} error={:?}",
+                        r.status, r.attempts, r.last_error
+                    )
+                })
+                .collect();
             assert!(
                 Instant::now() < deadline,
-                "{open} replies still open after {timeout:?}"
+                "{open} replies still open after {timeout:?}: {stuck:?}"
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
