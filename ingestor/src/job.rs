@@ -88,11 +88,7 @@ impl IngestJob {
         ctx: &JobContext,
         platform: Platform,
     ) -> Result<Option<Ayrshare>, JobError> {
-        let brand = self
-            .apis
-            .brand(ctx.db(), ctx.brand())
-            .await
-            .map_err(JobError::permanent)?;
+        let brand = self.apis.brand(ctx.db(), ctx.brand()).await?;
         if brand.disabled {
             return Ok(None);
         }

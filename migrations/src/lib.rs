@@ -78,6 +78,7 @@ mod m20261207_000020_manage_accounts;
 mod m20261208_000010_live_events;
 mod m20261209_000010_webhooks;
 mod m20261210_000010_brands;
+mod m20261211_000010_failed_reply_tasks;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -108,6 +109,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000010_live_events::Migration),
             Box::new(m20261209_000010_webhooks::Migration),
             Box::new(m20261210_000010_brands::Migration),
+            Box::new(m20261211_000010_failed_reply_tasks::Migration),
         ]
     }
 }

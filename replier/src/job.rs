@@ -298,11 +298,7 @@ impl Job for ReplyJob {
                 ))
             })?;
         // The mention's brand decides the Profile-Key, the budget and the breaker.
-        let brand = self
-            .apis
-            .brand(db, mention.brand_id)
-            .await
-            .map_err(JobError::permanent)?;
+        let brand = self.apis.brand(db, mention.brand_id).await?;
         let api = &self
             .apis
             .get(db, &brand, mention.platform)

@@ -261,10 +261,16 @@ async fn an_installation_from_before_brands_keeps_its_rows_as_the_default_brands
     let scratch = Scratch::empty().await;
     let db = scratch.connect().await;
     migrations::migrate_up(&db).await.expect("up");
-    let rolled_back = migrations::migrate_down(&db, Some(1))
+    let rolled_back = migrations::migrate_down(&db, Some(2))
         .await
         .expect("down to the single-profile schema");
-    assert_eq!(rolled_back, vec!["m20261210_000010_brands".to_owned()]);
+    assert_eq!(
+        rolled_back,
+        [
+            "m20261211_000010_failed_reply_tasks",
+            "m20261210_000010_brands"
+        ]
+    );
     db.execute_unprepared(
         "INSERT INTO users (id, email, name, role, password_hash) \
              VALUES ('00000000-0000-0000-0000-0000000000a1', 'ann@example.com', 'Ann', 'agent', 'x'); \

@@ -6,7 +6,7 @@ use crate::support::{self, SimItem, ledger_replies, set_faults, sim_get};
 use futures_util::StreamExt;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
-use shared::db::entities::{mentions, replies};
+use shared::db::entities::{mentions, replies, tasks};
 use shared::domain::{MentionType, Platform, ReplyStatus};
 use shared::testing::{Process, TestBroker, TestDb, free_port, wait_http_ok};
 use std::collections::HashMap;
@@ -139,21 +139,40 @@ impl Stack {
             if open == 0 {
                 return all;
             }
-            let stuck: Vec<String> = all
-                .iter()
-                .filter(|r| !matches!(r.status, ReplyStatus::Sent | ReplyStatus::Failed))
-                .take(5)
-                .map(|r| {
-                    format!(
-                        "{:?} attempts={} error={:?}",
-                        r.status, r.attempts, r.last_error
-                    )
-                })
-                .collect();
-            assert!(
-                Instant::now() < deadline,
-                "{open} replies still open after {timeout:?}: {stuck:?}"
-            );
+            if Instant::now() >= deadline {
+                let mut stuck = Vec::new();
+                for r in all
+                    .iter()
+                    .filter(|r| !matches!(r.status, ReplyStatus::Sent | ReplyStatus::Failed))
+                    .take(5)
+                {
+                    let tasks = tasks::Entity::find()
+                        .filter(tasks::Column::SubjectId.eq(r.id))
+                        .all(self.db.conn())
+                        .await
+                        .expect("tasks");
+                    let tasks: Vec<String> = tasks
+                        .iter()
+                        .map(|t| {
+                            format!(
+                                "task {:?} attempts={} available_at={} published_at={:?} \
+                                 started_at={:?} error={:?}",
+                                t.status,
+                                t.attempts,
+                                t.available_at,
+                                t.published_at,
+                                t.started_at,
+                                t.last_error
+                            )
+                        })
+                        .collect();
+                    stuck.push(format!(
+                        "reply {:?} attempts={} error={:?} created_at={}: {tasks:?}",
+                        r.status, r.attempts, r.last_error, r.created_at
+                    ));
+                }
+                panic!("{open} replies still open after {timeout:?}: {stuck:?}");
+            }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -342,13 +361,9 @@ async fn a_thousand_replies_across_eight_platforms_under_faults_are_each_sent_at
         );
     }
     assert!(sent > 900, "only {sent} of 1000 sent");
-    let tasks_open = shared::db::entities::tasks::Entity::find()
-        .filter(shared::db::entities::tasks::Column::Kind.eq("reply"))
-        .filter(shared::db::entities::tasks::Column::Status.is_in([
-            "pending",
-            "published",
-            "running",
-        ]))
+    let tasks_open = tasks::Entity::find()
+        .filter(tasks::Column::Kind.eq("reply"))
+        .filter(tasks::Column::Status.is_in(["pending", "published", "running"]))
         .all(stack.db.conn())
         .await
         .expect("tasks");

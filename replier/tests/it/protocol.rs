@@ -272,6 +272,40 @@ async fn a_reply_whose_task_runs_out_of_attempts_ends_failed_and_the_mention_pro
 }
 
 #[tokio::test]
+async fn a_reply_for_a_brand_whose_profile_key_cannot_be_opened_ends_failed_with_the_reason() {
+    // The replier runs without BRANDS_KEY, so the brand's sealed Profile-Key cannot be opened:
+    // no retry mends that, and the reply must not stay pending with its task over.
+    let mut h = Harness::new(&[]).await;
+    let agent = h.agent().await;
+    let m = &h.comment_mentions(Platform::Facebook, 1).await[0];
+    h.db.conn()
+        .execute_unprepared(&format!(
+            "INSERT INTO brands (id, name, profile_key, profile_key_hash) \
+             VALUES ('00000000-0000-0000-0000-0000000000b2', 'Sealed', '\\x0102', '\\x0304');
+             UPDATE mentions SET brand_id = '00000000-0000-0000-0000-0000000000b2' \
+             WHERE id = '{}'",
+            m.id
+        ))
+        .await
+        .expect("a brand with a sealed key");
+    let id = request(&h.db, agent, m.id, "Never leaves").await;
+
+    h.drain(DRAIN).await;
+
+    let (failed, _) = assert_failed(&h, m, id, "failed").await;
+    assert!(
+        failed
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("BRANDS_KEY")),
+        "the reason is kept: {failed:?}"
+    );
+    assert_eq!(failed.attempts, 0, "nothing reached the provider");
+    let ledger = h.sim_get("ledger").await;
+    assert_eq!(ledger_replies(&ledger, &m.platform_ref, "Never leaves"), 0);
+}
+
+#[tokio::test]
 async fn a_reply_whose_worker_died_on_the_last_attempt_ends_failed_when_the_sweeper_finds_it() {
     let h = Harness::new(&[]).await;
     let agent = h.agent().await;

@@ -37,6 +37,7 @@ mod drain;
 pub use context::JobContext;
 pub use drain::{DrainError, run_to_completion};
 
+use crate::brands::ProfileError;
 use crate::bus;
 use crate::config::Settings;
 use crate::domain::JobKind;
@@ -137,6 +138,17 @@ impl From<DbErr> for JobError {
     /// A database error is transient: the task is retried.
     fn from(err: DbErr) -> JobError {
         JobError::transient(err)
+    }
+}
+
+impl From<ProfileError> for JobError {
+    /// The brand's profile could not be read: retried if the database failed, final otherwise
+    /// (no such brand, its Profile-Key cannot be opened).
+    fn from(err: ProfileError) -> JobError {
+        match err {
+            ProfileError::Db(db) => JobError::transient(db),
+            other => JobError::permanent(other),
+        }
     }
 }
 
