@@ -21,13 +21,19 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use std::fmt;
 use uuid::Uuid;
 
 /// The brand of every row written before brands existed, and of the environment's profile.
 pub const DEFAULT_BRAND: BrandId = BrandId(Uuid::from_u128(1));
+
+/// Longest Profile-Key accepted.
+pub const MAX_PROFILE_KEY_LEN: usize = 200;
+
+/// Longest brand name.
+pub const MAX_NAME_LEN: usize = 100;
 
 /// Bytes of the nonce in front of a sealed Profile-Key.
 const NONCE_LEN: usize = 24;
@@ -162,6 +168,14 @@ fn parse_platforms(list: &str) -> Vec<Platform> {
     list.split(',').filter_map(|p| p.parse().ok()).collect()
 }
 
+fn platforms_text(platforms: &[Platform]) -> String {
+    platforms
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 const COLUMNS: &str = "id, name, array_to_string(platforms, ',') AS platforms, \
      profile_key IS NOT NULL AS has_profile_key, disabled_at, created_at, updated_at";
 
@@ -193,6 +207,139 @@ pub async fn get(conn: &impl ConnectionTrait, id: BrandId) -> Result<Option<Bran
     ))
     .one(conn)
     .await
+}
+
+/// A brand to create.
+#[derive(Debug, Clone)]
+pub struct NewBrand {
+    pub name: String,
+    pub profile_key: Option<SecretString>,
+    pub platforms: Option<Vec<Platform>>,
+}
+
+/// A change to a brand (`None`: unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct BrandChange {
+    pub name: Option<String>,
+    pub profile_key: Option<SecretString>,
+    /// `Some(None)`: back to every configured platform.
+    pub platforms: Option<Option<Vec<Platform>>>,
+    pub disabled: Option<bool>,
+}
+
+/// Why a brand cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum BrandWriteError {
+    /// A Profile-Key was given but `BRANDS_KEY` is not set.
+    #[error("BRANDS_KEY is not set: a Profile-Key cannot be stored")]
+    NoBrandsKey,
+    /// Another brand has this name.
+    #[error("another brand is named so")]
+    NameTaken,
+    /// Another brand has this Profile-Key.
+    #[error("another brand has this Profile-Key")]
+    ProfileKeyTaken,
+    /// Another brand already uses the primary profile (no Profile-Key).
+    #[error("another brand already uses the primary profile; give a Profile-Key")]
+    PrimaryTaken,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+fn write_error(e: DbErr) -> BrandWriteError {
+    if crate::db::sqlstate(&e).as_deref() == Some(crate::db::UNIQUE_VIOLATION) {
+        match crate::db::violated_constraint(&e).as_deref() {
+            Some("brands_name_key") => return BrandWriteError::NameTaken,
+            Some("brands_profile_key_hash_key") => return BrandWriteError::ProfileKeyTaken,
+            Some("brands_one_primary_profile") => return BrandWriteError::PrimaryTaken,
+            _ => {}
+        }
+    }
+    BrandWriteError::Db(e)
+}
+
+/// A sealed Profile-Key and its fingerprint (both `None` without one).
+type SealedKey = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+fn sealed(
+    key: Option<&BrandsKey>,
+    id: BrandId,
+    profile_key: Option<&SecretString>,
+) -> Result<SealedKey, BrandWriteError> {
+    match profile_key {
+        None => Ok((None, None)),
+        Some(profile_key) => {
+            let key = key.ok_or(BrandWriteError::NoBrandsKey)?;
+            let plain = profile_key.expose_secret();
+            Ok((Some(key.seal(id, plain)), Some(key.fingerprint(plain))))
+        }
+    }
+}
+
+/// Creates a brand.
+pub async fn create(
+    conn: &impl ConnectionTrait,
+    key: Option<&BrandsKey>,
+    new: &NewBrand,
+) -> Result<Brand, BrandWriteError> {
+    let id = BrandId::new();
+    let (profile_key, hash) = sealed(key, id, new.profile_key.as_ref())?;
+    Brand::find_by_statement(statement(
+        &format!(
+            "INSERT INTO brands (id, name, profile_key, profile_key_hash, platforms) \
+             VALUES ($1, $2, $3, $4, string_to_array($5, ',')) RETURNING {COLUMNS}"
+        ),
+        vec![
+            id.into(),
+            new.name.trim().into(),
+            profile_key.into(),
+            hash.into(),
+            new.platforms.as_deref().map(platforms_text).into(),
+        ],
+    ))
+    .one(conn)
+    .await
+    .map_err(write_error)?
+    .ok_or(BrandWriteError::Db(DbErr::RecordNotInserted))
+}
+
+/// Applies `change` to brand `id`; `None` if there is no such brand.
+pub async fn update(
+    conn: &impl ConnectionTrait,
+    key: Option<&BrandsKey>,
+    id: BrandId,
+    change: &BrandChange,
+) -> Result<Option<Brand>, BrandWriteError> {
+    let (profile_key, hash) = sealed(key, id, change.profile_key.as_ref())?;
+    let platforms = change
+        .platforms
+        .as_ref()
+        .map(|p| p.as_deref().map(platforms_text));
+    Brand::find_by_statement(statement(
+        &format!(
+            "UPDATE brands SET \
+                 name = COALESCE($2, name), \
+                 profile_key = COALESCE($3, profile_key), \
+                 profile_key_hash = COALESCE($4, profile_key_hash), \
+                 platforms = CASE WHEN $5 THEN string_to_array($6, ',') ELSE platforms END, \
+                 disabled_at = CASE WHEN $7 IS NULL THEN disabled_at \
+                                    WHEN $7 THEN COALESCE(disabled_at, now()) ELSE NULL END, \
+                 updated_at = now() \
+             WHERE id = $1 RETURNING {COLUMNS}"
+        ),
+        vec![
+            id.into(),
+            change.name.as_deref().map(str::trim).into(),
+            profile_key.into(),
+            hash.into(),
+            platforms.is_some().into(),
+            platforms.flatten().into(),
+            change.disabled.into(),
+        ],
+    ))
+    .one(conn)
+    .await
+    .map_err(write_error)
 }
 
 /// A brand being polled, and the platforms it watches.
@@ -377,7 +524,6 @@ pub async fn set_user_brands(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::ExposeSecret;
 
     const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
