@@ -360,3 +360,115 @@ pub fn ledger_messages(ledger: &Value, recipient: &str, content: &str) -> usize 
         .filter(|m| m["recipientId"] == recipient && m["message"] == content)
         .count()
 }
+
+/// `BRANDS_KEY` of the tests that make brands with a Profile-Key.
+pub const BRANDS_KEY: &str = "6272616e64732d6b65792d666f722d7468652d7265706c6965722d7465737473";
+
+/// Makes brand `name` with Profile-Key `profile_key` (sealed with [`BRANDS_KEY`]), watching
+/// every platform, and lets every user there is work for it; returns its id.
+pub async fn add_brand(db: &TestDb, name: &str, profile_key: &str) -> shared::domain::BrandId {
+    use sea_orm::ConnectionTrait;
+    let key = shared::brands::BrandsKey::from_hex(BRANDS_KEY).expect("64 hex digits");
+    let brand = shared::brands::create(
+        db.conn(),
+        Some(&key),
+        &shared::brands::NewBrand {
+            name: name.to_owned(),
+            profile_key: Some(profile_key.to_owned().into()),
+            platforms: None,
+        },
+    )
+    .await
+    .expect("brand created");
+    db.conn()
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "INSERT INTO user_brands (user_id, brand_id) SELECT id, $1 FROM users",
+            [brand.id.0.into()],
+        ))
+        .await
+        .expect("users join the brand");
+    brand.id
+}
+
+/// `GET <base>/_sim/<path>?profile=<profile>`: a control endpoint of one profile's world.
+pub async fn sim_profile_get(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    profile: &str,
+) -> Value {
+    sim_json(
+        http.get(format!("{base}/_sim/{path}"))
+            .query(&[("profile", profile)]),
+    )
+    .await
+}
+
+/// `POST <base>/_sim/faults?profile=<profile>`: replaces one profile's fault set.
+pub async fn set_profile_faults(http: &reqwest::Client, base: &str, profile: &str, faults: Value) {
+    let response = http
+        .post(format!("{base}/_sim/faults"))
+        .query(&[("profile", profile)])
+        .json(&faults)
+        .send()
+        .await
+        .expect("simulator reachable");
+    assert!(response.status().is_success(), "faults refused: {faults}");
+}
+
+/// `n` customer comments on `platform` of the world of `profile`.
+pub async fn profile_comments(
+    http: &reqwest::Client,
+    base: &str,
+    profile: &str,
+    platform: Platform,
+    n: usize,
+) -> Vec<SimItem> {
+    let all = sim_profile_get(http, base, "comments", profile).await;
+    let items: Vec<SimItem> = all["comments"]
+        .as_array()
+        .expect("comments")
+        .iter()
+        .filter(|c| c["platform"] == platform.as_str() && c["fromUs"] == false)
+        .take(n)
+        .map(|c| SimItem {
+            platform,
+            id: c["commentId"].as_str().expect("commentId").to_owned(),
+            thread: c["postId"].as_str().expect("postId").to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        items.len(),
+        n,
+        "the world of {profile:?} has {n} comments on {platform}"
+    );
+    items
+}
+
+/// Stores `items` as comment mentions of `brand`, as the ingestor would.
+pub async fn insert_brand_comments(
+    db: &TestDb,
+    brand: shared::domain::BrandId,
+    items: &[SimItem],
+) -> Vec<mentions::Model> {
+    let mut stored = Vec::with_capacity(items.len());
+    for item in items {
+        let mention = mentions::ActiveModel {
+            id: Set(MentionId::new()),
+            brand_id: Set(brand),
+            mention_type: Set(MentionType::Comment),
+            platform: Set(item.platform),
+            content: Set("Where is my order?".to_owned()),
+            platform_ref: Set(item.id.clone()),
+            provider_post_ref: Set(Some(item.thread.clone())),
+            raw: Set(json!({})),
+            ..Default::default()
+        }
+        .insert(db.conn())
+        .await
+        .expect("insert mention");
+        stored.push(mention);
+    }
+    stored
+}
