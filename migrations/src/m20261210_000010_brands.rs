@@ -91,6 +91,9 @@ ALTER TABLE webhook_deliveries ADD COLUMN brand_id uuid NOT NULL
     DEFAULT '00000000-0000-0000-0000-000000000001' REFERENCES brands (id);
 DROP INDEX webhook_deliveries_by_platform;
 ALTER TABLE webhook_deliveries DROP COLUMN profile;
+-- Delivery ids are the provider's per profile: one brand's id never hides another's delivery.
+ALTER TABLE webhook_deliveries DROP CONSTRAINT webhook_deliveries_pkey;
+ALTER TABLE webhook_deliveries ADD PRIMARY KEY (brand_id, id);
 CREATE INDEX webhook_deliveries_by_platform
     ON webhook_deliveries (brand_id, platform, received_at);
 
@@ -140,9 +143,11 @@ BEGIN
     END IF;
 END $$;
 DROP INDEX webhook_deliveries_by_platform;
+ALTER TABLE webhook_deliveries DROP CONSTRAINT webhook_deliveries_pkey;
 ALTER TABLE webhook_deliveries ADD COLUMN profile text NOT NULL DEFAULT 'default';
 ALTER TABLE webhook_deliveries ALTER COLUMN profile DROP DEFAULT;
 ALTER TABLE webhook_deliveries DROP COLUMN brand_id;
+ALTER TABLE webhook_deliveries ADD PRIMARY KEY (id);
 CREATE INDEX webhook_deliveries_by_platform ON webhook_deliveries (profile, platform, received_at);
 
 ALTER TABLE webhook_registrations DROP CONSTRAINT webhook_registrations_pkey;

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, FixedOffset};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, Statement};
 use serde::Serialize;
-use shared::brands::DEFAULT_BRAND;
+use shared::brands::{self, DEFAULT_BRAND};
 use shared::db::entities::circuit_breakers;
 use shared::domain::JobKind;
 use shared::domain::Platform;
@@ -80,7 +80,8 @@ pub struct WebhooksHealth {
     /// Deliveries this api process refused for their signature or timestamp, since it
     /// started.
     pub signature_failures: u64,
-    /// Per profile (`default`: the environment's), per platform webhooks can cover.
+    /// Per enabled brand (`default`: the default brand, whose profile is the environment's;
+    /// the others by id), per platform of the brand webhooks can cover.
     pub profiles: BTreeMap<String, BTreeMap<String, PlatformWebhook>>,
 }
 
@@ -161,29 +162,37 @@ async fn get_health(
 }
 
 async fn webhooks_health(state: &AppState) -> Result<WebhooksHealth, DbErr> {
-    let covered = match state.budget.plan.push {
-        Some(push) => push::covered(&state.db, DEFAULT_BRAND, &state.platforms, push).await?,
-        None => Vec::new(),
-    };
-    let platforms = push::state(&state.db, DEFAULT_BRAND, &state.platforms)
-        .await?
-        .into_iter()
-        .map(|p| {
-            let safety_net_polling = covered.iter().any(|c| c.as_str() == p.platform);
-            let health = PlatformWebhook {
-                registered: p.registered,
-                missing_since: p.missing_since,
-                last_delivery_at: p.last_delivery_at,
-                deliveries_today: p.deliveries_today,
-                safety_net_polling,
-            };
-            (p.platform, health)
-        })
-        .collect();
+    let mut profiles = BTreeMap::new();
+    for watch in brands::watching(&state.db, &state.platforms).await? {
+        let covered = match state.budget.plan.push {
+            Some(push) => push::covered(&state.db, watch.brand, &watch.platforms, push).await?,
+            None => Vec::new(),
+        };
+        let platforms = push::state(&state.db, watch.brand, &watch.platforms)
+            .await?
+            .into_iter()
+            .map(|p| {
+                let safety_net_polling = covered.iter().any(|c| c.as_str() == p.platform);
+                let health = PlatformWebhook {
+                    registered: p.registered,
+                    missing_since: p.missing_since,
+                    last_delivery_at: p.last_delivery_at,
+                    deliveries_today: p.deliveries_today,
+                    safety_net_polling,
+                };
+                (p.platform, health)
+            })
+            .collect();
+        let name = match watch.brand {
+            DEFAULT_BRAND => "default".to_owned(),
+            other => other.to_string(),
+        };
+        profiles.insert(name, platforms);
+    }
     Ok(WebhooksHealth {
         enabled: state.webhook_keys.enabled(),
         signature_failures: state.webhook_keys.refused.load(Ordering::Relaxed),
-        profiles: BTreeMap::from([("default".to_owned(), platforms)]),
+        profiles,
     })
 }
 

@@ -58,8 +58,21 @@ async fn start(env: &[(&str, &str)]) -> Stack {
 
 /// The simulator's `/hook/webhook`, `method` with `body`.
 async fn hooks(stack: &Stack, method: reqwest::Method, body: Option<Value>) -> Value {
+    hooks_of(stack, None, method, body).await
+}
+
+/// [`hooks`] of the profile whose Profile-Key is `profile` (`None`: the primary profile).
+async fn hooks_of(
+    stack: &Stack,
+    profile: Option<&str>,
+    method: reqwest::Method,
+    body: Option<Value>,
+) -> Value {
     let url = format!("{}/api/hook/webhook", stack.sim_base);
     let mut request = stack.http.request(method, url).bearer_auth("sim-key");
+    if let Some(profile) = profile {
+        request = request.header("Profile-Key", profile);
+    }
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -101,7 +114,13 @@ async fn reads(stack: &Stack, platform: &str) -> u64 {
 
 /// Adds a customer's comment on a Facebook post; its Social Comment ID.
 async fn comment(stack: &Stack, text: &str) -> String {
-    let world = sim_get(&stack.http, &stack.sim_base, "comments").await;
+    comment_of(stack, "", text).await
+}
+
+/// [`comment`] in the world of the profile whose Profile-Key is `profile` (`""`: the primary).
+async fn comment_of(stack: &Stack, profile: &str, text: &str) -> String {
+    let query = format!("comments?profile={profile}");
+    let world = sim_get(&stack.http, &stack.sim_base, &query).await;
     let post = world["comments"]
         .as_array()
         .expect("comments")
@@ -110,7 +129,10 @@ async fn comment(stack: &Stack, text: &str) -> String {
         .expect("a facebook comment")["postId"]
         .clone();
     let body = json!({"platform": "facebook", "postId": post, "content": text});
-    let request = stack.http.post(format!("{}/_sim/comments", stack.sim_base));
+    let request = stack.http.post(format!(
+        "{}/_sim/comments?profile={profile}",
+        stack.sim_base
+    ));
     let added = sim_json(request.json(&body)).await;
     added["commentId"].as_str().expect("comment id").to_owned()
 }
@@ -281,6 +303,86 @@ async fn without_public_base_url_the_registrations_it_made_are_removed() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn a_second_brand_gets_webhooks_at_its_own_url_and_its_comment_reaches_its_inbox_by_them() {
+    const BRANDS_KEY: &str = "8f3c1e2a9b7d4c6e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70";
+    const PROFILE: &str = "pk-brand-b";
+    let stack = start(&[("BRANDS_KEY", BRANDS_KEY), ("WEBHOOK_CHECK_SECONDS", "1")]).await;
+    let key = shared::brands::BrandsKey::from_hex(BRANDS_KEY).expect("key");
+    let new = shared::brands::NewBrand {
+        name: "Brand B".to_owned(),
+        profile_key: Some(PROFILE.to_owned().into()),
+        platforms: None,
+    };
+    let brand = shared::brands::create(stack.db.conn(), Some(&key), &new)
+        .await
+        .expect("brand B");
+
+    // Brand B's profile lists brand B's URL; the primary profile keeps the default brand's.
+    let url = format!(
+        "{}/v1/webhooks/ayrshare?brandId={}",
+        stack.api_base, brand.id
+    );
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let listed = hooks_of(&stack, Some(PROFILE), reqwest::Method::GET, None).await;
+        if listed["comments"] == url.as_str() && listed["messages"] == url.as_str() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{listed}\n{}", stack.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    listed(&stack, true).await;
+    let posts = format!(
+        "SELECT count(*) FROM posts WHERE brand_id = '{}' AND platform = 'facebook'",
+        brand.id
+    );
+    while stack.scalar(&posts).await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "brand B's posts\n{}",
+            stack.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let id = comment_of(&stack, PROFILE, "Brand B, do you ship abroad?").await;
+    let theirs = format!(
+        "SELECT count(*) FROM webhook_deliveries WHERE brand_id = '{}'",
+        brand.id
+    );
+    while stack.scalar(&theirs).await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no delivery for B\n{}",
+            stack.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stored = format!(
+        "SELECT count(*) FROM mentions WHERE brand_id = '{}' AND platform_ref = '{id}'",
+        brand.id
+    );
+    assert_eq!(stack.scalar(&stored).await, 1, "{}", stack.logs());
+    let everywhere = format!("SELECT count(*) FROM mentions WHERE platform_ref = '{id}'");
+    assert_eq!(stack.scalar(&everywhere).await, 1, "brand B's only");
+    assert_eq!(
+        stack
+            .scalar("SELECT count(*) FROM webhook_deliveries")
+            .await,
+        1,
+        "nothing delivered to the default brand"
+    );
+    let health = stack.api("GET", "/v1/status/health", None).await;
+    let pushed = &health["webhooks"]["profiles"][brand.id.to_string()]["facebook"];
+    assert_eq!(pushed["registered"], true, "{health}");
+    assert_eq!(pushed["deliveriesToday"], 1, "{health}");
+    assert_eq!(
+        health["webhooks"]["profiles"]["default"]["facebook"]["deliveriesToday"], 0,
+        "{health}"
+    );
 }
 
 /// Facebook and Instagram reads of a simulator, and all its reads.

@@ -50,9 +50,20 @@ fn comment(hook: &str, comment_id: &str, text: &str) -> Value {
 
 /// Posts `body` signed with `secret` at `at` (Unix seconds).
 async fn deliver_at(app: &TestApp, body: &Value, secret: &str, at: i64) -> reqwest::Response {
+    deliver_to(app, "/v1/webhooks/ayrshare", body, secret, at).await
+}
+
+/// Posts `body` to `path`, signed with `secret` at `at` (Unix seconds).
+async fn deliver_to(
+    app: &TestApp,
+    path: &str,
+    body: &Value,
+    secret: &str,
+    at: i64,
+) -> reqwest::Response {
     let bytes = serde_json::to_vec(body).expect("json");
     let request = app
-        .request(Method::POST, "/v1/webhooks/ayrshare", None)
+        .request(Method::POST, path, None)
         .header("content-type", "application/json")
         .header("X-Authorization-Timestamp", at.to_string())
         .header("X-Authorization-Content-SHA256", sign(secret, &bytes))
@@ -298,4 +309,85 @@ async fn signed_bodies_that_are_not_deliveries_are_400_and_oversized_ones_413() 
         (413, &json!("payload_too_large"))
     );
     assert_eq!(stored(&app).await, (0, 0, 0));
+}
+
+/// A brand other than the default, with a (stand-in) sealed Profile-Key and the post.
+const BRAND_B: &str = "00000000-0000-0000-0000-0000000000b2";
+
+#[tokio::test]
+async fn each_brand_takes_deliveries_at_its_own_url_under_its_own_secret_only() {
+    let app = app().await;
+    app.sql(&format!(
+        "INSERT INTO brands (id, name, profile_key, profile_key_hash) \
+             VALUES ('{BRAND_B}', 'Brand B', '\\x01', '\\x02'); \
+         INSERT INTO posts (brand_id, platform, ayrshare_post_id, platform_post_id) \
+             VALUES ('{BRAND_B}', 'facebook', '{POST}', 'fb-post-1')"
+    ))
+    .await;
+    // Brand B's secret, as documented: HMAC-SHA256 of "brand:<id>" under WEBHOOK_SECRET, hex.
+    let b_secret = sign(SECRET, format!("brand:{BRAND_B}").as_bytes());
+    let b_url = format!("/v1/webhooks/ayrshare?brandId={BRAND_B}");
+    let now = chrono::Utc::now().timestamp();
+    let body = comment("hook-1", "fb-c-1", "Is this in stock?");
+
+    // Signed for the default brand, replayed at brand B's URL: refused, nothing stored.
+    let replayed = deliver_to(&app, &b_url, &body, SECRET, now).await;
+    assert_problem(replayed, 401, "invalid_signature").await;
+    assert_eq!(stored(&app).await, (0, 0, 0));
+    // And the other way round.
+    let replayed = deliver_to(&app, "/v1/webhooks/ayrshare", &body, &b_secret, now).await;
+    assert_problem(replayed, 401, "invalid_signature").await;
+
+    let taken = deliver_to(&app, &b_url, &body, &b_secret, now).await;
+    assert_eq!(taken.status(), 200);
+    assert_eq!(
+        taken.json::<Value>().await.expect("json")["outcome"],
+        "stored"
+    );
+    // The same delivery id at the default brand's URL is the default brand's own delivery.
+    assert_eq!(deliver(&app, &body).await.1["outcome"], "stored");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM mentions WHERE platform_ref = 'fb-c-1' AND brand_id = '{BRAND_B}'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM mentions WHERE platform_ref = 'fb-c-1'")
+            .await,
+        2,
+        "one mention per brand"
+    );
+    let again = deliver_to(&app, &b_url, &body, &b_secret, now).await;
+    assert_eq!(
+        again.json::<Value>().await.expect("json")["outcome"],
+        "duplicate"
+    );
+
+    // A disabled brand keeps what it has and takes nothing new.
+    app.sql(&format!(
+        "UPDATE brands SET disabled_at = now() WHERE id = '{BRAND_B}'"
+    ))
+    .await;
+    let late = comment("hook-2", "fb-c-2", "Hello?");
+    let ignored = deliver_to(&app, &b_url, &late, &b_secret, now).await;
+    assert_eq!(
+        ignored.json::<Value>().await.expect("json")["outcome"],
+        "ignored"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM mentions WHERE platform_ref = 'fb-c-2'")
+            .await,
+        0
+    );
+
+    // Signed for a brand that does not exist: 404; a malformed brand id: 422.
+    let unknown = "00000000-0000-0000-0000-0000000000c3";
+    let secret = sign(SECRET, format!("brand:{unknown}").as_bytes());
+    let path = format!("/v1/webhooks/ayrshare?brandId={unknown}");
+    let answer = deliver_to(&app, &path, &late, &secret, now).await;
+    assert_problem(answer, 404, "not_found").await;
+    let answer = deliver_to(&app, "/v1/webhooks/ayrshare?brandId=x", &late, SECRET, now).await;
+    assert_eq!(answer.status(), 422);
 }

@@ -146,7 +146,10 @@ pub async fn sweep(
         let n = db
             .execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                "DELETE FROM webhook_deliveries WHERE id IN                      (SELECT id FROM webhook_deliveries                       WHERE received_at < now() - make_interval(secs => $1)                       ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                "DELETE FROM webhook_deliveries WHERE (brand_id, id) IN \
+                 (SELECT brand_id, id FROM webhook_deliveries \
+                  WHERE received_at < now() - make_interval(secs => $1) \
+                  ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
                 [WEBHOOK_DELIVERY_TTL.as_secs_f64().into(), BATCH.into()],
             ))
             .await?
