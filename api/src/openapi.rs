@@ -33,6 +33,7 @@ use utoipa::openapi::{OpenApi, RefOr};
     components(schemas(crate::error::Problem)),
     tags(
         (name = "users", description = "Sign-in and user management"),
+        (name = "brands", description = "The brands (Ayrshare User Profiles) of the installation"),
         (name = "mentions", description = "The inbox"),
         (name = "audit", description = "The audit trail"),
         (name = "tasks", description = "Background work"),

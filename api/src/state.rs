@@ -5,6 +5,7 @@ use crate::rate_limit::{RateLimit, RateLimiter};
 use crate::routes::budget::BudgetConfig;
 use crate::webhooks::WebhookKeys;
 use sea_orm::DatabaseConnection;
+use shared::brands::BrandsKey;
 use shared::config::Settings;
 use shared::db::users::LoginThrottle;
 use shared::domain::{Platform, TokenId};
@@ -45,6 +46,8 @@ pub struct AppState {
     pub(crate) shutdown: CancellationToken,
     /// How webhook deliveries are verified.
     pub(crate) webhook_keys: Arc<WebhookKeys>,
+    /// `BRANDS_KEY`, which seals the Profile-Keys that `POST`/`PATCH /v1/brands` store.
+    pub(crate) brands_key: Option<BrandsKey>,
 }
 
 impl AppState {
@@ -87,6 +90,7 @@ impl AppState {
             events: Feed::default(),
             shutdown: CancellationToken::new(),
             webhook_keys: Arc::new(WebhookKeys::from_settings(&settings.webhooks)),
+            brands_key: settings.brands_key.clone(),
         }
     }
 

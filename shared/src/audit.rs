@@ -111,6 +111,7 @@ pub mod entity {
     pub const TASK: &str = "task";
     pub const TOKEN: &str = "token";
     pub const CIRCUIT_BREAKER: &str = "circuit_breaker";
+    pub const BRAND: &str = "brand";
 }
 
 /// One audit record to append.

@@ -8,6 +8,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod brands;
 pub mod budget;
 pub mod health;
 pub mod mentions;
@@ -40,6 +41,7 @@ fn public_routes() -> OpenApiRouter<AppState> {
 fn protected_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(users::router())
+        .merge(brands::router())
         .merge(account::router())
         .merge(mentions::router())
         .merge(replies::router())

@@ -6,6 +6,7 @@ mod app;
 mod audit;
 mod auth;
 mod bad_inputs;
+mod brand_admin;
 mod brands;
 mod dead_tasks;
 mod events;
