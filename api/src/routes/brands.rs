@@ -28,7 +28,8 @@ use shared::brands::{
 };
 use shared::domain::{BrandId, Platform};
 use utoipa::ToSchema;
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::Ref;
+use utoipa::openapi::schema::{Array, ArrayBuilder, Object, ObjectBuilder, SchemaType, Type};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -91,7 +92,7 @@ pub struct CreateBrandIn {
     pub profile_key: Option<SecretString>,
     /// The platforms it watches (default: every platform of `SOCIAL_PLATFORMS`).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<PlatformValues>>, nullable = false, min_items = 1, max_items = 8)]
+    #[schema(schema_with = platforms_schema, required = false)]
     pub platforms: Option<Vec<Platform>>,
 }
 
@@ -111,7 +112,7 @@ pub struct UpdateBrandIn {
     pub profile_key: Option<SecretString>,
     /// The platforms it watches; `null`: every platform of `SOCIAL_PLATFORMS` again.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<PlatformValues>>, min_items = 1, max_items = 8)]
+    #[schema(schema_with = platforms_or_null_schema, required = false)]
     pub platforms: Option<Option<Vec<Platform>>>,
     /// `true` disables the brand (its polling stops, its history stays); `false` enables it.
     #[serde(default, deserialize_with = "present")]
@@ -131,6 +132,36 @@ fn name_schema() -> Object {
     openapi::non_blank_text(
         MAX_NAME_LEN,
         "Name, unique whatever its case; surrounding white space is removed",
+    )
+}
+
+/// 1 to 8 platforms, each once.
+fn platforms_array(nullable: bool, description: &str) -> Array {
+    let types = match nullable {
+        true => SchemaType::from_iter([Type::Array, Type::Null]),
+        false => SchemaType::Type(Type::Array),
+    };
+    ArrayBuilder::new()
+        .schema_type(types)
+        .items(Ref::from_schema_name(PlatformValues::name()))
+        .min_items(Some(1))
+        .max_items(Some(Platform::ALL.len()))
+        .unique_items(true)
+        .description(Some(description))
+        .build()
+}
+
+fn platforms_schema() -> Array {
+    platforms_array(
+        false,
+        "The platforms it watches (default: every platform of `SOCIAL_PLATFORMS`).",
+    )
+}
+
+fn platforms_or_null_schema() -> Array {
+    platforms_array(
+        true,
+        "The platforms it watches; `null`: every platform of `SOCIAL_PLATFORMS` again.",
     )
 }
 
@@ -186,7 +217,8 @@ fn check_profile_key(key: &SecretString) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `platforms` without repeats, or 422 when empty.
+/// `platforms`, or 422 when empty or when one is given twice (the document says
+/// `uniqueItems`).
 fn checked_platforms(platforms: &[Platform]) -> Result<Vec<Platform>, ApiError> {
     if platforms.is_empty() {
         return Err(ApiError::invalid(
@@ -194,13 +226,15 @@ fn checked_platforms(platforms: &[Platform]) -> Result<Vec<Platform>, ApiError> 
             "platforms: give at least one platform (or leave it out for every configured one)",
         ));
     }
-    let mut unique = Vec::with_capacity(platforms.len());
-    for platform in platforms {
-        if !unique.contains(platform) {
-            unique.push(*platform);
+    for (i, platform) in platforms.iter().enumerate() {
+        if platforms[..i].contains(platform) {
+            return Err(ApiError::invalid(
+                format!("platforms[{i}]"),
+                format!("platforms[{i}]: {platform} is given twice"),
+            ));
         }
     }
-    Ok(unique)
+    Ok(platforms.to_vec())
 }
 
 fn write_error(error: BrandWriteError) -> ApiError {

@@ -324,6 +324,10 @@ async fn invalid_fields_are_422_naming_the_field_and_unknown_ids_404() {
         (json!({"profileKey": null}), json!("profileKey")),
         (json!({"disabled": null}), json!("disabled")),
         (json!({"platforms": ["myspace"]}), json!("platforms[0]")),
+        (
+            json!({"platforms": ["twitter", "youtube", "twitter"]}),
+            json!("platforms[2]"),
+        ),
         (json!({"color": "red"}), json!("color")),
     ];
     for (body, field) in patches {
