@@ -38,6 +38,7 @@ fn relay_config(broker: &TestBroker) -> RelayConfig {
         amqp_url: SecretString::from(broker.url().to_owned()),
         connection_name: "bench relay".to_owned(),
         batch_size: BATCH,
+        brand_in_flight: u32::MAX,
         poll_interval: Duration::from_secs(1),
         max_backoff: Duration::from_secs(1),
         confirm_timeout: Duration::from_secs(10),

@@ -104,6 +104,8 @@ pub struct TaskSettings {
     /// `None` leaves it to the process: on in `api`, off in the workers.
     pub relay_enabled: Option<bool>,
     pub relay_batch_size: u32,
+    /// Tasks of one brand that may be published or running per queue at once.
+    pub relay_brand_in_flight: u32,
     pub lease: Duration,
     pub prefetch: u16,
     /// A task enqueued with a lower `max_attempts` gives up sooner.
@@ -260,6 +262,7 @@ const VARS: &[Var] = &[
     var("API_RATE_LIMIT_BURST", "40", Kind::Whole(1, 100_000), "requests a token may make at once"),
     var("RELAY_ENABLED", "", Kind::Bool, "run the outbox relay here; on in api, off in the workers by default"),
     var("RELAY_BATCH_SIZE", "200", Kind::Whole(1, 10_000), "rows a relay publishes per transaction"),
+    var("RELAY_BRAND_IN_FLIGHT", "8", Kind::Whole(1, 100_000), "tasks of one brand a queue holds at once (published or running)"),
     var("TASK_LEASE_SECONDS", "60", Kind::Seconds(3, 3_600), "how long a worker's claim on a task lasts"),
     var("WORKER_PREFETCH", "4", Kind::Whole(1, 1_000), "jobs a worker runs at once per queue"),
     var("TASK_MAX_ATTEMPTS", "10", Kind::Whole(1, 1_000), "attempts after which a failing task is dead"),
@@ -615,6 +618,7 @@ fn validate(v: &Values) -> Result<Settings, ConfigError> {
         tasks: TaskSettings {
             relay_enabled: v.bool("RELAY_ENABLED")?,
             relay_batch_size: v.whole("RELAY_BATCH_SIZE")?,
+            relay_brand_in_flight: v.whole("RELAY_BRAND_IN_FLIGHT")?,
             lease: v.duration("TASK_LEASE_SECONDS")?,
             prefetch: v.whole("WORKER_PREFETCH")?,
             max_attempts: v.whole("TASK_MAX_ATTEMPTS")?,

@@ -9,6 +9,12 @@
 //! under flow control that stops reading cannot hold the claim's locks longer). A message the broker nacks or cannot route stays pending,
 //! due again a little later, with the reason in `last_error`.
 //!
+//! Brands share the queues (one per kind and platform), so the relay keeps one brand's backlog
+//! from filling a queue before another brand's work: it publishes at most
+//! [`RelayConfig::brand_in_flight`] tasks of a brand per queue that are not finished yet
+//! (`published` or `running`), and more as they finish; a claim takes the brands' due tasks in
+//! turn (the first of each brand, then the second, ...), oldest first within a brand.
+//!
 //! The relay wakes on `NOTIFY tasks_pending` and also polls, and sleeps no longer than until
 //! the next pending task is due. While the broker (or the database) is unreachable it claims
 //! nothing and retries with capped backoff; rows simply stay pending, and the backlog drains
@@ -48,9 +54,19 @@ const REFUSED_RETRY: Duration = Duration::from_secs(30);
 /// so the database and the broker do not take turns waiting for each other.
 const LANES: usize = 2;
 
-const CLAIM_SQL: &str = "SELECT * FROM tasks \
-     WHERE status = 'pending' AND available_at <= now() \
-     ORDER BY available_at LIMIT $1 FOR UPDATE SKIP LOCKED";
+/// Due pending rows, the brands in turn, each brand and queue under its in-flight limit ($2).
+const CLAIM_SQL: &str = "SELECT t.* FROM tasks t \
+     JOIN (SELECT due.id, due.turn FROM \
+               (SELECT id, brand_id, kind, platform, row_number() OVER \
+                    (PARTITION BY brand_id, kind, platform ORDER BY available_at, id) AS turn \
+                FROM tasks WHERE status = 'pending' AND available_at <= now()) due \
+           LEFT JOIN (SELECT brand_id, kind, platform, count(*) AS n FROM tasks \
+                      WHERE status IN ('published', 'running') \
+                      GROUP BY brand_id, kind, platform) busy \
+             USING (brand_id, kind, platform) \
+           WHERE due.turn + coalesce(busy.n, 0) <= $2) claimable ON claimable.id = t.id \
+     WHERE t.status = 'pending' AND t.available_at <= now() \
+     ORDER BY claimable.turn, t.available_at LIMIT $1 FOR UPDATE OF t SKIP LOCKED";
 
 /// How a relay runs.
 #[derive(Debug, Clone)]
@@ -61,6 +77,8 @@ pub struct RelayConfig {
     pub connection_name: String,
     /// Rows claimed, published and marked per transaction.
     pub batch_size: u32,
+    /// Tasks of one brand a queue may hold at once, `published` or `running`.
+    pub brand_in_flight: u32,
     /// Longest sleep between two rounds when no notification arrives.
     pub poll_interval: Duration,
     /// Longest wait between two attempts while the broker or database is unreachable.
@@ -76,6 +94,7 @@ impl RelayConfig {
             amqp_url: settings.amqp_url.clone(),
             connection_name: format!("{process_name} relay"),
             batch_size: settings.tasks.relay_batch_size,
+            brand_in_flight: settings.tasks.relay_brand_in_flight,
             poll_interval: Duration::from_secs(1),
             max_backoff: Duration::from_secs(10),
             confirm_timeout: Duration::from_secs(5),
@@ -260,13 +279,15 @@ impl Relay {
         }
     }
 
-    /// The poll interval, or less if a pending task falls due sooner.
+    /// The poll interval, or less if a pending task falls due sooner (a task due already but
+    /// held back by its brand's in-flight limit waits for the next round).
     async fn until_next_due(&self) -> Duration {
         let next = self
             .db
             .query_one_raw(Statement::from_string(
                 DbBackend::Postgres,
-                "SELECT min(available_at) AS next FROM tasks WHERE status = 'pending'",
+                "SELECT min(available_at) AS next FROM tasks \
+                 WHERE status = 'pending' AND available_at > now()",
             ))
             .await
             .ok()
@@ -291,7 +312,10 @@ impl Relay {
             .from_raw_sql(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 CLAIM_SQL,
-                [i64::from(self.config.batch_size).into()],
+                [
+                    i64::from(self.config.batch_size).into(),
+                    i64::from(self.config.brand_in_flight).into(),
+                ],
             ))
             .all(&txn)
             .await?;

@@ -1,7 +1,7 @@
 //! The outbox: enqueue in the caller's transaction, dedup keys, the relay publishing each
 //! committed task exactly once, the scheduler and the sweeper.
 
-use crate::tasks_support::{Recorder, relay, statuses, task, wait_until};
+use crate::tasks_support::{Recorder, relay, relay_limited, statuses, task, wait_until};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use shared::brands::DEFAULT_BRAND;
 use shared::db::idempotency::{self, Claim};
@@ -556,4 +556,82 @@ async fn dead_lettered_messages_are_recorded_on_their_task_and_the_dead_letter_q
     cancel.cancel();
     recorder.await.expect("recorder stops");
     let _ = conn.close(200, "done".into()).await;
+}
+
+#[tokio::test]
+async fn a_brands_backlog_holds_no_more_than_its_share_of_a_queue_and_another_brands_task_is_published_at_once()
+ {
+    let (db, broker) = (TestDb::new().await, TestBroker::new().await);
+    let other = shared::domain::BrandId::new();
+    db.conn()
+        .execute_unprepared(&format!(
+            "INSERT INTO brands (id, name, profile_key, profile_key_hash) \
+             VALUES ('{other}', 'Other', '\\x01', '\\x02')"
+        ))
+        .await
+        .expect("a second brand");
+    for _ in 0..50 {
+        outbox::enqueue(db.conn(), NewTask::new(JobKind::Reply, Platform::Twitter))
+            .await
+            .expect("enqueue");
+    }
+    // Enqueued after the backlog, on the same queue, and on another queue of the same brand.
+    let theirs = outbox::enqueue(
+        db.conn(),
+        NewTask::new(JobKind::Reply, Platform::Twitter).with_brand(other),
+    )
+    .await
+    .expect("enqueue")
+    .task()
+    .id;
+    let ingest = outbox::enqueue(db.conn(), ingest(Platform::Twitter))
+        .await
+        .expect("enqueue")
+        .task()
+        .id;
+    let relay = relay_limited(db.conn(), &broker, 5);
+
+    assert_eq!(relay.publish_due().await.expect("publish"), 7);
+    assert_eq!(task(db.conn(), theirs).await.status, TaskStatus::Published);
+    assert_eq!(task(db.conn(), ingest).await.status, TaskStatus::Published);
+    let backlog = |status: &'static str| {
+        let conn = db.conn().clone();
+        async move {
+            let row = conn
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    format!(
+                        "SELECT count(*) AS n FROM tasks WHERE kind = 'reply' \
+                         AND brand_id = '{DEFAULT_BRAND}' AND status = '{status}'"
+                    ),
+                ))
+                .await
+                .expect("count")
+                .expect("row");
+            row.try_get::<i64>("", "n").expect("n")
+        }
+    };
+    assert_eq!(
+        backlog("published").await,
+        5,
+        "the backlog's share of the queue"
+    );
+    assert_eq!(
+        relay.publish_due().await.expect("publish"),
+        0,
+        "nothing more until some finish"
+    );
+
+    // Three finish: three more of the backlog go out.
+    db.conn()
+        .execute_unprepared(&format!(
+            "UPDATE tasks SET status = 'succeeded', finished_at = now() WHERE id IN \
+             (SELECT id FROM tasks WHERE kind = 'reply' AND brand_id = '{DEFAULT_BRAND}' \
+              AND status = 'published' LIMIT 3)"
+        ))
+        .await
+        .expect("three finish");
+    assert_eq!(relay.publish_due().await.expect("publish"), 3);
+    assert_eq!(backlog("published").await, 5);
+    assert_eq!(backlog("pending").await, 42);
 }

@@ -19,14 +19,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// A relay that polls often and reconnects quickly.
+/// A relay that polls often and reconnects quickly, without a limit per brand.
 pub fn relay(db: &DatabaseConnection, broker: &TestBroker) -> Relay {
+    relay_limited(db, broker, u32::MAX)
+}
+
+/// [`relay`] publishing at most `brand_in_flight` unfinished tasks of a brand per queue.
+pub fn relay_limited(db: &DatabaseConnection, broker: &TestBroker, brand_in_flight: u32) -> Relay {
     Relay::new(
         db.clone(),
         RelayConfig {
             amqp_url: SecretString::from(broker.url().to_owned()),
             connection_name: "test relay".to_owned(),
             batch_size: 200,
+            brand_in_flight,
             poll_interval: Duration::from_millis(200),
             max_backoff: Duration::from_millis(500),
             confirm_timeout: Duration::from_secs(5),
