@@ -1,6 +1,7 @@
 //! The brand routes: admins list, create and change brands; agents list their own brands only
 //! and change none; each uniqueness rule and invalid field has its own answer; a Profile-Key
-//! goes in and never comes out, in no answer, log line, audit row or column in clear.
+//! goes in and never comes out: in no answer, audit row or column in clear, and in no log line
+//! of the api that takes it or of the ingestor and replier that send it.
 
 use crate::app::{SignedIn, TestApp, assert_problem, settings};
 use reqwest::Method;
@@ -499,4 +500,139 @@ async fn count(db: &TestDb, sql: &str) -> i64 {
         .expect("query")
         .expect("row");
     row.try_get_by_index(0).expect("a number")
+}
+
+#[tokio::test]
+async fn the_ingestor_and_replier_that_use_a_brands_profile_key_log_it_nowhere() {
+    let (db, broker) = tokio::join!(TestDb::new(), TestBroker::new());
+    let sim_addr = format!("127.0.0.1:{}", free_port());
+    let sim_base = format!("http://{sim_addr}");
+    let sim = Process::spawn(
+        "ayrshare-sim",
+        &["--addr", &sim_addr, "--rate-limit", "0"],
+        &HashMap::new(),
+    );
+    let http = reqwest::Client::new();
+    wait_http_ok(
+        &http,
+        &format!("{sim_base}/_sim/stats"),
+        Duration::from_secs(30),
+    )
+    .await;
+    let addr = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{addr}");
+    let env: HashMap<String, String> = [
+        ("DATABASE_URL", db.url()),
+        ("AMQP_URL", broker.url()),
+        ("SOCIAL_MEDIA_API_URL", &format!("{sim_base}/api")),
+        ("SOCIAL_MEDIA_API_KEY", "sim-key"),
+        ("SOCIAL_PLATFORMS", "twitter"),
+        ("POLL_INTERVAL_SECONDS", "1"),
+        ("RATE_BUDGET_REQUESTS", "100000"),
+        ("API_ADDR", &addr),
+        ("BRANDS_KEY", BRANDS_KEY),
+        ("RUST_LOG", "trace"),
+        ("SHUTDOWN_GRACE_SECONDS", "2"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let processes: Vec<(&str, Process)> = ["api", "ingestor", "replier"]
+        .into_iter()
+        .map(|name| (name, Process::spawn(name, &[], &env)))
+        .collect();
+    wait_http_ok(&http, &format!("{base}/healthz"), Duration::from_secs(30)).await;
+    let token = admin_token(
+        &http,
+        &base,
+        "api",
+        &env,
+        ("root@example.com", "a long password"),
+    )
+    .await;
+    let key = format!("pk-{CANARY}-worker");
+    let created: Value = http
+        .post(format!("{base}/v1/brands"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Acme", "profileKey": key}))
+        .send()
+        .await
+        .expect("api reachable")
+        .json()
+        .await
+        .expect("json");
+    let brand = created["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned();
+
+    // The ingestor reads Acme's world with its key and stores its mentions as Acme's.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let stored = format!("SELECT count(*) FROM mentions WHERE brand_id = '{brand}'");
+    while count(&db, &stored).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no mention of the brand stored; ingestor:\n{}",
+            processes[1].1.tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let world = shared::testing::sim_get(&http, &sim_base, &format!("stats?profile={key}")).await;
+    assert!(world["total"].as_u64() > Some(0), "{world}");
+
+    // The replier sends a reply to one of them with the key.
+    let page: Value = http
+        .get(format!(
+            "{base}/v1/mentions?brandId={brand}&type=comment&limit=1"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("api reachable")
+        .json()
+        .await
+        .expect("json");
+    let mention = page["result"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{page}"));
+    let reply = http
+        .post(format!("{base}/v1/mentions/{mention}/reply"))
+        .bearer_auth(&token)
+        .json(&json!({"content": "Thanks for writing"}))
+        .send()
+        .await
+        .expect("api reachable");
+    assert!(reply.status().is_success(), "{:?}", reply.text().await);
+    let sent = format!(
+        "SELECT count(*) FROM replies r JOIN mentions m ON m.id = r.mention_id \
+         WHERE m.brand_id = '{brand}' AND r.status = 'sent'"
+    );
+    while count(&db, &sent).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reply was not sent; replier:\n{}",
+            processes[2].1.tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let ledger = shared::testing::sim_get(&http, &sim_base, &format!("ledger?profile={key}")).await;
+    assert_eq!(
+        ledger["replies"].as_array().map(Vec::len),
+        Some(1),
+        "{ledger}"
+    );
+
+    for (_, process) in &processes {
+        process.terminate();
+    }
+    for (name, mut process) in processes {
+        process.wait_exit(Duration::from_secs(30));
+        let output = process.output();
+        assert!(output.contains("TRACE"), "{name} logged at trace level");
+        assert!(
+            !output.contains(CANARY),
+            "{name} logged a Profile-Key:\n{output}"
+        );
+    }
+    drop(sim);
 }
