@@ -33,6 +33,7 @@ use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use serde::{Deserialize, Serialize};
 use shared::audit::entity;
+use shared::brands;
 use shared::domain::{BrandId, MentionId, UserId};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -372,12 +373,7 @@ async fn changes_after(
     scope: &Scope,
     after: i64,
 ) -> Result<Vec<MentionChangeOut>, DbErr> {
-    let brands: Option<String> = scope.as_ref().map(|own| {
-        own.iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    });
+    let brands = brands::id_list(scope.as_deref());
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -488,12 +484,7 @@ async fn post_presence(
     let activity = serde_json::to_value(input.activity).map_err(|e| ApiError::internal(&e))?;
     // One statement: the mention must exist (in a brand the user sees), the name comes from
     // the user's row.
-    let brands: Option<String> = me.brands.as_ref().map(|own| {
-        own.iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    });
+    let brands = brands::id_list(me.brands.as_deref());
     let sent = state
         .db
         .query_one_raw(Statement::from_sql_and_values(

@@ -179,6 +179,17 @@ fn platforms_text(platforms: &[Platform]) -> String {
 const COLUMNS: &str = "id, name, array_to_string(platforms, ',') AS platforms, \
      profile_key IS NOT NULL AS has_profile_key, disabled_at, created_at, updated_at";
 
+/// `brands` as one comma list, the parameter of `brand_id = ANY(string_to_array($n,
+/// ',')::uuid[])` (`None`: every brand, for `$n::text IS NULL OR ...`).
+pub fn id_list(brands: Option<&[BrandId]>) -> Option<String> {
+    brands.map(|own| {
+        own.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
 /// Every brand, by name.
 pub async fn list(conn: &impl ConnectionTrait) -> Result<Vec<Brand>, DbErr> {
     Brand::find_by_statement(statement(

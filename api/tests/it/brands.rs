@@ -2,6 +2,7 @@
 //! else the answer is 404, as if it did not exist. Admins see every brand.
 
 use crate::app::{MentionSeed, SignedIn, TestApp, assert_problem};
+use crate::events::Events;
 use reqwest::Method;
 use serde_json::{Value, json};
 use shared::domain::Role;
@@ -157,4 +158,109 @@ async fn an_agent_sees_and_acts_on_the_mentions_of_their_brands_only() {
         .get_json(&format!("/v1/mentions?brandId={ACME}"), &admin.token)
         .await;
     assert_eq!(ids(&acme), vec![theirs.id.to_string()]);
+}
+
+#[tokio::test]
+async fn each_agents_event_stream_carries_their_brands_changes_only_live_and_replayed() {
+    let app = TestApp::spawn().await;
+    app.sql(&format!(
+        "INSERT INTO brands (id, name, profile_key, profile_key_hash) \
+         VALUES ('{ACME}', 'Acme', '\\x01', '\\x02')"
+    ))
+    .await;
+    let ours = MentionSeed::comment("for the default brand", 2)
+        .insert(&app)
+        .await;
+    let theirs = MentionSeed::comment("for acme", 1).insert(&app).await;
+    app.sql(&format!(
+        "UPDATE mentions SET brand_id = '{ACME}' WHERE id = '{}'",
+        theirs.id
+    ))
+    .await;
+    let ann = app.user(Role::Agent, "ann@example.com").await;
+    let bob = app.user(Role::Agent, "bob@example.com").await;
+    app.sql(&format!(
+        "DELETE FROM user_brands WHERE user_id = '{0}'; \
+         INSERT INTO user_brands (user_id, brand_id) VALUES ('{0}', '{ACME}')",
+        bob.user.id
+    ))
+    .await;
+    let admin = app.user(Role::Admin, "root@example.com").await;
+    let mut anns = Events::open(&app, &ann.token, None).await;
+    let mut bobs = Events::open(&app, &bob.token, None).await;
+    let mut admins = Events::open(&app, &admin.token, None).await;
+    let start = anns.next().await.id.expect("ready id");
+    bobs.next().await;
+    admins.next().await;
+
+    let assign = |id: String, to: String| {
+        let app = &app;
+        let token = admin.token.clone();
+        async move {
+            let request = app
+                .request(Method::PUT, &format!("/v1/mentions/{id}"), Some(&token))
+                .json(&json!({ "userId": to }));
+            assert_eq!(app.send(request).await.status(), 200);
+        }
+    };
+    // The default brand's change, then Acme's, then the default brand's again.
+    assign(ours.id.to_string(), ann.user.id.to_string()).await;
+    assign(theirs.id.to_string(), bob.user.id.to_string()).await;
+    assign(ours.id.to_string(), admin.user.id.to_string()).await;
+
+    let default = shared::brands::DEFAULT_BRAND.to_string();
+    let our = (ours.id.to_string(), default.clone());
+    let their = (theirs.id.to_string(), ACME.to_owned());
+    // Ann's two changes are both the default brand's: Acme's, between them, never came.
+    assert_eq!(changes(&mut anns, 2).await, vec![our.clone(), our.clone()]);
+    assert_eq!(changes(&mut bobs, 1).await, vec![their.clone()]);
+    assert_eq!(
+        changes(&mut admins, 3).await,
+        vec![our.clone(), their.clone(), our.clone()]
+    );
+    // Bob's presence on Acme's mention reaches the admin, not Ann.
+    let presence = app
+        .request(
+            Method::POST,
+            &format!("/v1/mentions/{}/presence", theirs.id),
+            Some(&bob.token),
+        )
+        .json(&json!({"activity": "viewing"}));
+    assert_eq!(app.send(presence).await.status().as_u16(), 204);
+    let hint = loop {
+        let received = admins.next().await;
+        if received.event == "presence" {
+            break received;
+        }
+    };
+    assert_eq!(hint.data["brandId"], ACME, "{:?}", hint.data);
+
+    // Reconnecting from the start replays the brand's own changes only.
+    let mut replayed = Events::open(&app, &bob.token, Some(&start)).await;
+    assert_eq!(changes(&mut replayed, 1).await, vec![their.clone()]);
+    assign(ours.id.to_string(), ann.user.id.to_string()).await;
+    assign(theirs.id.to_string(), admin.user.id.to_string()).await;
+    assert_eq!(
+        changes(&mut replayed, 1).await,
+        vec![their],
+        "the replay skipped the default brand's changes, and so does the live stream"
+    );
+    let mut anns_replayed = Events::open(&app, &ann.token, Some(&start)).await;
+    assert_eq!(
+        changes(&mut anns_replayed, 3).await,
+        vec![our.clone(), our.clone(), our]
+    );
+}
+
+/// The next `n` mention changes of `events`: (mention id, brand id) each.
+async fn changes(events: &mut Events, n: usize) -> Vec<(String, String)> {
+    let mut seen = Vec::new();
+    for _ in 0..n {
+        let change = events.next_change().await;
+        seen.push((
+            change.data["mentionId"].as_str().expect("id").to_owned(),
+            change.data["brandId"].as_str().expect("brand").to_owned(),
+        ));
+    }
+    seen
 }

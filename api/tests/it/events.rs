@@ -12,20 +12,20 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One event as received: its name, id and data.
 #[derive(Debug)]
-struct Received {
-    event: String,
-    id: Option<String>,
-    data: Value,
+pub(crate) struct Received {
+    pub(crate) event: String,
+    pub(crate) id: Option<String>,
+    pub(crate) data: Value,
 }
 
 /// A `GET /v1/events` stream, read event by event.
-struct Events {
+pub(crate) struct Events {
     response: Response,
     buffer: String,
 }
 
 impl Events {
-    async fn open(app: &TestApp, token: &str, last_event_id: Option<&str>) -> Events {
+    pub(crate) async fn open(app: &TestApp, token: &str, last_event_id: Option<&str>) -> Events {
         let mut request = app.request(Method::GET, "/v1/events", Some(token));
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id);
@@ -44,7 +44,7 @@ impl Events {
     }
 
     /// The next event (keep-alive comments skipped); panics after [`EVENT_TIMEOUT`].
-    async fn next(&mut self) -> Received {
+    pub(crate) async fn next(&mut self) -> Received {
         tokio::time::timeout(EVENT_TIMEOUT, async {
             loop {
                 if let Some(end) = self.buffer.find("\n\n") {
@@ -84,7 +84,7 @@ impl Events {
     }
 
     /// The next `mention` event, skipping others.
-    async fn next_change(&mut self) -> Received {
+    pub(crate) async fn next_change(&mut self) -> Received {
         loop {
             let received = self.next().await;
             if received.event == "mention" {

@@ -51,19 +51,14 @@ pub async fn list(
     if let Some(before) = before {
         query = query.filter(audit_log::Column::Id.lt(before));
     }
-    if let Some(brands) = &filter.brands {
-        let ids: Vec<String> = brands.iter().map(ToString::to_string).collect();
-        // Brand ids are uuids: safe to write into the statement.
-        let list = match ids.is_empty() {
-            true => "NULL".to_owned(),
-            false => format!("'{}'", ids.join("', '")),
-        };
-        query = query.filter(Expr::cust(format!(
+    if let Some(list) = crate::brands::id_list(filter.brands.as_deref()) {
+        query = query.filter(Expr::cust_with_values(
             "audit_log.entity_type = 'mention' AND EXISTS (SELECT 1 FROM mentions m \
              WHERE m.id = CASE WHEN audit_log.entity_type = 'mention' \
                                THEN audit_log.entity_id::uuid END \
-               AND m.brand_id IN ({list}))"
-        )));
+               AND m.brand_id = ANY(string_to_array($1, ',')::uuid[]))",
+            [list],
+        ));
     }
     query
         .order_by_desc(audit_log::Column::Id)
