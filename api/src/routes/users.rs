@@ -57,7 +57,7 @@ pub struct UserOut {
     pub disabled: bool,
     /// The brands the user works for (an agent sees their mentions only; admins see every
     /// brand's).
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<uuid::Uuid>)]
     pub brand_ids: Vec<BrandId>,
 }
 
@@ -100,7 +100,7 @@ pub struct UpdateUserIn {
     pub password: Option<String>,
     /// The brands the user works for, replacing the current ones.
     #[serde(default, rename = "brandIds", deserialize_with = "present")]
-    #[schema(value_type = Vec<String>, nullable = false, max_items = 1000)]
+    #[schema(value_type = Vec<uuid::Uuid>, nullable = false, max_items = 1000)]
     pub brand_ids: Option<Vec<BrandId>>,
 }
 
@@ -141,7 +141,7 @@ pub struct CreateUserIn {
     pub role: Role,
     /// The brands the user works for (default: the default brand).
     #[serde(default, rename = "brandIds")]
-    #[schema(value_type = Option<Vec<String>>, nullable = false, max_items = 1000)]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>, nullable = false, max_items = 1000)]
     pub brand_ids: Option<Vec<BrandId>>,
 }
 
