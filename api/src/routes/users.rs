@@ -273,11 +273,12 @@ pub struct ListUsersQuery {
 }
 
 /// Every user (the seed's shape: an array of `{id, email, name, role}`, plus `disabled` and
-/// `brandIds`); with `brandId`, the users a mention of that brand can be assigned to.
+/// `brandIds`); with `brandId`, the users a mention of that brand can be assigned to. An agent
+/// sees the admins, themselves and the users of their own brands, with those brands only.
 #[utoipa::path(get, path = "/v1/users", tag = "users", params(ListUsersQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Every user, oldest first", body = [UserOut]),
+        (status = 200, description = "Every user (for an agent: the admins and their brands' users), oldest first", body = [UserOut]),
         (status = 401, description = "No valid token", body = Problem),
         (status = 404, description = "No such brand (or not one of the agent's)", body = Problem),
         (status = 422, description = "Malformed brand id", body = Problem),
@@ -308,6 +309,16 @@ async fn list_users(
         })
         .filter(|user| {
             brand.is_none_or(|b| user.role == Role::Admin || user.brand_ids.contains(&b))
+        })
+        // An agent sees the admins, themselves and the users of their brands, with those
+        // brands only.
+        .filter_map(|mut user| match &me.brands {
+            None => Some(user),
+            Some(own) => {
+                let shares = user.brand_ids.iter().any(|b| own.contains(b));
+                user.brand_ids.retain(|b| own.contains(b));
+                (user.role == Role::Admin || user.id == me.user_id || shares).then_some(user)
+            }
         })
         .collect();
     Ok(Json(listed))

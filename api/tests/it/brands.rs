@@ -151,6 +151,23 @@ async fn an_agent_sees_and_acts_on_the_mentions_of_their_brands_only() {
     names.sort_unstable();
     assert_eq!(names, vec!["bob@example.com", "root@example.com"]);
 
+    // Bob, an agent of Acme, sees Acme's users and the admins, not the default brand's agents.
+    let bobs_list = app.get_json("/v1/users", &bob.token).await;
+    let mut seen: Vec<&str> = bobs_list
+        .as_array()
+        .expect("users")
+        .iter()
+        .map(|u| u["email"].as_str().expect("email"))
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        vec!["bob@example.com", "root@example.com"],
+        "{bobs_list}"
+    );
+    let everyone = app.get_json("/v1/users", &admin.token).await;
+    assert_eq!(everyone.as_array().expect("users").len(), 3, "{everyone}");
+
     // The admin sees both brands, and brandId narrows.
     let all = app.get_json("/v1/mentions", &admin.token).await;
     assert_eq!(ids(&all), vec![theirs.id.to_string(), ours.id.to_string()]);
