@@ -2,7 +2,7 @@
 //
 // It signs in with `POST /v1/users/login`, keeps the token in the tab's session storage and
 // then uses `/v1` like every other client. Views are hash routes (#/login, #/inbox,
-// #/mentions/<id>, #/admin/users, #/admin/tasks, #/admin/status); the DOM is built with
+// #/mentions/<id>, #/admin/users, #/admin/brands, #/admin/tasks, #/admin/status); the DOM is built with
 // createElement and textContent only, so nothing the provider sends is ever parsed as HTML.
 // Live updates come from `GET /v1/events`, read as a fetch stream (EventSource cannot send a
 // bearer token), resumed with `Last-Event-ID` after a drop.
@@ -178,6 +178,36 @@ function userName(id) {
   return user ? user.name : 'someone else';
 }
 
+// ---- Brands (for names on rows and the brand filter) ------------------------------------
+
+/** The brands this user sees (an agent: their own; an admin: all), by id. */
+let brands = null;
+
+/** `GET /v1/brands`: a page (`{result, meta}`, followed through `meta.nextCursor`) or an array. */
+async function loadBrands(force = false) {
+  if (!brands || force) {
+    const list = [];
+    let cursor = null;
+    do {
+      const page = await api(`/v1/brands${query({ cursor })}`);
+      if (Array.isArray(page)) {
+        list.push(...page);
+        cursor = null;
+      } else {
+        list.push(...page.result);
+        cursor = (page.meta && page.meta.nextCursor) || null;
+      }
+    } while (cursor);
+    brands = new Map(list.map((brand) => [brand.id, brand]));
+  }
+  return brands;
+}
+
+function brandName(id) {
+  const brand = brands && brands.get(id);
+  return brand ? brand.name : '—';
+}
+
 // ---- Live events --------------------------------------------------------------------------
 
 /** The one event stream of a signed-in tab: views subscribe while they are shown. */
@@ -285,6 +315,7 @@ function signedOut(message) {
   live.stop();
   saveSession(null);
   users = null;
+  brands = null;
   loginMessage = message || '';
   if (location.hash !== '#/login') location.hash = '#/login';
   else render();
@@ -296,7 +327,7 @@ function route() {
   const hash = location.hash.replace(/^#/, '') || '/inbox';
   const mention = hash.match(/^\/mentions\/([0-9a-fA-F-]{36})$/);
   if (mention) return { view: 'mention', id: mention[1] };
-  const admin = hash.match(/^\/admin\/(users|tasks|status)$/);
+  const admin = hash.match(/^\/admin\/(users|brands|tasks|status)$/);
   if (admin) return { view: admin[1] };
   if (hash === '/login') return { view: 'login' };
   return { view: 'inbox' };
@@ -321,7 +352,7 @@ function render() {
   live.start();
   const main = h('div', { className: 'view' });
   root.replaceChildren(header(where.view), main);
-  const views = { inbox: inboxView, mention: mentionView, users: usersView, tasks: tasksView, status: statusView };
+  const views = { inbox: inboxView, mention: mentionView, users: usersView, brands: brandsView, tasks: tasksView, status: statusView };
   leaveView = views[where.view](main, where) || (() => {});
 }
 
@@ -338,6 +369,7 @@ function header(current) {
       { 'aria-label': 'Main' },
       link('inbox', '#/inbox', 'Inbox'),
       admin && link('users', '#/admin/users', 'Users'),
+      admin && link('brands', '#/admin/brands', 'Brands'),
       admin && link('tasks', '#/admin/tasks', 'Tasks'),
       admin && link('status', '#/admin/status', 'Status'),
     ),
@@ -413,9 +445,13 @@ function loginFailure(e) {
 // ---- Inbox --------------------------------------------------------------------------------
 
 /** Filters survive going to a mention and back (not a reload). */
-const filters = { platform: '', state: '', mine: false, unassigned: false, q: '' };
+const filters = { brand: '', platform: '', state: '', mine: false, unassigned: false, q: '' };
 
 function inboxView(main) {
+  // Filled once the brands are read; shown only to someone who sees more than one.
+  const brand = select([['', 'All brands']], '');
+  const brandField = labelled('Brand', brand);
+  brandField.hidden = true;
   const platform = select([['', 'All platforms'], ...PLATFORMS.map((p) => [p, p])], filters.platform);
   const state = select([['', 'All states'], ...STATES.map((s) => [s, s.replace('_', ' ')])], filters.state);
   const mine = h('input', { type: 'checkbox', checked: filters.mine });
@@ -428,7 +464,7 @@ function inboxView(main) {
   const table = h(
     'table',
     { className: 'mentions', 'aria-label': 'Mentions' },
-    h('thead', {}, h('tr', {}, ['Platform', 'Type', 'Author', 'Content', 'State', 'Disposition', 'Assignee', 'Received'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('thead', {}, h('tr', {}, ['Brand', 'Platform', 'Type', 'Author', 'Content', 'State', 'Disposition', 'Assignee', 'Received'].map((c) => h('th', { scope: 'col' }, c)))),
     body,
   );
   const more = h('button', { type: 'button', hidden: true }, 'Load more');
@@ -440,6 +476,7 @@ function inboxView(main) {
 
   const params = (after) =>
     query({
+      brandId: filters.brand,
       platform: filters.platform,
       state: filters.state,
       userId: filters.mine ? session.user.id : '',
@@ -462,7 +499,8 @@ function inboxView(main) {
   const rowFor = (mention) =>
     h(
       'tr',
-      { 'data-id': mention.id },
+      { 'data-id': mention.id, 'data-brand': mention.brandId },
+      h('td', {}, brandName(mention.brandId)),
       h('td', {}, mention.platform),
       h('td', {}, mention.type),
       h('td', {}, authorName(mention.author)),
@@ -476,7 +514,7 @@ function inboxView(main) {
   const paintRows = () => {
     body.replaceChildren(...rows.map(rowFor));
     if (!rows.length) {
-      body.append(h('tr', {}, h('td', { colSpan: 8, className: 'empty' }, 'No mentions match these filters.')));
+      body.append(h('tr', {}, h('td', { colSpan: 9, className: 'empty' }, 'No mentions match these filters.')));
     }
     more.hidden = !cursor;
     paintCount();
@@ -574,7 +612,19 @@ function inboxView(main) {
   const healthTimer = setInterval(readHealth, HEALTH_POLL_MS);
   const clockTimer = setInterval(paintSync, 1000);
 
+  const paintBrands = () => {
+    const seen = [...(brands || new Map()).values()];
+    brand.replaceChildren(
+      h('option', { value: '' }, 'All brands'),
+      ...seen.map((b) => h('option', { value: b.id }, b.disabled ? `${b.name} (disabled)` : b.name)),
+    );
+    if (!brands || !brands.has(filters.brand)) filters.brand = '';
+    brand.value = filters.brand;
+    brandField.hidden = seen.length < 2;
+  };
+
   const changed = () => {
+    filters.brand = brand.value;
     filters.platform = platform.value;
     filters.state = state.value;
     filters.mine = mine.checked;
@@ -582,6 +632,7 @@ function inboxView(main) {
     filters.q = search.value;
     load();
   };
+  brand.addEventListener('change', changed);
   platform.addEventListener('change', changed);
   state.addEventListener('change', changed);
   mine.addEventListener('change', changed);
@@ -623,6 +674,7 @@ function inboxView(main) {
     h(
       'form',
       { className: 'filters', role: 'search', 'aria-label': 'Filters', onsubmit: (e) => { e.preventDefault(); changed(); } },
+      brandField,
       labelled('Platform', platform),
       labelled('State', state),
       h('label', { className: 'check' }, mine, 'Mine'),
@@ -635,8 +687,8 @@ function inboxView(main) {
     more,
   );
   paintSync();
-  loadUsers()
-    .catch(() => null)
+  Promise.all([loadUsers().catch(() => null), loadBrands().catch(() => null)])
+    .then(paintBrands)
     .then(load);
   readHealth();
 
@@ -673,6 +725,8 @@ function mentionView(main, { id }) {
   const audit = h('ol', { className: 'audit', 'aria-label': 'Audit trail' });
 
   let mention = null;
+  // Who a mention of its brand can be assigned to (`GET /v1/users?brandId=`), read once.
+  let assignable = null;
   let watchedReply = null;
   let typedAt = 0;
   let closed = false;
@@ -703,6 +757,7 @@ function mentionView(main, { id }) {
       h(
         'dl',
         { className: 'facts' },
+        h('dt', {}, 'Brand'), h('dd', {}, brandName(m.brandId)),
         h('dt', {}, 'State'), h('dd', {}, m.state ? m.state.replace('_', ' ') : 'new'),
         h('dt', {}, 'Disposition'), h('dd', {}, m.disposition || '—'),
         h('dt', {}, 'Assignee'), h('dd', {}, userName(m.userId)),
@@ -716,14 +771,15 @@ function mentionView(main, { id }) {
       entry(m, authorName(m.author), 'this'),
       ...m.replies.map((reply) => entry(reply, `Our reply (${reply.status})`, 'ours')),
     );
+    const offered = (assignable || []).filter((user) => !user.disabled || user.id === m.userId);
+    // The current assignee stays shown even if they no longer work for the brand.
+    const current = m.userId && !offered.some((user) => user.id === m.userId) ? [{ id: m.userId, name: userName(m.userId) }] : [];
     assign.replaceChildren(
       h('option', { value: '' }, 'Unassigned'),
-      ...[...(users || new Map()).values()]
-        .filter((user) => !user.disabled || user.id === m.userId)
-        .map((user) => h('option', { value: user.id }, user.id === session.user.id ? `${user.name} (me)` : user.name)),
+      ...[...offered, ...current].map((user) => h('option', { value: user.id }, user.id === session.user.id ? `${user.name} (me)` : user.name)),
     );
     assign.value = m.userId || '';
-    assign.disabled = false;
+    assign.disabled = !assignable;
     for (const [value, button] of buttons) {
       button.setAttribute('aria-pressed', String(m.disposition === value));
       button.disabled = false;
@@ -748,8 +804,20 @@ function mentionView(main, { id }) {
 
   const load = async () => {
     try {
-      const [detail] = await Promise.all([api(`/v1/mentions/${id}`), loadUsers().catch(() => null)]);
+      const [detail] = await Promise.all([
+        api(`/v1/mentions/${id}`),
+        loadUsers().catch(() => null),
+        loadBrands().catch(() => null),
+      ]);
       if (closed) return;
+      if (!assignable) {
+        try {
+          assignable = await api(`/v1/users${query({ brandId: detail.brandId })}`);
+        } catch (e) {
+          show(message, `Assign to is unavailable: ${e.message}`);
+        }
+        if (closed) return;
+      }
       mention = detail;
       paintMention();
       loadAudit();
@@ -983,6 +1051,193 @@ function usersView(main) {
     form,
   );
   loadUsers(true).then(paint, (e) => show(message, e.message));
+}
+
+// ---- Admin: brands ------------------------------------------------------------------------
+
+/** Checkboxes for the platforms a brand watches: `Every platform` (`null`: every configured
+ *  one, the API's default) or the ones ticked. */
+function platformPicker(current) {
+  const every = h('input', { type: 'checkbox' });
+  const boxes = PLATFORMS.map((p) => [p, h('input', { type: 'checkbox' })]);
+  const set = (value) => {
+    every.checked = value === null || value === undefined;
+    for (const [p, box] of boxes) {
+      box.checked = !every.checked && value.includes(p);
+      box.disabled = every.checked;
+    }
+  };
+  every.addEventListener('change', () => {
+    for (const [, box] of boxes) box.disabled = every.checked;
+  });
+  set(current);
+  const node = h(
+    'fieldset',
+    { className: 'platforms' },
+    h('legend', {}, 'Platforms'),
+    h('label', { className: 'check' }, every, 'Every platform'),
+    boxes.map(([p, box]) => h('label', { className: 'check' }, box, p)),
+  );
+  return { node, set, value: () => (every.checked ? null : boxes.filter(([, box]) => box.checked).map(([p]) => p)) };
+}
+
+function platformsText(platforms) {
+  if (platforms === null || platforms === undefined) return 'every platform';
+  return platforms.length ? platforms.join(', ') : 'none';
+}
+
+function brandsView(main) {
+  const message = alertBox();
+  const note = h('p', { role: 'status' });
+  const body = h('tbody');
+  let list = [];
+
+  const load = async () => {
+    try {
+      list = [...(await loadBrands(true)).values()];
+      paint();
+    } catch (e) {
+      show(message, e.message);
+    }
+  };
+
+  const paint = () => {
+    body.replaceChildren(
+      ...list.map((brand) => {
+        const edit = h('button', { type: 'button', 'aria-label': `Edit ${brand.name}` }, 'Edit');
+        edit.addEventListener('click', () => openEdit(brand));
+        const toggle = h('button', { type: 'button' }, brand.disabled ? 'Enable' : 'Disable');
+        toggle.addEventListener('click', () =>
+          change(brand, { disabled: !brand.disabled }, `${brand.name} is ${brand.disabled ? 'enabled' : 'disabled'}.`),
+        );
+        return h(
+          'tr',
+          { 'data-id': brand.id },
+          h('td', {}, brand.name),
+          h('td', {}, platformsText(brand.platforms)),
+          h('td', {}, brand.hasProfileKey ? 'yes' : 'no'),
+          h('td', {}, brand.disabled ? 'disabled' : 'active'),
+          h('td', { className: 'actions' }, edit, toggle),
+        );
+      }),
+    );
+    if (!list.length) body.append(h('tr', {}, h('td', { colSpan: 5, className: 'empty' }, 'No brands.')));
+  };
+
+  /** PATCH `patch` onto `brand`; true if it was taken. */
+  const change = async (brand, patch, done) => {
+    show(message, '');
+    note.textContent = '';
+    try {
+      const out = await api(`/v1/brands/${brand.id}`, { method: 'PATCH', body: patch });
+      list = list.map((b) => (b.id === out.id ? out : b));
+      if (brands) brands.set(out.id, out);
+      note.textContent = done;
+      paint();
+      return true;
+    } catch (e) {
+      show(message, e.message);
+      return false;
+    }
+  };
+
+  // Editing one brand: its name and platforms as they are; a Profile-Key is never shown,
+  // only replaced by a new one typed here.
+  let editing = null;
+  const editName = h('input', { type: 'text', required: true, autocomplete: 'off', maxLength: 100 });
+  const editKey = h('input', { type: 'password', autocomplete: 'new-password' });
+  const editPlatforms = platformPicker(null);
+  const editTitle = h('h2', {}, 'Edit brand');
+  const cancel = h('button', { type: 'button' }, 'Cancel');
+  const editForm = h(
+    'form',
+    { className: 'create', 'aria-label': 'Edit brand', noValidate: true, hidden: true },
+    editTitle,
+    labelled('Name', editName),
+    labelled('New Profile-Key (empty: keep the current one)', editKey),
+    editPlatforms.node,
+    h('button', { type: 'submit' }, 'Save brand'),
+    cancel,
+  );
+  const openEdit = (brand) => {
+    editing = brand;
+    editTitle.textContent = `Edit ${brand.name}`;
+    editName.value = brand.name;
+    editKey.value = '';
+    editPlatforms.set(brand.platforms);
+    editForm.hidden = false;
+    editName.focus();
+  };
+  const closeEdit = () => {
+    editing = null;
+    editKey.value = '';
+    editForm.hidden = true;
+  };
+  cancel.addEventListener('click', closeEdit);
+  editForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    if (!editing) return;
+    const patch = {};
+    const name = editName.value.trim();
+    if (name !== editing.name) patch.name = name;
+    const platforms = editPlatforms.value();
+    if (JSON.stringify(platforms) !== JSON.stringify(editing.platforms ?? null)) patch.platforms = platforms;
+    if (editKey.value) patch.profileKey = editKey.value;
+    if (!Object.keys(patch).length) {
+      show(message, '');
+      note.textContent = 'Nothing to change.';
+      return;
+    }
+    if (await change(editing, patch, `Saved ${name}.`)) closeEdit();
+  });
+
+  const name = h('input', { type: 'text', required: true, autocomplete: 'off', maxLength: 100 });
+  const key = h('input', { type: 'password', autocomplete: 'new-password' });
+  const platforms = platformPicker(null);
+  const form = h(
+    'form',
+    { className: 'create', 'aria-label': 'New brand', noValidate: true },
+    h('h2', {}, 'New brand'),
+    labelled('Name', name),
+    labelled('Profile-Key (optional)', key),
+    platforms.node,
+    h('button', { type: 'submit' }, 'Create brand'),
+  );
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    show(message, '');
+    note.textContent = '';
+    const body = { name: name.value.trim() };
+    if (key.value) body.profileKey = key.value;
+    const chosen = platforms.value();
+    if (chosen !== null) body.platforms = chosen;
+    try {
+      const out = await api('/v1/brands', { method: 'POST', body });
+      form.reset();
+      platforms.set(null);
+      note.textContent = `Created ${out.name}.`;
+      await load();
+    } catch (e) {
+      show(message, e.message);
+    } finally {
+      key.value = '';
+    }
+  });
+
+  main.append(
+    h('h1', {}, 'Brands'),
+    message,
+    note,
+    h(
+      'table',
+      { 'aria-label': 'Brands' },
+      h('thead', {}, h('tr', {}, ['Name', 'Platforms', 'Profile-Key', 'Status', ''].map((c) => h('th', { scope: 'col' }, c)))),
+      body,
+    ),
+    editForm,
+    form,
+  );
+  load();
 }
 
 // ---- Admin: tasks -------------------------------------------------------------------------

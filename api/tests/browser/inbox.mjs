@@ -13,12 +13,19 @@
 //   admin           create a user, change its role, disable it; retry a dead task; read the
 //                   breakers, the budget by class and the ingest freshness
 //   wrong-password  a wrong password is a visible message and signs nobody in
+//   brand-inbox     an agent of one brand sees only its mentions, named on each row, no brand
+//                   filter, and Assign to offers only that brand's users (and admins); an admin
+//                   narrows the inbox to that brand with the brand filter
+//   brand-admin     an admin adds a brand (Profile-Key, platforms), edits its name and
+//                   platforms, disables it, and sees the API's message for a duplicate name;
+//                   the Profile-Key is never on the page
 //
 // Prints one JSON line: {"ok":true,…} (facts the Rust side checks further) or {"error":"…",
 // "screenshots":[…]}, and exits 1 on an error. Every page open when a scenario fails is saved
 // as a PNG in SCREENSHOT_DIR.
 // Env: BASE_URL, SIM_URL, AGENT_EMAIL, AGENT_NAME, AGENT2_EMAIL, AGENT2_NAME, PASSWORD,
-// ADMIN_EMAIL, PLATFORM (the one to filter by), TOTAL (mentions ingested), SCREENSHOT_DIR, CHROMIUM (/usr/bin/chromium).
+// ADMIN_EMAIL, PLATFORM (the one to filter by), TOTAL (mentions ingested), SCREENSHOT_DIR, CHROMIUM (/usr/bin/chromium);
+// brand-inbox also BRAND_NAME, BRAND_TOTAL (its mentions), BRAND_AGENT_EMAIL, BRAND_AGENT2_NAME.
 
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -34,7 +41,16 @@ const STEP_MS = 15_000;
 const LIVE_MS = 5_000;
 const SENT_MS = 60_000;
 
-const scenarios = { reply, 'reply-failed': replyFailed, live, presence, admin, 'wrong-password': wrongPassword };
+const scenarios = {
+  reply,
+  'reply-failed': replyFailed,
+  live,
+  presence,
+  admin,
+  'wrong-password': wrongPassword,
+  'brand-inbox': brandInbox,
+  'brand-admin': brandAdmin,
+};
 
 /** Pages of the running scenario, for the screenshots of a failure. */
 const pages = [];
@@ -93,7 +109,7 @@ async function reply(browser) {
   // Search for a word some rows hold: every row shown then holds it (or a form of it:
   // the search stems words, so its first four letters are checked).
   const word = await mentionRows(page).evaluateAll((rows) => {
-    const texts = rows.map((row) => row.cells[3].textContent.toLowerCase());
+    const texts = rows.map((row) => row.cells[4].textContent.toLowerCase());
     const words = texts.flatMap((text) => text.split(/[^a-z]+/)).filter((w) => w.length > 5);
     return words.find((w) => texts.filter((text) => text.includes(w)).length < texts.length);
   });
@@ -115,7 +131,7 @@ async function reply(browser) {
   await page.waitForFunction(
     (p) => {
       const rows = [...document.querySelectorAll('table[aria-label="Mentions"] tbody tr[data-id]')];
-      return rows.length > 0 && rows.every((row) => row.cells[0].textContent === p);
+      return rows.length > 0 && rows.every((row) => row.cells[1].textContent === p);
     },
     platform,
   );
@@ -186,7 +202,7 @@ async function replyFailed(browser) {
   const page = await newPage(browser, 'agent');
   await signIn(page, env('AGENT_EMAIL'));
   await waitForRows(page, 1);
-  const comment = mentionRows(page).filter({ has: page.locator('td:nth-child(2)', { hasText: /^(comment|reply)$/ }) });
+  const comment = mentionRows(page).filter({ has: page.locator('td:nth-child(3)', { hasText: /^(comment|reply)$/ }) });
   await comment.first().getByRole('link').click();
   await page.getByRole('link', { name: 'Back to inbox' }).waitFor();
   const mentionId = page.url().split('/').pop();
@@ -288,6 +304,112 @@ async function admin(browser) {
   const freshness = await platforms.getByRole('row', { name: /twitter/ }).textContent();
   if (freshness.includes('never')) throw new Error(`no ingest time for twitter: ${freshness}`);
   return { ok: true, created: email, retried };
+}
+
+async function brandInbox(browser) {
+  const brand = env('BRAND_NAME');
+  const total = Number(env('BRAND_TOTAL'));
+  const page = await newPage(browser, 'brand-agent');
+  await signIn(page, env('BRAND_AGENT_EMAIL'));
+  await waitForRows(page, total);
+  await countSays(page, total, false);
+  const rows = await mentionRows(page).evaluateAll((all) => all.map((row) => ({ id: row.dataset.id, brand: row.cells[0].textContent })));
+  const others = rows.filter((row) => row.brand !== brand);
+  if (others.length) throw new Error(`rows of another brand (or unnamed): ${JSON.stringify(others)}`);
+  // (A labelled select's name includes its chosen option: "Brand All brands".)
+  const own = page.getByLabel('Brand');
+  if ((await own.count()) !== 1) throw new Error('the inbox has no brand filter to hide');
+  if (await own.isVisible()) throw new Error(`an agent of one brand is offered a brand filter: ${await own.locator('option').allTextContents()}`);
+
+  await mentionRows(page).first().getByRole('link').click();
+  await page.getByRole('link', { name: 'Back to inbox' }).waitFor();
+  const mentionId = page.url().split('/').pop();
+  await page.getByRole('region', { name: 'Mention' }).getByText(brand, { exact: true }).waitFor();
+  await page.waitForFunction(() => !document.querySelector('select:disabled'));
+  const assign = page.getByLabel('Assign to');
+  const offered = await assign.locator('option').allTextContents();
+  await assign.selectOption({ label: env('BRAND_AGENT2_NAME') });
+  await page.getByRole('list', { name: 'Audit trail' }).getByText('mention.assigned').waitFor();
+
+  // An admin sees every brand: the filter offers them, and narrows the inbox to one.
+  const admin = await newPage(browser, 'admin');
+  await signIn(admin, env('ADMIN_EMAIL'));
+  await waitForRows(admin, total + 1);
+  const filter = admin.getByLabel('Brand');
+  const adminBrands = await filter.locator('option').allTextContents();
+  await filter.selectOption({ label: brand });
+  await admin.waitForFunction(
+    ([b, n]) => {
+      const shown = [...document.querySelectorAll('table[aria-label="Mentions"] tbody tr[data-id]')];
+      return shown.length === n && shown.every((row) => row.cells[0].textContent === b);
+    },
+    [brand, total],
+  );
+  const adminIds = await mentionRows(admin).evaluateAll((all) => all.map((row) => row.dataset.id));
+  return { ok: true, ids: rows.map((row) => row.id), rowBrands: [...new Set(rows.map((row) => row.brand))], mentionId, offered, adminBrands, adminIds };
+}
+
+async function brandAdmin(browser) {
+  const page = await newPage(browser, 'admin');
+  await signIn(page, env('ADMIN_EMAIL'));
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Brands' }).click();
+  const table = page.getByRole('table', { name: 'Brands' });
+  await table.getByRole('cell', { name: 'Default', exact: true }).waitFor();
+  const cellsOf = (row) => row.locator('td').allTextContents();
+
+  const key = `pk-${Date.now()}-never-shown`;
+  const form = page.getByRole('form', { name: 'New brand' });
+  await form.getByLabel('Name', { exact: true }).fill('Globex');
+  await form.getByLabel('Profile-Key (optional)').fill(key);
+  await form.getByLabel('Every platform').uncheck();
+  await form.getByLabel('twitter', { exact: true }).check();
+  await form.getByRole('button', { name: 'Create brand' }).click();
+  await page.getByRole('status').getByText('Created Globex.').waitFor();
+  const created = table.locator('tr[data-id]', { has: page.getByRole('cell', { name: 'Globex', exact: true }) });
+  const id = await created.getAttribute('data-id');
+  const row = table.locator(`tr[data-id="${id}"]`);
+  const [, platforms, hasKey, status] = await cellsOf(row);
+  if (platforms !== 'twitter' || hasKey !== 'yes' || status !== 'active') {
+    throw new Error(`the new brand shows ${JSON.stringify({ platforms, hasKey, status })}`);
+  }
+  if (await form.getByLabel('Profile-Key (optional)').inputValue()) throw new Error('the Profile-Key stays in the form');
+
+  await row.getByRole('button', { name: /^Edit/ }).click();
+  const edit = page.getByRole('form', { name: 'Edit brand' });
+  await edit.waitFor();
+  if (await edit.getByLabel(/^New Profile-Key/).inputValue()) throw new Error('the Profile-Key is prefilled');
+  if (!(await edit.getByLabel('twitter', { exact: true }).isChecked())) throw new Error('the brand\'s platforms are not shown');
+  await edit.getByLabel('Name', { exact: true }).fill('Globex Retail');
+  await edit.getByLabel('facebook', { exact: true }).check();
+  await edit.getByRole('button', { name: 'Save brand' }).click();
+  await page.getByRole('status').getByText('Saved Globex Retail.').waitFor();
+  await row.getByRole('cell', { name: 'Globex Retail', exact: true }).waitFor();
+  const renamed = await cellsOf(row);
+  if (renamed[1] !== 'facebook, twitter' && renamed[1] !== 'twitter, facebook') throw new Error(`platforms shown: ${renamed[1]}`);
+
+  await row.getByRole('button', { name: 'Disable', exact: true }).click();
+  await row.getByRole('button', { name: 'Enable', exact: true }).waitFor();
+  const disabled = (await cellsOf(row))[3];
+  if (disabled !== 'disabled') throw new Error(`the disabled brand shows "${disabled}"`);
+
+  // The same name again (names are unique whatever their case): the API's message.
+  // (With a Profile-Key of its own, so that the name is all it shares.)
+  const duplicate = 'globex retail';
+  await form.getByLabel('Name', { exact: true }).fill(duplicate);
+  await form.getByLabel('Profile-Key (optional)').fill(`other-${Date.now()}`);
+  await form.getByRole('button', { name: 'Create brand' }).click();
+  const alert = page.getByRole('alert');
+  await alert.waitFor();
+  const message = (await alert.textContent()).trim();
+  const named = await table.locator('tr[data-id]').evaluateAll((all) => all.filter((r) => /globex/i.test(r.cells[0].textContent)).length);
+  if (named !== 1) throw new Error(`${named} rows named Globex after the duplicate`);
+
+  const keyShown = await page.evaluate(
+    (k) => document.documentElement.outerHTML.includes(k) || [...document.querySelectorAll('input')].some((input) => input.value.includes(k)),
+    key,
+  );
+  if (keyShown) throw new Error('the Profile-Key is on the page');
+  return { ok: true, id, name: 'Globex Retail', duplicate, message, key };
 }
 
 async function wrongPassword(browser) {

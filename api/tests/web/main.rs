@@ -26,6 +26,15 @@ const AGENTS: [(&str, &str); 2] = [
     ("Ada Agent", "ada@example.com"),
     ("Bo Agent", "bo@example.com"),
 ];
+/// Seals the Profile-Keys the brand scenarios store (any 64 hex digits).
+const BRANDS_KEY: &str = "8f1c2a7d4e5b6c3a9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e";
+/// A second brand with mentions of its own and two agents who work only for it.
+const NORTHWIND: &str = "00000000-0000-0000-0000-0000000000b2";
+const NORTHWIND_MENTIONS: usize = 3;
+const NORTHWIND_AGENTS: [(&str, &str); 2] = [
+    ("Cy Northwind", "cy@example.com"),
+    ("Di Northwind", "di@example.com"),
+];
 
 /// The whole system on a world of 64 mentions (more than a page of 50), with two agents.
 async fn start() -> Stack {
@@ -42,7 +51,10 @@ async fn start() -> Stack {
         "--post-days",
         "3",
     ];
-    let env = [("SOCIAL_PLATFORMS", platforms.as_str())];
+    let env = [
+        ("SOCIAL_PLATFORMS", platforms.as_str()),
+        ("BRANDS_KEY", BRANDS_KEY),
+    ];
     let stack = Stack::start(Options {
         sim_args: &sim_args,
         env: &env,
@@ -58,6 +70,16 @@ async fn start() -> Stack {
 }
 
 async fn scenario(stack: &Stack, scenario: &str, total: usize) -> Value {
+    scenario_with(stack, scenario, total, &[]).await
+}
+
+/// [`scenario`] with settings of its own for the script (`extra`).
+async fn scenario_with(
+    stack: &Stack,
+    scenario: &str,
+    total: usize,
+    extra: &[(&str, &str)],
+) -> Value {
     let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
         browser_dir.join("node_modules/playwright-core").is_dir(),
@@ -84,6 +106,7 @@ async fn scenario(stack: &Stack, scenario: &str, total: usize) -> Value {
         .arg(scenario)
         .current_dir(&browser_dir)
         .envs(vars)
+        .envs(extra.iter().copied())
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();
@@ -241,4 +264,152 @@ async fn an_admin_creates_changes_and_disables_a_user_retries_a_dead_task_and_re
         ))
         .await;
     assert_ne!(status, "dead", "the retried task is queued again");
+}
+
+/// Brand Northwind (watching no platform, so nothing polls it) with its own mentions, and
+/// its two agents.
+async fn add_northwind(stack: &Stack) {
+    stack
+        .owner_scalar(&format!(
+            "INSERT INTO brands (id, name, profile_key, profile_key_hash, platforms) \
+             VALUES ('{NORTHWIND}', 'Northwind', '\\x01', '\\x02', '{{}}') RETURNING id::text"
+        ))
+        .await;
+    let inserted = stack
+        .owner_scalar(&format!(
+            "WITH added AS (INSERT INTO mentions (brand_id, type, platform, content, platform_ref, \
+                 provider_post_ref, author_name, author_handle, created_at) \
+             SELECT '{NORTHWIND}', 'comment', 'facebook', 'Does Northwind ship to Oslo? #' || n, \
+                 'nw-' || n, 'nw-post', 'Nora Customer', 'nora', now() - n * interval '1 minute' \
+             FROM generate_series(1, {NORTHWIND_MENTIONS}) n RETURNING 1) \
+             SELECT count(*)::text FROM added"
+        ))
+        .await;
+    assert_eq!(inserted, NORTHWIND_MENTIONS.to_string());
+    for (name, email) in NORTHWIND_AGENTS {
+        let body = json!({"name": name, "email": email, "password": PASSWORD, "role": "agent",
+            "brandIds": [NORTHWIND]});
+        let answer = stack.api("POST", "/v1/users", Some(body)).await;
+        assert_eq!(answer["brandIds"], json!([NORTHWIND]), "{answer}");
+    }
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    let mut all: Vec<String> = value
+        .as_array()
+        .unwrap_or_else(|| panic!("an array: {value}"))
+        .iter()
+        .map(|v| v.as_str().expect("a string").to_owned())
+        .collect();
+    all.sort();
+    all
+}
+
+#[tokio::test]
+async fn an_agent_of_one_brand_sees_only_its_mentions_and_can_assign_them_only_to_its_users() {
+    let stack = start().await;
+    let mentions = stack.ingested().await;
+    add_northwind(&stack).await;
+    let [(cy_name, cy_email), (di_name, di_email)] = NORTHWIND_AGENTS;
+    let total = NORTHWIND_MENTIONS.to_string();
+    let report = scenario_with(
+        &stack,
+        "brand-inbox",
+        mentions,
+        &[
+            ("BRAND_NAME", "Northwind"),
+            ("BRAND_TOTAL", &total),
+            ("BRAND_AGENT_EMAIL", cy_email),
+            ("BRAND_AGENT2_NAME", di_name),
+        ],
+    )
+    .await;
+
+    let theirs = stack
+        .owner_scalar(&format!(
+            "SELECT string_agg(id::text, ',' ORDER BY id) FROM mentions WHERE brand_id = '{NORTHWIND}'"
+        ))
+        .await;
+    let theirs: Vec<String> = theirs.split(',').map(str::to_owned).collect();
+    assert_eq!(
+        strings(&report["ids"]),
+        theirs,
+        "the agent's rows: {report}"
+    );
+    assert_eq!(report["rowBrands"], json!(["Northwind"]), "{report}");
+    assert_eq!(
+        strings(&report["adminIds"]),
+        theirs,
+        "the admin's filter: {report}"
+    );
+    assert!(
+        ["Default", "Northwind"]
+            .iter()
+            .all(|b| strings(&report["adminBrands"]).contains(&(*b).to_owned())),
+        "the admin's brand filter: {report}"
+    );
+
+    // Assign to: the brand's users and the admins, nobody else.
+    let assignable = stack
+        .owner_scalar(&format!(
+            "SELECT string_agg(CASE WHEN email = '{cy_email}' THEN name || ' (me)' ELSE name END, ',') \
+             FROM users WHERE role = 'admin' \
+                OR id IN (SELECT user_id FROM user_brands WHERE brand_id = '{NORTHWIND}')"
+        ))
+        .await;
+    let mut expected: Vec<String> = assignable.split(',').map(str::to_owned).collect();
+    expected.push("Unassigned".into());
+    expected.sort();
+    assert_eq!(strings(&report["offered"]), expected, "{report}");
+    assert!(
+        expected.contains(&format!("{cy_name} (me)")) && !expected.contains(&AGENTS[0].0.into()),
+        "{expected:?}"
+    );
+    let assignee = stack
+        .owner_scalar(&format!(
+            "SELECT u.email FROM mentions m JOIN users u ON u.id = m.assignee_id WHERE m.id = '{}'",
+            report["mentionId"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(assignee, di_email, "{report}");
+}
+
+#[tokio::test]
+async fn an_admin_adds_renames_and_disables_a_brand_and_sees_why_a_duplicate_name_is_refused() {
+    let stack = start().await;
+    let report = scenario(&stack, "brand-admin", 0).await;
+    let id = report["id"].as_str().expect("id");
+    let stored = stack
+        .owner_scalar(&format!(
+            "SELECT name || '|' || array_to_string(ARRAY(SELECT unnest(platforms) ORDER BY 1), ',') \
+                 || '|' || (profile_key IS NOT NULL) || '|' || (disabled_at IS NOT NULL) \
+             FROM brands WHERE id = '{id}'"
+        ))
+        .await;
+    assert_eq!(
+        stored, "Globex Retail|facebook,twitter|true|true",
+        "{report}"
+    );
+    let globex = stack
+        .scalar("SELECT count(*) FROM brands WHERE lower(name) LIKE 'globex%'")
+        .await;
+    assert_eq!(globex, 1, "the duplicate was not stored");
+
+    let refused = stack
+        .api(
+            "POST",
+            "/v1/brands",
+            Some(json!({"name": report["duplicate"], "profileKey": "yet-another-key"})),
+        )
+        .await;
+    assert_eq!(refused["code"], "brand_name_taken", "{refused}");
+    assert_eq!(
+        report["message"], refused["detail"],
+        "the page shows the API's message"
+    );
+
+    let key = report["key"].as_str().expect("key");
+    let listed = stack.api("GET", "/v1/brands", None).await;
+    assert!(!listed.to_string().contains(key), "{listed}");
+    assert!(!stack.logs().contains(key), "the Profile-Key is in a log");
 }
