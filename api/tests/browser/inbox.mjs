@@ -15,7 +15,8 @@
 //   wrong-password  a wrong password is a visible message and signs nobody in
 //   brand-inbox     an agent of one brand sees only its mentions, named on each row, no brand
 //                   filter, and Assign to offers only that brand's users (and admins); an admin
-//                   narrows the inbox to that brand with the brand filter
+//                   narrows the inbox to that brand with the brand filter, and on its mention
+//                   is offered only that brand's users (and admins) too
 //   brand-admin     an admin adds a brand (Profile-Key, platforms), edits its name and
 //                   platforms, disables it, and sees the API's message for a duplicate name;
 //                   the Profile-Key is never on the page
@@ -346,7 +347,21 @@ async function brandInbox(browser) {
     [brand, total],
   );
   const adminIds = await mentionRows(admin).evaluateAll((all) => all.map((row) => row.dataset.id));
-  return { ok: true, ids: rows.map((row) => row.id), rowBrands: [...new Set(rows.map((row) => row.brand))], mentionId, offered, adminBrands, adminIds };
+  // The admin sees every user, yet Assign to offers only the mention's brand's (and admins).
+  await mentionRows(admin).first().getByRole('link').click();
+  await admin.getByRole('link', { name: 'Back to inbox' }).waitFor();
+  await admin.waitForFunction(() => !document.querySelector('select:disabled'));
+  const adminOffered = await admin.getByLabel('Assign to').locator('option').allTextContents();
+  return {
+    ok: true,
+    ids: rows.map((row) => row.id),
+    rowBrands: [...new Set(rows.map((row) => row.brand))],
+    mentionId,
+    offered,
+    adminBrands,
+    adminIds,
+    adminOffered,
+  };
 }
 
 async function brandAdmin(browser) {

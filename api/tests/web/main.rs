@@ -349,22 +349,26 @@ async fn an_agent_of_one_brand_sees_only_its_mentions_and_can_assign_them_only_t
         "the admin's brand filter: {report}"
     );
 
-    // Assign to: the brand's users and the admins, nobody else.
-    let assignable = stack
-        .owner_scalar(&format!(
-            "SELECT string_agg(CASE WHEN email = '{cy_email}' THEN name || ' (me)' ELSE name END, ',') \
-             FROM users WHERE role = 'admin' \
-                OR id IN (SELECT user_id FROM user_brands WHERE brand_id = '{NORTHWIND}')"
-        ))
-        .await;
-    let mut expected: Vec<String> = assignable.split(',').map(str::to_owned).collect();
-    expected.push("Unassigned".into());
-    expected.sort();
-    assert_eq!(strings(&report["offered"]), expected, "{report}");
-    assert!(
-        expected.contains(&format!("{cy_name} (me)")) && !expected.contains(&AGENTS[0].0.into()),
-        "{expected:?}"
-    );
+    // Assign to: the brand's users and the admins, nobody else, the viewer marked "(me)" (an
+    // agent's GET /v1/users is narrowed by the API already; the admin's is everyone's).
+    for (viewer, key) in [(cy_email, "offered"), (ADMIN_EMAIL, "adminOffered")] {
+        let assignable = stack
+            .owner_scalar(&format!(
+                "SELECT string_agg(CASE WHEN email = '{viewer}' THEN name || ' (me)' ELSE name END, ',') \
+                 FROM users WHERE role = 'admin' \
+                    OR id IN (SELECT user_id FROM user_brands WHERE brand_id = '{NORTHWIND}')"
+            ))
+            .await;
+        let mut expected: Vec<String> = assignable.split(',').map(str::to_owned).collect();
+        expected.push("Unassigned".into());
+        expected.sort();
+        assert_eq!(strings(&report[key]), expected, "{key}: {report}");
+        assert!(
+            expected.contains(&cy_name.to_owned()) || expected.contains(&format!("{cy_name} (me)")),
+            "{expected:?}"
+        );
+        assert!(!expected.contains(&AGENTS[0].0.to_owned()), "{expected:?}");
+    }
     let assignee = stack
         .owner_scalar(&format!(
             "SELECT u.email FROM mentions m JOIN users u ON u.id = m.assignee_id WHERE m.id = '{}'",
