@@ -518,6 +518,22 @@ function inboxView(main) {
     }
     more.hidden = !cursor;
     paintCount();
+    knowBrands();
+  };
+
+  // A row of a brand added since the brands were read (by another admin or tab): read them
+  // again, once per visit of the inbox.
+  let brandsReread = false;
+  const knowBrands = () => {
+    if (brandsReread || !brands || rows.every((r) => brands.has(r.brandId))) return;
+    brandsReread = true;
+    loadBrands(true).then(
+      () => {
+        paintBrands();
+        paintRows();
+      },
+      () => null,
+    );
   };
 
   const load = async () => {
