@@ -275,7 +275,7 @@ async fn a_reply_whose_task_runs_out_of_attempts_ends_failed_and_the_mention_pro
 async fn a_reply_for_a_brand_whose_profile_key_cannot_be_opened_ends_failed_with_the_reason() {
     // The replier runs without BRANDS_KEY, so the brand's sealed Profile-Key cannot be opened:
     // no retry mends that, and the reply must not stay pending with its task over.
-    let mut h = Harness::new(&[]).await;
+    let h = Harness::new(&[]).await;
     let agent = h.agent().await;
     let m = &h.comment_mentions(Platform::Facebook, 1).await[0];
     h.db.conn()
