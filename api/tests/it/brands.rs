@@ -5,6 +5,7 @@ use crate::app::{MentionSeed, SignedIn, TestApp, assert_problem};
 use crate::events::Events;
 use reqwest::Method;
 use serde_json::{Value, json};
+use shared::db::entities::mentions;
 use shared::domain::Role;
 
 const ACME: &str = "00000000-0000-0000-0000-0000000000aa";
@@ -26,33 +27,65 @@ async fn status_of(app: &TestApp, who: &SignedIn, method: Method, path: &str, bo
     app.send(request).await.status().as_u16()
 }
 
+/// The default brand and Acme, a mention of each, Ann (an agent of the default brand), Bob (an
+/// agent of Acme) and an admin.
+struct TwoBrands {
+    app: TestApp,
+    ours: mentions::Model,
+    theirs: mentions::Model,
+    ann: SignedIn,
+    bob: SignedIn,
+    admin: SignedIn,
+}
+
+impl TwoBrands {
+    async fn start() -> TwoBrands {
+        let app = TestApp::spawn().await;
+        app.sql(&format!(
+            "INSERT INTO brands (id, name, profile_key, profile_key_hash) \
+             VALUES ('{ACME}', 'Acme', '\\x01', '\\x02')"
+        ))
+        .await;
+        let ours = MentionSeed::comment("for the default brand", 2)
+            .insert(&app)
+            .await;
+        let theirs = MentionSeed::comment("for acme", 1).insert(&app).await;
+        app.sql(&format!(
+            "UPDATE mentions SET brand_id = '{ACME}' WHERE id = '{}'",
+            theirs.id
+        ))
+        .await;
+        // A new user works for the default brand; Bob is moved to Acme.
+        let ann = app.user(Role::Agent, "ann@example.com").await;
+        let bob = app.user(Role::Agent, "bob@example.com").await;
+        app.sql(&format!(
+            "DELETE FROM user_brands WHERE user_id = '{0}'; \
+             INSERT INTO user_brands (user_id, brand_id) VALUES ('{0}', '{ACME}')",
+            bob.user.id
+        ))
+        .await;
+        let admin = app.user(Role::Admin, "root@example.com").await;
+        TwoBrands {
+            app,
+            ours,
+            theirs,
+            ann,
+            bob,
+            admin,
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_agent_sees_and_acts_on_the_mentions_of_their_brands_only() {
-    let app = TestApp::spawn().await;
-    app.sql(&format!(
-        "INSERT INTO brands (id, name, profile_key, profile_key_hash) \
-         VALUES ('{ACME}', 'Acme', '\\x01', '\\x02')"
-    ))
-    .await;
-    let ours = MentionSeed::comment("for the default brand", 2)
-        .insert(&app)
-        .await;
-    let theirs = MentionSeed::comment("for acme", 1).insert(&app).await;
-    app.sql(&format!(
-        "UPDATE mentions SET brand_id = '{ACME}' WHERE id = '{}'",
-        theirs.id
-    ))
-    .await;
-    // A new user works for the default brand; Bob is moved to Acme.
-    let ann = app.user(Role::Agent, "ann@example.com").await;
-    let bob = app.user(Role::Agent, "bob@example.com").await;
-    app.sql(&format!(
-        "DELETE FROM user_brands WHERE user_id = '{0}'; \
-         INSERT INTO user_brands (user_id, brand_id) VALUES ('{0}', '{ACME}')",
-        bob.user.id
-    ))
-    .await;
-    let admin = app.user(Role::Admin, "root@example.com").await;
+    let TwoBrands {
+        app,
+        ours,
+        theirs,
+        ann,
+        bob,
+        admin,
+    } = TwoBrands::start().await;
 
     let me = app.get_json("/v1/me", &bob.token).await;
     assert_eq!(me["brandIds"], json!([ACME]));
@@ -179,30 +212,14 @@ async fn an_agent_sees_and_acts_on_the_mentions_of_their_brands_only() {
 
 #[tokio::test]
 async fn each_agents_event_stream_carries_their_brands_changes_only_live_and_replayed() {
-    let app = TestApp::spawn().await;
-    app.sql(&format!(
-        "INSERT INTO brands (id, name, profile_key, profile_key_hash) \
-         VALUES ('{ACME}', 'Acme', '\\x01', '\\x02')"
-    ))
-    .await;
-    let ours = MentionSeed::comment("for the default brand", 2)
-        .insert(&app)
-        .await;
-    let theirs = MentionSeed::comment("for acme", 1).insert(&app).await;
-    app.sql(&format!(
-        "UPDATE mentions SET brand_id = '{ACME}' WHERE id = '{}'",
-        theirs.id
-    ))
-    .await;
-    let ann = app.user(Role::Agent, "ann@example.com").await;
-    let bob = app.user(Role::Agent, "bob@example.com").await;
-    app.sql(&format!(
-        "DELETE FROM user_brands WHERE user_id = '{0}'; \
-         INSERT INTO user_brands (user_id, brand_id) VALUES ('{0}', '{ACME}')",
-        bob.user.id
-    ))
-    .await;
-    let admin = app.user(Role::Admin, "root@example.com").await;
+    let TwoBrands {
+        app,
+        ours,
+        theirs,
+        ann,
+        bob,
+        admin,
+    } = TwoBrands::start().await;
     let mut anns = Events::open(&app, &ann.token, None).await;
     let mut bobs = Events::open(&app, &bob.token, None).await;
     let mut admins = Events::open(&app, &admin.token, None).await;
