@@ -184,17 +184,7 @@ impl TestApp {
 
     /// The number the one row of `sql` holds (a count, say).
     pub async fn count(&self, sql: &str) -> i64 {
-        let row = self
-            .db
-            .conn()
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DbBackend::Postgres,
-                sql.to_owned(),
-            ))
-            .await
-            .expect("query")
-            .expect("row");
-        row.try_get_by_index(0).expect("a number")
+        count(self.db.conn(), sql).await
     }
 
     /// Runs SQL on the test database.
@@ -274,4 +264,17 @@ impl MentionSeed {
         .await
         .expect("insert mention")
     }
+}
+
+/// The number the one row of `sql` holds in `conn` (a count, say).
+pub async fn count(conn: &DatabaseConnection, sql: &str) -> i64 {
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            sql.to_owned(),
+        ))
+        .await
+        .expect("query")
+        .expect("row");
+    row.try_get_by_index(0).expect("a number")
 }

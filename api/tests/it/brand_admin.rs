@@ -3,7 +3,7 @@
 //! goes in and never comes out: in no answer, audit row or column in clear, and in no log line
 //! of the api that takes it or of the ingestor and replier that send it.
 
-use crate::app::{SignedIn, TestApp, assert_problem, settings};
+use crate::app::{SignedIn, TestApp, assert_problem, count, settings};
 use reqwest::Method;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -466,7 +466,7 @@ async fn a_profile_key_appears_in_no_answer_log_line_audit_row_or_column_in_clea
     // Stored sealed: not in clear, yet it opens to the last key given.
     let brand: BrandId = id.parse().expect("uuid");
     let leaks = count(
-        &db,
+        db.conn(),
         &format!(
             "SELECT count(*) FROM brands WHERE position(convert_to('{CANARY}', 'UTF8') IN profile_key) > 0 \
              OR position(convert_to('{CANARY}', 'UTF8') IN profile_key_hash) > 0 \
@@ -481,25 +481,11 @@ async fn a_profile_key_appears_in_no_answer_log_line_audit_row_or_column_in_clea
     let opened = profile.profile_key.expect("a key is stored");
     assert_eq!(opened.expose_secret(), second);
     let audit_leaks = count(
-        &db,
+        db.conn(),
         &format!("SELECT count(*) FROM audit_log WHERE payload::text LIKE '%{CANARY}%'"),
     )
     .await;
     assert_eq!(audit_leaks, 0, "a Profile-Key in the audit log");
-}
-
-async fn count(db: &TestDb, sql: &str) -> i64 {
-    use sea_orm::ConnectionTrait;
-    let row = db
-        .conn()
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            sql.to_owned(),
-        ))
-        .await
-        .expect("query")
-        .expect("row");
-    row.try_get_by_index(0).expect("a number")
 }
 
 #[tokio::test]
@@ -569,7 +555,7 @@ async fn the_ingestor_and_replier_that_use_a_brands_profile_key_log_it_nowhere()
     // The ingestor reads Acme's world with its key and stores its mentions as Acme's.
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     let stored = format!("SELECT count(*) FROM mentions WHERE brand_id = '{brand}'");
-    while count(&db, &stored).await == 0 {
+    while count(db.conn(), &stored).await == 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "no mention of the brand stored; ingestor:\n{}",
@@ -607,7 +593,7 @@ async fn the_ingestor_and_replier_that_use_a_brands_profile_key_log_it_nowhere()
         "SELECT count(*) FROM replies r JOIN mentions m ON m.id = r.mention_id \
          WHERE m.brand_id = '{brand}' AND r.status = 'sent'"
     );
-    while count(&db, &sent).await == 0 {
+    while count(db.conn(), &sent).await == 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the reply was not sent; replier:\n{}",
