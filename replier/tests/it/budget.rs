@@ -17,8 +17,11 @@ use shared::testing::Process;
 use std::time::{Duration, Instant};
 
 /// The provider's limit, on both sides (and the key that seals the brands' Profile-Keys).
-const BUDGET: [(&str, &str); 4] = [
+/// Each process's pool is kept small: two of these tests run beside each other in CI, with
+/// five processes each, under PostgreSQL's 100 connections.
+const BUDGET: [(&str, &str); 5] = [
     ("BRANDS_KEY", BRANDS_KEY),
+    ("DATABASE_MAX_CONNECTIONS", "5"),
     ("POLL_INTERVAL_SECONDS", "5"),
     ("RATE_BUDGET_REQUESTS", "300"),
     ("RATE_BUDGET_WINDOW_SECONDS", "300"),
@@ -298,8 +301,9 @@ async fn two_brands_under_saturated_polling_each_replies_within_5_s_no_profile_e
         // whole share (0.8 × 300 / 300 s × 240 s = 192, less the scheduler's and planner's
         // pace rounding). Over the whole 5 minutes the brand whose cold start comes second
         // gets less: its first reads queue behind the other brand's first reads, which hold
-        // the ingestors' consumers while they wait for their own budget (up to 50 s measured;
-        // the report of issue 18 describes it), so it is held to 200 there, not 240.
+        // the ingestors' consumers while they wait for their own budget (206 and 207 of 240
+        // measured with the relay's limit per brand; issue 18 stays open for it), so it is held
+        // to 200 there, not 240.
         let steady = consumed - b.after_a_minute;
         assert!(
             steady >= 170,
