@@ -54,9 +54,11 @@ async fn a_task_enqueued_in_a_rolled_back_transaction_is_never_published_and_a_c
     .await;
     // The relay marks the row in the transaction that claimed it, after the broker's
     // confirmation: the message may arrive first.
-    wait_until(Duration::from_secs(10), "the task marked published", || async {
-        task(db.conn(), committed).await.status == TaskStatus::Published
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "the task marked published",
+        || async { task(db.conn(), committed).await.status == TaskStatus::Published },
+    )
     .await;
     // Nothing is left for any relay to publish, and only the committed task was sent.
     assert_eq!(relay.publish_due().await.expect("publish"), 0);
