@@ -5,16 +5,14 @@
 
 sql_migration! {
     /// Replaces `tasks_dead_reply_fails` with `tasks_ended_reply_fails`.
-    down_then: RESTORE
 }
 
 // Lock order as in the reply protocol: the mention, then the reply, then the audit chain head
-// (the insert into `audit_log` takes it).
+// (the insert into `audit_log` takes it). For a `dead` task the function does what
+// `fail_reply_of_dead_task` did (same error text, reason `dead`), so rolling back only puts the
+// old name and trigger back.
 const UP: &str = r#"
-DROP TRIGGER tasks_dead_reply_fails ON tasks;
-DROP FUNCTION fail_reply_of_dead_task();
-
-CREATE FUNCTION fail_reply_of_ended_task() RETURNS trigger
+CREATE OR REPLACE FUNCTION fail_reply_of_dead_task() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     r replies%ROWTYPE;
@@ -48,7 +46,9 @@ BEGIN
     RETURN NULL;
 END
 $$;
+ALTER FUNCTION fail_reply_of_dead_task() RENAME TO fail_reply_of_ended_task;
 
+DROP TRIGGER tasks_dead_reply_fails ON tasks;
 CREATE TRIGGER tasks_ended_reply_fails
 AFTER UPDATE OF status ON tasks
 FOR EACH ROW
@@ -59,45 +59,7 @@ EXECUTE FUNCTION fail_reply_of_ended_task();
 
 const DOWN: &str = r#"
 DROP TRIGGER tasks_ended_reply_fails ON tasks;
-DROP FUNCTION fail_reply_of_ended_task();
-"#;
-
-/// The trigger as `m20261204_000020_dead_reply_tasks` made it.
-const RESTORE: &str = r#"
-CREATE FUNCTION fail_reply_of_dead_task() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    r replies%ROWTYPE;
-    m mentions%ROWTYPE;
-BEGIN
-    SELECT * INTO r FROM replies WHERE id = NEW.subject_id;
-    IF NOT FOUND OR r.status NOT IN ('pending', 'sending', 'unknown') THEN
-        RETURN NULL;
-    END IF;
-    SELECT * INTO m FROM mentions WHERE id = r.mention_id FOR UPDATE;
-    UPDATE replies
-    SET status = 'failed',
-        last_error = coalesce(NEW.last_error, 'its task ended dead'),
-        updated_at = now()
-    WHERE id = r.id AND status IN ('pending', 'sending', 'unknown')
-    RETURNING * INTO r;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    IF m.state = 'reply_attempt' THEN
-        UPDATE mentions
-        SET state = 'provider_error', version = version + 1, updated_at = now()
-        WHERE id = m.id;
-    END IF;
-    INSERT INTO audit_log (actor, action, entity_type, entity_id, payload)
-    VALUES ('system:' || coalesce(OLD.lease_owner, 'sweeper'), 'reply.failed', 'mention',
-            r.mention_id::text,
-            jsonb_build_object('replyId', r.id, 'reason', 'dead', 'message', r.last_error,
-                               'attempts', r.attempts, 'taskId', NEW.id));
-    RETURN NULL;
-END
-$$;
-
+ALTER FUNCTION fail_reply_of_ended_task() RENAME TO fail_reply_of_dead_task;
 CREATE TRIGGER tasks_dead_reply_fails
 AFTER UPDATE OF status ON tasks
 FOR EACH ROW
