@@ -29,7 +29,11 @@
 //! processes). Bounded (each phase: start-up, warm-up, measurement, drain; the whole run is
 //! stopped after twice that plus 2 minutes); only 127.0.0.1. Percentiles are nearest-rank.
 
+#[path = "common/processes.rs"]
+mod processes;
+
 use chrono::{DateTime, FixedOffset, Utc};
+use processes::{binary, get_json, spawn};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -38,7 +42,6 @@ use shared::brands::{BrandsKey, DEFAULT_BRAND, NewBrand};
 use shared::domain::BrandId;
 use shared::testing::{Process, TestBroker, TestDb, free_port, wait_http_ok};
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const BRANDS_KEY: &str = "62656e63682d6272616e64732d6b65792d3530782d382d706c6174666f726d73";
@@ -674,45 +677,6 @@ fn sim_args(addr: &str, settings: &Settings) -> Vec<String> {
 }
 
 const BINARIES: [&str; 3] = ["ayrshare-sim", "api", "ingestor"];
-
-/// A workspace binary: `target/release/<name>` when it exists and is newer than
-/// `target/debug/<name>`, else the debug one.
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("benchmark path");
-    // target/<profile>/deps/brands-… → target
-    let target = exe.ancestors().nth(3).expect("target directory");
-    let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
-    let debug = target.join("debug").join(name);
-    let release = target.join("release").join(name);
-    let path = match (modified(&release), modified(&debug)) {
-        (Some(r), Some(d)) if r > d => release,
-        (Some(_), None) => release,
-        _ => debug,
-    };
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        path.display()
-    );
-    path
-}
-
-fn spawn(name: &str, args: &[String], env: &HashMap<String, String>) -> Process {
-    let path = binary(name);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    // An absolute path: `bin_path` keeps it as it is.
-    Process::spawn(path.to_str().expect("UTF-8 path"), &args, env)
-}
-
-async fn get_json(http: &reqwest::Client, url: &str) -> Value {
-    http.get(url)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{url}: {e}"))
-        .json()
-        .await
-        .unwrap_or_else(|e| panic!("{url}: {e}"))
-}
 
 /// Nearest-rank percentile of sorted `v` (NaN when empty).
 fn percentile(v: &[f64], p: f64) -> f64 {

@@ -35,7 +35,11 @@
 //! `cargo build --workspace --bins && cargo bench -p ingestor --bench freshness`. At most 10
 //! minutes of wall time; only 127.0.0.1. Percentiles are nearest-rank.
 
+#[path = "common/processes.rs"]
+mod processes;
+
 use chrono::{DateTime, FixedOffset, Utc};
+use processes::{binary, get_json, spawn};
 use rand::rngs::StdRng;
 use rand::seq::index;
 use rand::{Rng, SeedableRng};
@@ -43,7 +47,6 @@ use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement};
 use serde_json::{Value, json};
 use shared::testing::{Process, TestBroker, TestDb, admin_token, free_port, wait_http_ok};
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The whole run, start-up and report included.
@@ -723,46 +726,6 @@ fn sim_args(addr: &str) -> Vec<String> {
 }
 
 const BINARIES: [&str; 4] = ["ayrshare-sim", "api", "ingestor", "replier"];
-
-/// A workspace binary: `target/release/<name>` when it exists and is newer than
-/// `target/debug/<name>`, else the debug one (`bin_path` alone would look only beside this
-/// benchmark, in `target/release`, where `cargo bench` builds just this crate's `ingestor`).
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("benchmark path");
-    // target/<profile>/deps/freshness-… → target
-    let target = exe.ancestors().nth(3).expect("target directory");
-    let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
-    let debug = target.join("debug").join(name);
-    let release = target.join("release").join(name);
-    let path = match (modified(&release), modified(&debug)) {
-        (Some(r), Some(d)) if r > d => release,
-        (Some(_), None) => release,
-        _ => debug,
-    };
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        path.display()
-    );
-    path
-}
-
-fn spawn(name: &str, args: &[String], env: &HashMap<String, String>) -> Process {
-    let path = binary(name);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    // An absolute path: `bin_path` keeps it as it is.
-    Process::spawn(path.to_str().expect("UTF-8 path"), &args, env)
-}
-
-async fn get_json(http: &reqwest::Client, url: &str) -> Value {
-    http.get(url)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{url}: {e}"))
-        .json()
-        .await
-        .unwrap_or_else(|e| panic!("{url}: {e}"))
-}
 
 /// The sum of `count` over the rows of `GET /_sim/stats` that `keep` keeps.
 fn requests(stats: &Value, keep: impl Fn(&Value) -> bool) -> u64 {
