@@ -552,9 +552,11 @@ async fn the_ingestor_and_replier_that_use_a_brands_profile_key_log_it_nowhere()
         .unwrap_or_else(|| panic!("{created}"))
         .to_owned();
 
-    // The ingestor reads Acme's world with its key and stores its mentions as Acme's.
+    // The ingestor reads Acme's world with its key and stores its mentions as Acme's. Its
+    // messages may come in before its comments, and the reply below answers a comment.
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    let stored = format!("SELECT count(*) FROM mentions WHERE brand_id = '{brand}'");
+    let stored =
+        format!("SELECT count(*) FROM mentions WHERE brand_id = '{brand}' AND type = 'comment'");
     while count(db.conn(), &stored).await == 0 {
         assert!(
             std::time::Instant::now() < deadline,
