@@ -12,7 +12,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 use shared::brands::DEFAULT_BRAND;
 use shared::db::entities::{mentions, replies, tasks};
-use shared::domain::{BrandId, MentionId, MentionType, Platform};
+use shared::domain::{BrandId, MentionId, MentionType, Platform, TaskStatus};
 use shared::testing::Process;
 use std::time::{Duration, Instant};
 
@@ -324,6 +324,95 @@ async fn two_brands_under_saturated_polling_each_replies_within_5_s_no_profile_e
             "brand {name:?}: {gap} s without a provider request"
         );
     }
+}
+
+/// Unfinished ingest tasks of `brand`.
+async fn ingest_backlog(stack: &Stack, brand: BrandId) -> u64 {
+    use sea_orm::PaginatorTrait;
+    tasks::Entity::find()
+        .filter(tasks::Column::BrandId.eq(brand))
+        .filter(tasks::Column::Kind.eq("ingest"))
+        .filter(tasks::Column::Status.is_in([
+            TaskStatus::Pending,
+            TaskStatus::Published,
+            TaskStatus::Running,
+        ]))
+        .count(stack.db.conn())
+        .await
+        .expect("tasks")
+}
+
+#[tokio::test]
+async fn a_brand_added_beside_another_brands_backlog_starts_reading_within_seconds_at_its_own_pace()
+{
+    // One ingestor, 4 jobs at once per queue: the default brand's 200 first reads (8
+    // platforms × 25 posts) are far more than its budget pays, and more than the consumers.
+    let stack = Stack::start(&world("25"), &BUDGET).await;
+    let _ingestor = Process::spawn("ingestor", &[], &stack.env);
+    let default_key = shared::brands::provider_key(DEFAULT_BRAND, Platform::Twitter).budget_key();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while slots_consumed_by(&stack, &default_key).await < 20
+        || ingest_backlog(&stack, DEFAULT_BRAND).await < 100
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the default brand's backlog never formed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Brand B joins: its own budget is untouched, so nothing but the workers stands between
+    // it and its polling share (a burst of 8, then 0.8 per second).
+    let added = Instant::now();
+    let brand_b = add_brand(&stack.db, "Brand B", BRAND_B_PROFILE).await;
+    let key = shared::brands::provider_key(brand_b, Platform::Twitter).budget_key();
+    sleep_until(added + Duration::from_secs(40)).await;
+    let consumed = slots_consumed_by(&stack, &key).await;
+    let backlog = ingest_backlog(&stack, DEFAULT_BRAND).await;
+    let tasks_of_b = stack
+        .db
+        .conn()
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT status::text || ' ' || coalesce(payload->>'step', '?') || ' ' || count(*) \
+             || ' due in ' || round(extract(epoch FROM min(available_at) - now())) || ' to ' \
+             || round(extract(epoch FROM max(available_at) - now())) || ' s, ' \
+             || sum(attempts) || ' attempts, ' || coalesce(max(last_error), '') AS t \
+             FROM tasks WHERE brand_id = $1 GROUP BY status, payload->>'step'",
+            [brand_b.0.into()],
+        ))
+        .await
+        .expect("tasks of brand B")
+        .iter()
+        .map(|row| row.try_get::<String>("", "t").unwrap_or_default())
+        .collect::<Vec<_>>();
+    let first = stack
+        .db
+        .conn()
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT extract(epoch FROM min(g.granted_at) - b.created_at)::float8 AS s \
+             FROM rate_budget_grants g, brands b WHERE g.key = $1 AND b.id = $2 \
+             GROUP BY b.created_at",
+            [key.clone().into(), brand_b.0.into()],
+        ))
+        .await
+        .expect("first grant")
+        .and_then(|row| row.try_get::<f64>("", "s").ok());
+    // Its first round waits for the scheduler's next look (every 5 s, however long the history
+    // interval: 55 s for this budget), not for the other brand's reads.
+    assert!(
+        first.is_some_and(|s| s <= 15.0),
+        "brand B's first request {first:?} s after it joined; its tasks: {tasks_of_b:?}"
+    );
+    // Then its share: a burst of 8 and 0.8 per second, with time to spare for the history read
+    // before the comments reads and for the turns of what its burst could not pay.
+    assert!(
+        consumed >= 24,
+        "brand B took {consumed} slots in the 40 s after it joined, beside the default \
+         brand's {backlog} unfinished reads; its tasks: {tasks_of_b:?}"
+    );
+    let stats = sim_profile_get(&stack.http, &stack.sim_base, "stats", BRAND_B_PROFILE).await;
+    assert_eq!(status_count(&stats, 429), 0, "{stats}");
 }
 
 #[tokio::test]

@@ -7,11 +7,13 @@
 //! message reads of a round would take more than [`HISTORY_SHARE`] of the budget's polling
 //! share: the rest is for reading the posts' comments ([`crate::ingest::plan`]).
 //!
+//! The scheduler ticks every [`BRAND_CHECK`] (or every interval, when that is shorter), so a
+//! brand added or enabled gets its first round within seconds, not a whole history interval.
 //! The dedup key makes a tick a no-op while that platform's ingest is still active, and a tick
-//! also skips a platform whose ingest was created within the last [`RECENT_FRACTION`] of an
-//! interval, even if it has already finished: so any number of api replicas, ticking at
-//! different moments, produce one ingest per platform and interval. (The fraction, rather than
-//! a whole interval, keeps a single replica's own previous tick from hiding the next one.)
+//! also skips a platform whose ingest was created within the interval less
+//! `1 - `[`RECENT_FRACTION`] of a tick, even if it has already finished: so any number of api
+//! replicas, ticking at different moments, produce one ingest per platform and interval. (The
+//! slack keeps a single replica's own tick one interval earlier from hiding the next one.)
 
 use crate::brands::{self, Watch};
 use crate::config::Settings;
@@ -28,8 +30,18 @@ use std::time::Duration;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-/// The part of an interval within which a platform's last ingest counts as recent.
+/// The part of a tick by which a platform's last ingest counts as recent: created within the
+/// interval less the rest of a tick.
 pub const RECENT_FRACTION: f64 = 0.9;
+
+/// How often the scheduler looks for due rounds (and new brands) when the history interval
+/// is longer.
+pub const BRAND_CHECK: Duration = Duration::from_secs(5);
+
+/// The time between two ticks of the scheduler for a history `interval`.
+fn tick(interval: Duration) -> Duration {
+    interval.min(BRAND_CHECK)
+}
 
 /// The most of the budget's polling share that history and direct message reads may take.
 pub const HISTORY_SHARE: f64 = 0.25;
@@ -47,13 +59,15 @@ pub fn history_interval(settings: &Settings) -> Duration {
 }
 
 /// Enqueues `brand`'s ingest of each platform unless one is active or one was created recently
-/// (within [`RECENT_FRACTION`] of `interval`); returns the platforms that got a new task.
+/// (within `interval` less `1 - `[`RECENT_FRACTION`] of a tick); returns the platforms that
+/// got a new task.
 pub async fn schedule_ingests(
     conn: &impl ConnectionTrait,
     brand: BrandId,
     platforms: &[Platform],
     interval: Duration,
 ) -> Result<Vec<Platform>, DbErr> {
+    let recent = interval - tick(interval).mul_f64(1.0 - RECENT_FRACTION);
     let mut scheduled = Vec::new();
     for &platform in platforms {
         // `status IN (every status)` lets PostgreSQL walk the (status, created_at) index for
@@ -78,7 +92,7 @@ pub async fn schedule_ingests(
                     platform.into(),
                     IngestStep::Platform.dedup_key(platform).into(),
                     new_trace_id().into(),
-                    (interval.as_secs_f64() * RECENT_FRACTION).into(),
+                    recent.as_secs_f64().into(),
                     brand.into(),
                 ],
             ))
@@ -91,9 +105,9 @@ pub async fn schedule_ingests(
     Ok(scheduled)
 }
 
-/// Schedules every enabled brand's platforms (of `platforms`) at once, then every `interval`,
-/// until `cancel` fires; with `push`, the platforms webhooks cover are read only every safety
-/// interval ([`crate::ingest::push`]).
+/// Schedules every enabled brand's platforms (of `platforms`) at once, then every `interval`
+/// (looking every [`BRAND_CHECK`]), until `cancel` fires; with `push`, the platforms webhooks
+/// cover are read only every safety interval ([`crate::ingest::push`]).
 pub async fn run(
     db: &DatabaseConnection,
     platforms: &[Platform],
@@ -101,7 +115,7 @@ pub async fn run(
     push: Option<PushPolling>,
     cancel: &CancellationToken,
 ) {
-    let mut ticks = tokio::time::interval(interval);
+    let mut ticks = tokio::time::interval(tick(interval));
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
