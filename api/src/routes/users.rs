@@ -140,7 +140,7 @@ pub struct CreateUserIn {
     #[schema(value_type = RoleValues)]
     pub role: Role,
     /// The brands the user works for (default: the default brand).
-    #[serde(default, rename = "brandIds")]
+    #[serde(default, rename = "brandIds", deserialize_with = "present")]
     #[schema(value_type = Option<Vec<uuid::Uuid>>, nullable = false, max_items = 1000)]
     pub brand_ids: Option<Vec<BrandId>>,
 }

@@ -149,6 +149,25 @@ impl Stack {
         value(self.db.owner_conn(), sql).await
     }
 
+    /// Stops the api and workers (SIGTERM, then their grace) and gives each one's whole output.
+    pub fn stop(self) -> Vec<(&'static str, String)> {
+        let mut workers: Vec<_> = self
+            .processes
+            .into_iter()
+            .filter(|(name, _)| *name != "ayrshare-sim")
+            .collect();
+        for (_, process) in &workers {
+            process.terminate();
+        }
+        workers
+            .iter_mut()
+            .map(|(name, process)| {
+                process.wait_exit(START_TIMEOUT);
+                (*name, process.output())
+            })
+            .collect()
+    }
+
     /// The last lines of every process.
     pub fn logs(&self) -> String {
         self.processes

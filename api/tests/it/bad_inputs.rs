@@ -44,6 +44,9 @@ async fn a_table_of_bad_inputs_each_get_the_right_4xx_and_none_a_5xx() {
         (Method::POST, "/v1/users".into(), json, r#"{"email": "a@b.co", "name": "A", "password": "short", "role": "agent"}"#.into(), 422, "validation_failed", Some("password")),
         (Method::POST, "/v1/users".into(), json, r#"{"email": "a@b.co", "name": "A", "role": "agent"}"#.into(), 422, "validation_failed", Some("password")),
         (Method::POST, "/v1/users".into(), json, r#"{"email": "a@b.co", "name": "A", "password": "long enough", "role": "agent", "admin": true}"#.into(), 422, "validation_failed", None),
+        // `brandIds` is a list of brands that exist, or absent: never null.
+        (Method::POST, "/v1/users".into(), json, r#"{"email": "a@b.co", "name": "A", "password": "long enough", "role": "agent", "brandIds": null}"#.into(), 422, "validation_failed", Some("brandIds")),
+        (Method::POST, "/v1/users".into(), json, r#"{"email": "a@b.co", "name": "A", "password": "long enough", "role": "agent", "brandIds": ["e3e70682-c209-1cac-a29f-6fbed82c07cd"]}"#.into(), 422, "validation_failed", Some("brandIds")),
         (Method::POST, "/v1/users/login".into(), json, r#"{"email": ["a"], "password": "x"}"#.into(), 422, "validation_failed", Some("email")),
         (Method::POST, "/v1/users/login".into(), "application/xml", "<login/>".into(), 415, "unsupported_media_type", None),
         (Method::POST, "/v1/tasks/nope/retry".into(), json, "".into(), 422, "validation_failed", Some("id")),

@@ -4,12 +4,13 @@
 //! of the api that takes it or of the ingestor and replier that send it.
 
 use crate::app::{SignedIn, TestApp, assert_problem, count, settings};
+use crate::stack::{Options, Stack};
 use reqwest::Method;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use shared::brands::{self, BrandsKey, DEFAULT_BRAND};
 use shared::domain::{BrandId, Platform, Role};
-use shared::testing::{Process, TestBroker, TestDb, admin_token, free_port, wait_http_ok};
+use shared::testing::{Process, TestBroker, TestDb, admin_token, free_port, sim_get, wait_http_ok};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -490,63 +491,23 @@ async fn a_profile_key_appears_in_no_answer_log_line_audit_row_or_column_in_clea
 
 #[tokio::test]
 async fn the_ingestor_and_replier_that_use_a_brands_profile_key_log_it_nowhere() {
-    let (db, broker) = tokio::join!(TestDb::new(), TestBroker::new());
-    let sim_addr = format!("127.0.0.1:{}", free_port());
-    let sim_base = format!("http://{sim_addr}");
-    let sim = Process::spawn(
-        "ayrshare-sim",
-        &["--addr", &sim_addr, "--rate-limit", "0"],
-        &HashMap::new(),
-    );
-    let http = reqwest::Client::new();
-    wait_http_ok(
-        &http,
-        &format!("{sim_base}/_sim/stats"),
-        Duration::from_secs(30),
-    )
-    .await;
-    let addr = format!("127.0.0.1:{}", free_port());
-    let base = format!("http://{addr}");
-    let env: HashMap<String, String> = [
-        ("DATABASE_URL", db.url()),
-        ("AMQP_URL", broker.url()),
-        ("SOCIAL_MEDIA_API_URL", &format!("{sim_base}/api")),
-        ("SOCIAL_MEDIA_API_KEY", "sim-key"),
-        ("SOCIAL_PLATFORMS", "twitter"),
-        ("POLL_INTERVAL_SECONDS", "1"),
-        ("RATE_BUDGET_REQUESTS", "100000"),
-        ("API_ADDR", &addr),
-        ("BRANDS_KEY", BRANDS_KEY),
-        ("RUST_LOG", "trace"),
-        ("SHUTDOWN_GRACE_SECONDS", "2"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let processes: Vec<(&str, Process)> = ["api", "ingestor", "replier"]
-        .into_iter()
-        .map(|name| (name, Process::spawn(name, &[], &env)))
-        .collect();
-    wait_http_ok(&http, &format!("{base}/healthz"), Duration::from_secs(30)).await;
-    let token = admin_token(
-        &http,
-        &base,
-        "api",
-        &env,
-        ("root@example.com", "a long password"),
-    )
+    let stack = Stack::start(Options {
+        env: &[
+            ("SOCIAL_PLATFORMS", "twitter"),
+            ("BRANDS_KEY", BRANDS_KEY),
+            ("RUST_LOG", "trace"),
+        ],
+        ..Options::default()
+    })
     .await;
     let key = format!("pk-{CANARY}-worker");
-    let created: Value = http
-        .post(format!("{base}/v1/brands"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "Acme", "profileKey": key}))
-        .send()
-        .await
-        .expect("api reachable")
-        .json()
-        .await
-        .expect("json");
+    let created = stack
+        .api(
+            "POST",
+            "/v1/brands",
+            Some(json!({"name": "Acme", "profileKey": key})),
+        )
+        .await;
     let brand = created["id"]
         .as_str()
         .unwrap_or_else(|| panic!("{created}"))
@@ -557,70 +518,70 @@ async fn the_ingestor_and_replier_that_use_a_brands_profile_key_log_it_nowhere()
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     let stored =
         format!("SELECT count(*) FROM mentions WHERE brand_id = '{brand}' AND type = 'comment'");
-    while count(db.conn(), &stored).await == 0 {
+    while stack.scalar(&stored).await == 0 {
         assert!(
             std::time::Instant::now() < deadline,
-            "no mention of the brand stored; ingestor:\n{}",
-            processes[1].1.tail(40)
+            "no mention of the brand stored\n{}",
+            stack.logs()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let world = shared::testing::sim_get(&http, &sim_base, &format!("stats?profile={key}")).await;
+    let world = sim_get(
+        &stack.http,
+        &stack.sim_base,
+        &format!("stats?profile={key}"),
+    )
+    .await;
     assert!(world["total"].as_u64() > Some(0), "{world}");
 
     // The replier sends a reply to one of them with the key.
-    let page: Value = http
-        .get(format!(
-            "{base}/v1/mentions?brandId={brand}&type=comment&limit=1"
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("api reachable")
-        .json()
-        .await
-        .expect("json");
+    let page = stack
+        .api(
+            "GET",
+            &format!("/v1/mentions?brandId={brand}&type=comment&limit=1"),
+            None,
+        )
+        .await;
     let mention = page["result"][0]["id"]
         .as_str()
         .unwrap_or_else(|| panic!("{page}"));
-    let reply = http
-        .post(format!("{base}/v1/mentions/{mention}/reply"))
-        .bearer_auth(&token)
-        .json(&json!({"content": "Thanks for writing"}))
-        .send()
-        .await
-        .expect("api reachable");
-    assert!(reply.status().is_success(), "{:?}", reply.text().await);
+    let reply = stack
+        .api(
+            "POST",
+            &format!("/v1/mentions/{mention}/reply"),
+            Some(json!({"content": "Thanks for writing"})),
+        )
+        .await;
+    assert!(reply["id"].is_string(), "{reply}");
     let sent = format!(
         "SELECT count(*) FROM replies r JOIN mentions m ON m.id = r.mention_id \
          WHERE m.brand_id = '{brand}' AND r.status = 'sent'"
     );
-    while count(db.conn(), &sent).await == 0 {
+    while stack.scalar(&sent).await == 0 {
         assert!(
             std::time::Instant::now() < deadline,
-            "the reply was not sent; replier:\n{}",
-            processes[2].1.tail(40)
+            "the reply was not sent\n{}",
+            stack.logs()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let ledger = shared::testing::sim_get(&http, &sim_base, &format!("ledger?profile={key}")).await;
+    let ledger = sim_get(
+        &stack.http,
+        &stack.sim_base,
+        &format!("ledger?profile={key}"),
+    )
+    .await;
     assert_eq!(
         ledger["replies"].as_array().map(Vec::len),
         Some(1),
         "{ledger}"
     );
 
-    for (_, process) in &processes {
-        process.terminate();
-    }
-    for (name, mut process) in processes {
-        process.wait_exit(Duration::from_secs(30));
-        let output = process.output();
+    for (name, output) in stack.stop() {
         assert!(output.contains("TRACE"), "{name} logged at trace level");
         assert!(
             !output.contains(CANARY),
             "{name} logged a Profile-Key:\n{output}"
         );
     }
-    drop(sim);
 }
