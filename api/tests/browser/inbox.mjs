@@ -126,6 +126,9 @@ async function reply(browser) {
   const found = await rowCount(page);
   if (found >= seen) throw new Error(`searching "${word}" kept all ${seen} rows`);
   await page.getByRole('searchbox', { name: 'Search' }).fill('');
+  // The unsearched first page is back before the next filter, so that the rows the next wait
+  // sees are not the search's (a single row of the platform would pass it).
+  await waitForRows(page, Math.min(seen, 50));
 
   const platform = env('PLATFORM');
   await page.getByLabel('Platform').selectOption(platform);
